@@ -1,0 +1,82 @@
+// Package rootfs resolves every path the tools touch under one root
+// directory, the way systemd-sysext --root does. No other package spells a
+// host path: they ask a Root.
+package rootfs
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// Well-known locations, absolute inside the root.
+const (
+	VendorManifest = "/usr/spamtagger/etc/sysext.toml"
+	LocalManifest  = "/etc/spamtagger/etc/sysext.toml"
+	DropinDir      = "/etc/spamtagger/etc/sysext.d"
+	DaemonConfig   = "/etc/sysextd/sysextd.toml"
+
+	ExtensionsDir    = "/var/lib/extensions"
+	EtcExtensionsDir = "/etc/extensions"
+	RunExtensionsDir = "/run/extensions"
+	StateDir         = "/var/lib/sysextd"
+	CacheDir         = "/var/cache/sysextd"
+	RunDir           = "/run/sysextd"
+
+	RebootRequired     = "/run/reboot-required"
+	RebootRequiredPkgs = "/run/reboot-required.pkgs"
+
+	EtcOSRelease = "/etc/os-release"
+	UsrOSRelease = "/usr/lib/os-release"
+	SysfsDir     = "/sys"
+	ProcDir      = "/proc"
+	DeviceTree   = "/proc/device-tree/compatible"
+
+	UnitDir = "/usr/lib/systemd/system"
+)
+
+// Root is the directory every path is resolved under. The zero value and
+// New("/") are the running host.
+type Root struct {
+	dir string
+}
+
+// New returns a Root for dir; "" and "/" mean the host.
+func New(dir string) Root {
+	if dir == "" || dir == "/" {
+		return Root{}
+	}
+	return Root{dir: filepath.Clean(dir)}
+}
+
+// Dir is the root directory itself ("/" for the host).
+func (r Root) Dir() string {
+	if r.dir == "" {
+		return "/"
+	}
+	return r.dir
+}
+
+// IsHost reports whether the root is the running system's own /.
+func (r Root) IsHost() bool { return r.dir == "" }
+
+// Path joins an absolute in-root path under the root. Relative paths are
+// treated as if they started with "/"; ".." can never climb above the root.
+func (r Root) Path(p string) string {
+	clean := filepath.Clean("/" + p)
+	if r.dir == "" {
+		return clean
+	}
+	return filepath.Join(r.dir, clean)
+}
+
+// Rel converts a host path under the root back to its in-root form.
+func (r Root) Rel(hostPath string) string {
+	if r.dir == "" {
+		return filepath.Clean(hostPath)
+	}
+	rel, err := filepath.Rel(r.dir, hostPath)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return hostPath
+	}
+	return filepath.Clean("/" + rel)
+}
