@@ -1,0 +1,245 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/spamtagger/sysextd/internal/rootfs"
+)
+
+// Files returns the manifest files under root in merge order: vendor,
+// local, then drop-ins in lexical order. Missing files are left out.
+func Files(root rootfs.Root) []string {
+	var files []string
+	for _, p := range []string{rootfs.VendorManifest, rootfs.LocalManifest} {
+		if _, err := os.Stat(root.Path(p)); err == nil {
+			files = append(files, p)
+		}
+	}
+	matches, _ := filepath.Glob(root.Path(rootfs.DropinDir) + "/*.toml")
+	sort.Strings(matches)
+	for _, m := range matches {
+		files = append(files, root.Rel(m))
+	}
+	return files
+}
+
+// Load reads and merges every manifest under root. It always returns a Set
+// with what could be read; a broken file adds to the returned *Error and its
+// tables are left out. Warnings (unknown keys) come back separately.
+func Load(root rootfs.Root) (*Set, []Problem, error) {
+	set := &Set{Entries: map[string]*Entry{}}
+	var warnings, errs []Problem
+	for _, file := range Files(root) {
+		data, err := os.ReadFile(root.Path(file))
+		if err != nil {
+			errs = append(errs, Problem{File: file, Message: err.Error()})
+			continue
+		}
+		entries, ws, es := Parse(file, data)
+		warnings = append(warnings, ws...)
+		if len(es) > 0 {
+			errs = append(errs, es...)
+			continue
+		}
+		set.Files = append(set.Files, file)
+		local := file != rootfs.VendorManifest
+		for _, e := range entries {
+			e.Local = local
+			set.add(e)
+		}
+	}
+	for _, name := range set.Names() {
+		e := set.Entries[name]
+		if e.URL == "" {
+			errs = append(errs, Problem{File: e.Source, Line: e.Line, Key: name + ".url", Message: "missing url"})
+			delete(set.Entries, name)
+		}
+	}
+	if len(errs) > 0 {
+		return set, warnings, &Error{Problems: errs}
+	}
+	return set, warnings, nil
+}
+
+// add merges e into the set: a later table replaces an earlier one whole,
+// except a table that only sets "enabled", which only changes that flag.
+func (s *Set) add(e *Entry) {
+	prev := s.Entries[e.Name]
+	if prev != nil && e.onlyEnabled() {
+		merged := *prev
+		merged.Enabled = e.Enabled
+		merged.Local = true
+		s.Entries[e.Name] = &merged
+		return
+	}
+	s.Entries[e.Name] = e
+}
+
+func (e *Entry) onlyEnabled() bool {
+	return e.Enabled != nil && e.URL == "" && len(e.PCIID)+len(e.DMI)+len(e.DeviceTree)+len(e.VirtEnv)+len(e.Conflicts) == 0 &&
+		e.IfFile == "" && e.Update == "" && e.Asset == ""
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)
+
+// Parse decodes one manifest file. file is used in messages only. Entries
+// come back sorted by name; errors mean the file must not be used.
+func Parse(file string, data []byte) (entries []*Entry, warnings, errs []Problem) {
+	var raw map[string]Entry
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&raw)
+	var strict *toml.StrictMissingError
+	var derr *toml.DecodeError
+	switch {
+	case err == nil:
+	case errors.As(err, &strict):
+		for _, e := range strict.Errors {
+			line, col := e.Position()
+			warnings = append(warnings, Problem{File: file, Line: line, Column: col, Key: strings.Join(e.Key(), "."),
+				Message: "unknown key (ignored)", Warning: true})
+		}
+	case errors.As(err, &derr):
+		line, col := derr.Position()
+		return nil, warnings, []Problem{{File: file, Line: line, Column: col, Key: strings.Join(derr.Key(), "."), Message: derr.Error()}}
+	default:
+		return nil, warnings, []Problem{{File: file, Message: err.Error()}}
+	}
+	pos := indexPositions(data)
+	names := make([]string, 0, len(raw))
+	for n := range raw {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		e := raw[n]
+		e.Name = n
+		e.Source = file
+		e.Line = pos.table(n)
+		for _, p := range validate(&e) {
+			p.File = file
+			p.Line, p.Column = pos.key(n, p.Key)
+			if p.Key == "" {
+				p.Key = n
+			} else {
+				p.Key = n + "." + p.Key
+			}
+			errs = append(errs, p)
+		}
+		entries = append(entries, &e)
+	}
+	return entries, warnings, errs
+}
+
+// validate checks the values of one entry; Problems name the bare key.
+func validate(e *Entry) []Problem {
+	var ps []Problem
+	bad := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+	if !nameRE.MatchString(e.Name) {
+		bad("", "invalid extension name %q (want a Debian package name)", e.Name)
+	}
+	if e.URL != "" {
+		if _, _, err := ParseGitHubURL(e.URL); err != nil {
+			bad("url", "%v", err)
+		}
+	}
+	for _, id := range e.PCIID {
+		if _, _, err := ParsePCIRule(id); err != nil {
+			bad("pci_id", "%v", err)
+		}
+	}
+	for _, d := range e.DMI {
+		if strings.TrimSpace(d) == "" {
+			bad("dmi", "empty rule")
+		}
+	}
+	for _, d := range e.DeviceTree {
+		if strings.TrimSpace(d) == "" {
+			bad("device_tree", "empty rule")
+		}
+	}
+	for _, v := range e.VirtEnv {
+		if strings.TrimSpace(v) == "" {
+			bad("virt_env", "empty rule")
+		}
+	}
+	if e.IfFile != "" && !strings.HasPrefix(e.IfFile, "/") {
+		bad("if_file", "path %q must be absolute", e.IfFile)
+	}
+	for _, c := range e.Conflicts {
+		if !nameRE.MatchString(c) {
+			bad("conflicts", "invalid extension name %q", c)
+		}
+	}
+	if _, err := ParseAction(e.Update); err != nil {
+		bad("update", "%v", err)
+	}
+	if e.Asset != "" && (strings.ContainsAny(e.Asset, "/ \t") || e.Asset == "." || e.Asset == "..") {
+		bad("asset", "invalid image name %q", e.Asset)
+	}
+	return ps
+}
+
+// ParseGitHubURL accepts https://github.com/OWNER/REPO with an optional
+// trailing "/" or ".git".
+func ParseGitHubURL(raw string) (owner, repo string, err error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", "", fmt.Errorf("invalid url %q: %v", raw, err)
+	}
+	if u.Scheme != "https" || !strings.EqualFold(u.Host, "github.com") || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("unsupported url %q (want https://github.com/OWNER/REPO)", raw)
+	}
+	p := strings.TrimSuffix(strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git"), "/")
+	parts := strings.Split(p, "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return "", "", fmt.Errorf("unsupported url %q (want https://github.com/OWNER/REPO)", raw)
+	}
+	return parts[0], parts[1], nil
+}
+
+// ParsePCIRule splits "15ad" or "15ad:0405" (0x tolerated, any case) into
+// lower-case 4-digit hex vendor and device ("" for vendor-only rules).
+func ParsePCIRule(s string) (vendor, device string, err error) {
+	v, d, hasDevice := strings.Cut(strings.TrimSpace(s), ":")
+	vendor, err = normHex(v)
+	if err != nil {
+		return "", "", fmt.Errorf("invalid pci_id %q: %v", s, err)
+	}
+	if hasDevice {
+		if device, err = normHex(d); err != nil {
+			return "", "", fmt.Errorf("invalid pci_id %q: %v", s, err)
+		}
+	}
+	return vendor, device, nil
+}
+
+// NormHex normalizes a PCI ID as read from sysfs ("0x15AD\n") or a rule.
+func NormHex(s string) (string, error) { return normHex(s) }
+
+func normHex(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "0x")
+	if s == "" || len(s) > 4 {
+		return "", fmt.Errorf("want 1 to 4 hex digits, got %q", s)
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", fmt.Errorf("not hex: %q", s)
+		}
+	}
+	return strings.Repeat("0", 4-len(s)) + s, nil
+}
+

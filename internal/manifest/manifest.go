@@ -1,0 +1,147 @@
+// Package manifest reads the TOML manifests that name the extensions an
+// appliance may install: the vendor file, the local file and the local
+// drop-ins, merged into one Set. Problems are reported with the file, line,
+// column and key they concern.
+package manifest
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Entry is one extension's table, after merging.
+type Entry struct {
+	Name       string   `toml:"-" json:"name"`
+	URL        string   `toml:"url" json:"url"`
+	PCIID      []string `toml:"pci_id" json:"pci_id,omitempty"`
+	DMI        []string `toml:"dmi" json:"dmi,omitempty"`
+	DeviceTree []string `toml:"device_tree" json:"device_tree,omitempty"`
+	VirtEnv    []string `toml:"virt_env" json:"virt_env,omitempty"`
+	IfFile     string   `toml:"if_file" json:"if_file,omitempty"`
+	Conflicts  []string `toml:"conflicts" json:"conflicts,omitempty"`
+	Update     string   `toml:"update" json:"update,omitempty"`
+	Asset      string   `toml:"asset" json:"asset,omitempty"`
+	Enabled    *bool    `toml:"enabled" json:"enabled,omitempty"`
+
+	// Source is the in-root path of the file the table came from, Line the
+	// line of its header.
+	Source string `toml:"-" json:"source"`
+	Line   int    `toml:"-" json:"line"`
+	// Local is true when the table came from the local file or a drop-in.
+	Local bool `toml:"-" json:"local"`
+}
+
+// Image is the extension image's name: asset when set, else "sysext-" + the
+// key unless the key already starts with "sysext-".
+func (e *Entry) Image() string {
+	if e.Asset != "" {
+		return e.Asset
+	}
+	if strings.HasPrefix(e.Name, "sysext-") {
+		return e.Name
+	}
+	return "sysext-" + e.Name
+}
+
+// AutoEnabled reports whether auto may install the entry.
+func (e *Entry) AutoEnabled() bool { return e.Enabled == nil || *e.Enabled }
+
+// Set is every entry after merging vendor, local and drop-in files.
+type Set struct {
+	Entries map[string]*Entry
+	// Files lists the in-root paths that were read, in merge order.
+	Files []string
+}
+
+// Names returns the entry names, sorted.
+func (s *Set) Names() []string {
+	names := make([]string, 0, len(s.Entries))
+	for n := range s.Entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Get returns the named entry, or nil.
+func (s *Set) Get(name string) *Entry {
+	if s == nil {
+		return nil
+	}
+	return s.Entries[name]
+}
+
+// Conflicting returns the names that conflict with name, declared on either
+// side, sorted.
+func (s *Set) Conflicting(name string) []string {
+	seen := map[string]bool{}
+	if e := s.Get(name); e != nil {
+		for _, c := range e.Conflicts {
+			if c != name {
+				seen[c] = true
+			}
+		}
+	}
+	for n, e := range s.Entries {
+		if n == name {
+			continue
+		}
+		for _, c := range e.Conflicts {
+			if c == name {
+				seen[n] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Problem is one finding about a manifest file. Warnings do not stop
+// anything; other problems make the file unusable.
+type Problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Message string `json:"message"`
+	Warning bool   `json:"warning,omitempty"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
+		}
+	}
+	b.WriteString(": ")
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
+	if p.Key != "" {
+		fmt.Fprintf(&b, "%s: ", p.Key)
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Error is returned by Load when at least one file is broken. The Set
+// returned alongside it still holds every entry that could be read.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.String()
+	}
+	return "invalid manifest: " + strings.Join(msgs, "; ")
+}
