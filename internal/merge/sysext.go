@@ -1,0 +1,124 @@
+// Package merge activates system extensions by driving systemd-sysext, and
+// tells which extensions are merged right now. It is the only package that
+// runs systemd-sysext.
+//
+// Activation is always `systemd-sysext refresh` (never a bare `merge`, which
+// fails when something is merged already). With a Root other than the host,
+// --root=DIR is passed; outside a container systemd-sysext then needs /run to
+// be a mount point (see docs/systemd-sysext.md).
+package merge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/rootfs"
+)
+
+// DefaultBinary is the systemd-sysext executable looked up in $PATH when
+// Sysext.Binary is empty.
+const DefaultBinary = "systemd-sysext"
+
+// Sysext runs systemd-sysext against Root. The zero value works on the host.
+type Sysext struct {
+	Root   rootfs.Root
+	Binary string       // default DefaultBinary
+	Logger *slog.Logger // default slog.Default()
+}
+
+// CommandError is returned when systemd-sysext fails. ExitCode is the
+// process's exit code; it is 0 when the process exited 0 but logged errors:
+// systemd 252 exits 0 when its merge child fails (for instance when the root
+// has no os-release or /run is not a mount point), so an error message on
+// stderr is treated as a failure.
+type CommandError struct {
+	Argv     []string
+	ExitCode int
+	Stderr   string
+}
+
+func (e *CommandError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		msg = "no error output"
+	}
+	if e.ExitCode == 0 {
+		return fmt.Sprintf("running %s: exited 0 but reported errors: %s", strings.Join(e.Argv, " "), msg)
+	}
+	return fmt.Sprintf("running %s: exit code %d: %s", strings.Join(e.Argv, " "), e.ExitCode, msg)
+}
+
+// Refresh runs `systemd-sysext refresh`: it unmerges whatever is merged and
+// merges every valid *.raw image found in the extension directories under
+// Root. Images whose extension-release does not match the root's os-release
+// are skipped silently by systemd-sysext (no error); an image that cannot be
+// read at all fails the whole refresh and leaves the previous merge in place.
+// Callers that need to know whether an extension became active ask Merged.
+// Failures are *CommandError.
+func (s *Sysext) Refresh(ctx context.Context) error {
+	return s.run(ctx, "refresh")
+}
+
+// Unmerge runs `systemd-sysext unmerge`. It succeeds when nothing is merged.
+func (s *Sysext) Unmerge(ctx context.Context) error {
+	return s.run(ctx, "unmerge")
+}
+
+// argv is the command line run for verb.
+func (s *Sysext) argv(verb string) []string {
+	bin := s.Binary
+	if bin == "" {
+		bin = DefaultBinary
+	}
+	argv := []string{bin}
+	if !s.Root.IsHost() {
+		argv = append(argv, "--root="+s.Root.Dir())
+	}
+	return append(argv, verb)
+}
+
+func (s *Sysext) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Sysext) run(ctx context.Context, verb string) error {
+	argv := s.argv(verb)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// Only errors reach stderr, so that "exit 0 with a message" can be
+	// recognised as the failure it is; colours and pagers off.
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=err", "SYSTEMD_LOG_COLOR=0", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+
+	start := time.Now()
+	err := cmd.Run()
+	log := s.logger().With("argv", strings.Join(argv, " "), "duration", time.Since(start))
+	if ctx.Err() != nil {
+		return fmt.Errorf("running %s: %w", strings.Join(argv, " "), ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		cerr := &CommandError{Argv: argv, ExitCode: exitErr.ExitCode(), Stderr: stderr.String()}
+		log.Debug("systemd-sysext failed", "exit_code", cerr.ExitCode, "stderr", cerr.Stderr)
+		return cerr
+	case err != nil:
+		return fmt.Errorf("running %s: %w", strings.Join(argv, " "), err)
+	case strings.TrimSpace(stderr.String()) != "":
+		log.Debug("systemd-sysext exited 0 with errors", "stderr", stderr.String())
+		return &CommandError{Argv: argv, ExitCode: 0, Stderr: stderr.String()}
+	}
+	log.Debug("systemd-sysext done", "stdout", stdout.String())
+	return nil
+}
