@@ -1,0 +1,87 @@
+// Package facts gathers what the recommendation rules look at: PCI IDs,
+// DMI vendor and product, the device-tree compatible list, the
+// virtualization systemd detects, flag files, the OS release and the
+// architecture. Everything is read under a rootfs.Root, once per run, or
+// loaded from a JSON file of the same shape for offline "what if" answers.
+package facts
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+)
+
+// Facts is the host description the matcher consumes. Its JSON form is what
+// `sysextctl facts --json` prints and `--facts FILE` reads.
+type Facts struct {
+	Arch           string          `json:"arch"`
+	OS             OS              `json:"os"`
+	PCI            []PCIDevice     `json:"pci"`
+	DMI            DMI             `json:"dmi"`
+	DeviceTree     []string        `json:"device_tree"`
+	Virtualization string          `json:"virtualization"`
+	Files          map[string]bool `json:"files"`
+}
+
+// OS is the subset of os-release the tools use.
+type OS struct {
+	ID              string `json:"id"`
+	VersionID       string `json:"version_id"`
+	VersionCodename string `json:"version_codename"`
+	SysextLevel     string `json:"sysext_level,omitempty"`
+}
+
+// PCIDevice is one device's IDs as 4-digit lower-case hex.
+type PCIDevice struct {
+	Address string `json:"address,omitempty"`
+	Vendor  string `json:"vendor"`
+	Device  string `json:"device"`
+}
+
+// DMI holds the trimmed system vendor and product name.
+type DMI struct {
+	Vendor  string `json:"vendor"`
+	Product string `json:"product"`
+}
+
+// FileExists reports a flag file's presence; paths not gathered are absent.
+func (f *Facts) FileExists(path string) bool { return f.Files[path] }
+
+// Load reads facts from a JSON file (the shape `facts --json` prints).
+func Load(path string) (*Facts, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading facts: %w", err)
+	}
+	var f Facts
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("parsing facts %s: %w", path, err)
+	}
+	if f.Files == nil {
+		f.Files = map[string]bool{}
+	}
+	if f.Virtualization == "" {
+		f.Virtualization = "none"
+	}
+	for i, d := range f.PCI {
+		f.PCI[i].Vendor, f.PCI[i].Device = normID(d.Vendor), normID(d.Device)
+	}
+	return &f, nil
+}
+
+// HostArch is the running binary's architecture in Debian's names.
+func HostArch() string { return DebianArch(runtime.GOARCH) }
+
+// DebianArch maps a GOARCH to Debian's architecture name.
+func DebianArch(goarch string) string {
+	switch goarch {
+	case "arm":
+		return "armhf"
+	case "386":
+		return "i386"
+	case "ppc64le":
+		return "ppc64el"
+	}
+	return goarch // amd64, arm64, riscv64, s390x
+}
