@@ -60,7 +60,7 @@ func TestValidate(t *testing.T) {
 		{name: "SYSEXT_LEVEL takes precedence over VERSION_ID", spec: sqfs.Spec{Release: release(map[string]string{"VERSION_ID": "12", "SYSEXT_LEVEL": "1.0"})},
 			host: Host{ID: "debian", VersionID: "13", SysextLevel: "1.0", Arch: "amd64"}},
 		{name: "SYSEXT_LEVEL mismatch", spec: sqfs.Spec{Release: release(map[string]string{"SYSEXT_LEVEL": "2"})},
-			host: Host{ID: "debian", VersionID: "13", SysextLevel: "1.0", Arch: "amd64"},
+			host:    Host{ID: "debian", VersionID: "13", SysextLevel: "1.0", Arch: "amd64"},
 			wantErr: ErrVersionMismatch, wantMsg: `SYSEXT_LEVEL "2" does not match host SYSEXT_LEVEL "1.0"`},
 		{name: "SYSEXT_LEVEL without host level falls back to VERSION_ID", spec: sqfs.Spec{Release: release(map[string]string{"VERSION_ID": "12", "SYSEXT_LEVEL": "1.0"})},
 			host: trixieAmd64, wantErr: ErrVersionMismatch, wantMsg: `VERSION_ID "12"`},

@@ -1,0 +1,64 @@
+package image
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
+)
+
+func FuzzParseRelease(f *testing.F) {
+	for _, s := range []string{
+		"ID=debian\nVERSION_ID=\"13\"\n",
+		"# c\nA='x y'\nB=\"a\\\"b\"\n",
+		"A=\"unterminated\n",
+		"=\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fields, err := ParseRelease(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for k := range fields {
+			if !validKey(k) || strings.ContainsAny(k, "\n=") {
+				t.Fatalf("ParseRelease(%q) returned invalid key %q", data, k)
+			}
+		}
+	})
+}
+
+// FuzzInspect feeds arbitrary bytes, and valid images with bytes changed,
+// to Inspect and ReadFile: they must return, never panic.
+func FuzzInspect(f *testing.F) {
+	img := sqfs.Build(f, f.TempDir(), sqfs.Spec{Name: "f", Release: release(nil),
+		Files: map[string]string{"usr/lib/systemd/system/a.service": enabledService}})
+	good, err := os.ReadFile(img)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good, uint16(0), byte(0))
+	f.Add(good, uint16(100), byte(0xff))
+	f.Add(good[:200], uint16(0), byte(0))
+	f.Add([]byte("hsqs"), uint16(0), byte(0))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte, at uint16, b byte) {
+		data = bytes.Clone(data)
+		if len(data) > 0 {
+			data[int(at)%len(data)] ^= b
+		}
+		p := filepath.Join(dir, "fuzz.raw")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		info, err := Inspect(p)
+		if err == nil && info == nil {
+			t.Fatal("Inspect returned neither info nor error")
+		}
+		_, _ = ReadFile(p, ReleaseDir+"/extension-release.f")
+	})
+}
