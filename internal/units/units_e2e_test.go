@@ -1,0 +1,120 @@
+//go:build e2e
+
+package units
+
+// Tier 3 (SPEC §13): run INSIDE the booted trixie container, where systemd
+// is PID 1 and the system bus is up:
+//
+//	go test -tags e2e -c -o units.e2e ./internal/units && (copy in) ./units.e2e -test.v
+//
+// It writes throwaway units into /run/systemd/system and removes them.
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+const e2eUnitDir = "/run/systemd/system"
+
+func connectE2E(t *testing.T) *Manager {
+	t.Helper()
+	m, err := Connect(t.Context())
+	if err != nil {
+		t.Fatalf("Connect: %v (run this inside the booted container)", err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// writeUnit installs a runtime unit and reloads systemd; removed on cleanup.
+func writeUnit(t *testing.T, m *Manager, name, body string) {
+	t.Helper()
+	p := filepath.Join(e2eUnitDir, name)
+	if err := os.MkdirAll(e2eUnitDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = m.Stop(ctx, name)
+		_ = m.DisableRuntime(ctx, []string{name})
+		_ = os.Remove(p)
+		_ = m.Reload(ctx)
+	})
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestE2EVirtualization(t *testing.T) {
+	m := connectE2E(t)
+	got, err := m.Virtualization(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "systemd-nspawn" {
+		t.Errorf("Virtualization() = %q, want systemd-nspawn inside the e2e container", got)
+	}
+}
+
+func TestE2ERestartChangesInvocation(t *testing.T) {
+	m := connectE2E(t)
+	ctx := t.Context()
+	const unit = "sysextd-e2e-ok.service"
+	writeUnit(t, m, unit, "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n\n[Install]\nWantedBy=multi-user.target\n")
+
+	if err := m.Start(ctx, unit); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if got, err := m.ActiveState(ctx, unit); err != nil || got != "active" {
+		t.Fatalf("ActiveState after Start = %q, %v; want active", got, err)
+	}
+	before, err := m.InvocationID(ctx, unit)
+	if err != nil || len(before) != 32 {
+		t.Fatalf("InvocationID = %q, %v; want 32 hex digits", before, err)
+	}
+	if err := m.Restart(ctx, unit); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	after, err := m.InvocationID(ctx, unit)
+	if err != nil || after == before {
+		t.Errorf("InvocationID after Restart = %q, %v; want a new one (before %q)", after, err, before)
+	}
+	if err := m.Stop(ctx, unit); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if got, _ := m.ActiveState(ctx, unit); got != "inactive" {
+		t.Errorf("ActiveState after Stop = %q, want inactive", got)
+	}
+
+	if err := m.EnableRuntime(ctx, []string{unit}); err != nil {
+		t.Fatalf("EnableRuntime: %v", err)
+	}
+	link := filepath.Join(e2eUnitDir, "multi-user.target.wants", unit)
+	if _, err := os.Lstat(link); err != nil {
+		t.Errorf("EnableRuntime left no symlink %s: %v", link, err)
+	}
+	if err := m.DisableRuntime(ctx, []string{unit}); err != nil {
+		t.Fatalf("DisableRuntime: %v", err)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("DisableRuntime left %s: %v", link, err)
+	}
+}
+
+func TestE2ERestartFailureIsJobError(t *testing.T) {
+	m := connectE2E(t)
+	const unit = "sysextd-e2e-fail.service"
+	writeUnit(t, m, unit, "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+
+	err := m.Restart(t.Context(), unit)
+	var jerr *JobError
+	if !errors.As(err, &jerr) || jerr.Result != "failed" || jerr.Unit != unit {
+		t.Fatalf("Restart of a failing unit = %v, want JobError with result failed", err)
+	}
+}
