@@ -1,0 +1,149 @@
+package fetch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// releaseEntry is a remembered "latest release" answer.
+type releaseEntry struct {
+	Key  string          `json:"key"` // host + path of the request
+	ETag string          `json:"etag"`
+	Body json.RawMessage `json:"body"`
+}
+
+// cache keeps release answers and small asset bodies in memory and, when dir
+// is set, on disk (files readable by everyone: `list` runs unprivileged):
+//
+//	DIR/releases/<sha256(key)>.json   {"key", "etag", "body"}
+//	DIR/assets/<id>-<digest hex|size-N>  raw bytes of .manifest and release.json
+//
+// Disk errors never fail a lookup: the cache is an optimization, except for
+// Cached, which then reports ErrNotCached.
+type cache struct {
+	dir      string
+	mu       sync.Mutex
+	releases map[string]releaseEntry
+	assets   map[string][]byte
+}
+
+func newCache(dir string) *cache {
+	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}}
+}
+
+func (c *cache) releasePath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(c.dir, "releases", hex.EncodeToString(sum[:16])+".json")
+}
+
+func (c *cache) release(key string) (releaseEntry, bool) {
+	c.mu.Lock()
+	ent, ok := c.releases[key]
+	c.mu.Unlock()
+	if ok || c.dir == "" {
+		return ent, ok
+	}
+	b, err := os.ReadFile(c.releasePath(key))
+	if err != nil {
+		return releaseEntry{}, false
+	}
+	if err := json.Unmarshal(b, &ent); err != nil || ent.Key != key || len(ent.Body) == 0 {
+		return releaseEntry{}, false
+	}
+	c.mu.Lock()
+	c.releases[key] = ent
+	c.mu.Unlock()
+	return ent, true
+}
+
+func (c *cache) putRelease(key string, ent releaseEntry) {
+	ent.Key = key
+	if !json.Valid(ent.Body) {
+		return
+	}
+	c.mu.Lock()
+	c.releases[key] = ent
+	c.mu.Unlock()
+	if c.dir == "" {
+		return
+	}
+	b, err := json.Marshal(ent)
+	if err == nil {
+		_ = writeAtomic(c.releasePath(key), b)
+	}
+}
+
+// assetKey names a cached asset body; an asset re-uploaded to GitHub gets a
+// new id, and a changed digest changes the key too.
+func assetKey(a Asset) string {
+	if d, ok := strings.CutPrefix(a.Digest, "sha256:"); ok && isHex(d) {
+		return fmt.Sprintf("%d-%s", a.ID, d)
+	}
+	return fmt.Sprintf("%d-size-%d", a.ID, a.Size)
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil && s != ""
+}
+
+func (c *cache) asset(a Asset) ([]byte, bool) {
+	key := assetKey(a)
+	c.mu.Lock()
+	b, ok := c.assets[key]
+	c.mu.Unlock()
+	if ok || c.dir == "" {
+		return b, ok
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, "assets", key))
+	if err != nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	c.assets[key] = b
+	c.mu.Unlock()
+	return b, true
+}
+
+func (c *cache) putAsset(a Asset, b []byte) {
+	key := assetKey(a)
+	c.mu.Lock()
+	c.assets[key] = b
+	c.mu.Unlock()
+	if c.dir != "" {
+		_ = writeAtomic(filepath.Join(c.dir, "assets", key), b)
+	}
+}
+
+// writeAtomic writes b to path through a temporary file and a rename.
+func writeAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating cache directory: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating cache file: %w", err)
+	}
+	defer os.Remove(f.Name()) // no-op after a successful rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("renaming cache file: %w", err)
+	}
+	return nil
+}

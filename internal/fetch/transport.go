@@ -1,0 +1,202 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// buildTransport layers, from the wire up: the base transport with connect
+// and header timeouts, the stall watchdog, and the insecure-URL guard (which
+// sees every hop of a redirect).
+func buildTransport(opts Options) http.RoundTripper {
+	var base http.RoundTripper
+	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+		base = opts.HTTPClient.Transport
+	} else {
+		base = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   opts.ConnectTimeout,
+			ResponseHeaderTimeout: opts.StallTimeout,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          4 * opts.Parallel,
+			MaxIdleConnsPerHost:   2 * opts.Parallel,
+			IdleConnTimeout:       90 * time.Second,
+		}
+	}
+	return &guardTransport{next: &stallTransport{next: base, stall: opts.StallTimeout}}
+}
+
+// isLoopback reports whether host (without port) is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkURL refuses anything but https, except http to loopback.
+func checkURL(u *url.URL) error {
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%w: plain http to %s", ErrInsecure, u.Host)
+	default:
+		return fmt.Errorf("%w: scheme %q in %s", ErrInsecure, u.Scheme, u.Redacted())
+	}
+}
+
+// checkRedirect refuses a downgrade from https to http and long chains.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("%w: redirect from https to %s", ErrInsecure, req.URL.Redacted())
+	}
+	return nil
+}
+
+// guardTransport applies checkURL to every request, redirects included.
+type guardTransport struct{ next http.RoundTripper }
+
+func (t *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := checkURL(req.URL); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	return t.next.RoundTrip(req)
+}
+
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// authTransport adds the token to requests for the API origin only, so a
+// redirect to another host (object storage) never carries it.
+type authTransport struct {
+	next   http.RoundTripper
+	origin string
+	token  string
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.token != "" && origin(req.URL) == t.origin {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	return t.next.RoundTrip(req)
+}
+
+// stallTransport aborts a request when no response header, and later no body
+// byte, arrived for stall. The error then wraps ErrStalled.
+type stallTransport struct {
+	next  http.RoundTripper
+	stall time.Duration
+}
+
+func (t *stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(t.stall, func() { cancel(ErrStalled) })
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		timer.Stop()
+		stalled := context.Cause(ctx) == ErrStalled
+		cancel(nil)
+		if stalled {
+			return nil, fmt.Errorf("waiting for %s: %w", req.URL.Redacted(), ErrStalled)
+		}
+		return nil, err
+	}
+	timer.Reset(t.stall)
+	resp.Body = &stallBody{rc: resp.Body, ctx: ctx, cancel: cancel, timer: timer, stall: t.stall}
+	return resp, nil
+}
+
+type stallBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	stall  time.Duration
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.stall)
+	}
+	if err != nil && err != io.EOF && context.Cause(b.ctx) == ErrStalled {
+		return n, fmt.Errorf("reading response: %w", ErrStalled)
+	}
+	return n, err
+}
+
+func (b *stallBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
+// notModifiedHeader marks a response that etagTransport served from its
+// cache after a 304.
+const notModifiedHeader = "Sysextd-Not-Modified"
+
+// etagTransport makes "latest release" requests conditional. It remembers
+// the ETag and body of each 200 and turns a later 304 into a 200 carrying
+// the remembered body, so go-github sees an ordinary answer.
+type etagTransport struct {
+	next  http.RoundTripper
+	cache *cache
+}
+
+func (t *etagTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet || !strings.HasSuffix(req.URL.Path, "/releases/latest") {
+		return t.next.RoundTrip(req)
+	}
+	key := req.URL.Host + req.URL.Path
+	ent, cached := t.cache.release(key)
+	if cached && ent.ETag != "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("If-None-Match", ent.ETag)
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotModified && cached:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
+		resp.Header.Set(notModifiedHeader, "1")
+		resp.Body = io.NopCloser(bytes.NewReader(ent.Body))
+		resp.ContentLength = int64(len(ent.Body))
+	case resp.StatusCode == http.StatusOK:
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", req.URL.Redacted(), err)
+		}
+		t.cache.putRelease(key, releaseEntry{ETag: resp.Header.Get("ETag"), Body: body})
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+	}
+	return resp, nil
+}
