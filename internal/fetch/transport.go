@@ -25,7 +25,7 @@ func buildTransport(opts Options) http.RoundTripper {
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   opts.ConnectTimeout,
-			ResponseHeaderTimeout: opts.StallTimeout,
+			ResponseHeaderTimeout: opts.StallTimeout + time.Second, // backstop; the stall watchdog fires first
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          4 * opts.Parallel,
 			MaxIdleConnsPerHost:   2 * opts.Parallel,
