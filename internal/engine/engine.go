@@ -1,0 +1,84 @@
+// Package engine orchestrates the other packages into the operator's verbs:
+// it lists extensions, computes a plan (plain data, printable for
+// --dry-run) from manifests, facts, state and available releases, and
+// applies it with a rollback for every step that fails.
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/facts"
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+// Source finds and downloads releases (internal/fetch.GitHub).
+type Source interface {
+	LatestAll(ctx context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result
+	Cached(req fetch.Request, t fetch.Target) (*fetch.Release, error)
+	Download(ctx context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error)
+}
+
+// Merger activates what is in the store (internal/merge.Sysext).
+type Merger interface {
+	Refresh(ctx context.Context) error
+	Merged(ctx context.Context) ([]string, error)
+}
+
+// Units talks to the service manager (internal/units.Manager). Every call
+// waits for its job to finish.
+type Units interface {
+	Reload(ctx context.Context) error
+	Start(ctx context.Context, unit string) error
+	Stop(ctx context.Context, unit string) error
+	Restart(ctx context.Context, unit string) error
+	EnableRuntime(ctx context.Context, units []string) error
+	DisableRuntime(ctx context.Context, units []string) error
+}
+
+// Engine holds what one run needs. Units is nil when there is no service
+// manager to talk to (a --root other than /, or no D-Bus): unit handling and
+// service update actions are then skipped with a warning.
+type Engine struct {
+	Root      rootfs.Root
+	Manifests *manifest.Set
+	Facts     *facts.Facts
+	Source    Source
+	Sysext    Merger
+	Units     Units
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+func (e *Engine) store() store.Store { return store.Store{Root: e.Root} }
+
+func (e *Engine) log() *slog.Logger {
+	if e.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Log
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}
+
+func (e *Engine) target() fetch.Target {
+	return fetch.Target{Codename: e.Facts.OS.VersionCodename, Arch: e.Facts.Arch}
+}
+
+func (e *Engine) host() image.Host {
+	return image.Host{ID: e.Facts.OS.ID, VersionID: e.Facts.OS.VersionID, SysextLevel: e.Facts.OS.SysextLevel, Arch: e.Facts.Arch}
+}
+
+func request(en *manifest.Entry) fetch.Request {
+	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image()}
+}

@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+)
+
+// Statuses of an extension, as list shows them.
+const (
+	StatusActive       = "active"
+	StatusInactive     = "inactive"
+	StatusBroken       = "broken"
+	StatusNotInstalled = "not-installed"
+)
+
+// Item is one row of list. The JSON keys up to Conflicts are the stable
+// contract of SPEC §10; the others are additions.
+type Item struct {
+	Name             string   `json:"name"`
+	Image            string   `json:"image"`
+	Status           string   `json:"status"`
+	InstalledVersion string   `json:"installed_version"`
+	AvailableVersion string   `json:"available_version"`
+	Recommended      bool     `json:"recommended"`
+	Reasons          []string `json:"reasons"`
+	Update           string   `json:"update"`
+	Conflicts        []string `json:"conflicts"`
+
+	InstalledBy    string `json:"installed_by,omitempty"`
+	Enabled        bool   `json:"enabled"`
+	InManifest     bool   `json:"in_manifest"`
+	RebootRequired bool   `json:"reboot_required,omitempty"`
+	Problem        string `json:"problem,omitempty"`
+
+	lookupErr error
+}
+
+// LookupError is why the available version is unknown, or nil.
+func (it *Item) LookupError() error { return it.lookupErr }
+
+// List describes every extension of the manifests plus anything installed
+// that they no longer name. offline uses only cached release data.
+func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
+	inv, err := e.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	releases := e.releases(ctx, e.manifestNames(), offline)
+	pending := rebootPending(e.Root)
+	var items []Item
+	for name, in := range inv.byName {
+		en := e.Manifests.Get(name)
+		if en == nil && inv.get(name) == nil {
+			continue
+		}
+		it := Item{Name: name, Image: in.Image, Reasons: []string{}, Conflicts: []string{}, InstalledBy: in.By, InManifest: en != nil}
+		it.Status = status(in, inv)
+		if it.Status != StatusNotInstalled {
+			it.InstalledVersion = in.Version
+		}
+		it.Problem = in.Broken
+		if en != nil {
+			res := match.Evaluate(en, e.Facts)
+			it.Recommended, it.Reasons = res.Recommended, res.Reasons
+			it.Enabled = en.AutoEnabled()
+			it.Conflicts = nonNil(e.Manifests.Conflicting(name))
+		}
+		if r, ok := releases[name]; ok {
+			if r.Err != nil {
+				it.lookupErr = r.Err
+				if !errors.Is(r.Err, fetch.ErrNotCached) {
+					it.Problem = joinProblem(it.Problem, r.Err.Error())
+				}
+			} else {
+				it.AvailableVersion = r.Release.Version
+			}
+		}
+		it.Update = e.action(en, in.Fields, releases[name].Release).String()
+		it.RebootRequired = it.Status != StatusNotInstalled && pending[packageName(name, in.Fields)]
+		items = append(items, it)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	return items, nil
+}
+
+func status(in *installed, inv *inventory) string {
+	switch {
+	case inv.get(in.Name) == nil:
+		return StatusNotInstalled
+	case in.Broken != "":
+		return StatusBroken
+	case inv.merged[in.Image]:
+		return StatusActive
+	default:
+		return StatusInactive
+	}
+}
+
+func (e *Engine) manifestNames() []string {
+	if e.Manifests == nil {
+		return nil
+	}
+	return e.Manifests.Names()
+}
+
+// releases looks up the latest release of each named manifest entry.
+func (e *Engine) releases(ctx context.Context, names []string, offline bool) map[string]fetch.Result {
+	out := map[string]fetch.Result{}
+	if e.Source == nil || len(names) == 0 {
+		return out
+	}
+	var reqs []fetch.Request
+	for _, n := range names {
+		if en := e.Manifests.Get(n); en != nil {
+			reqs = append(reqs, request(en))
+		}
+	}
+	if !offline {
+		return e.Source.LatestAll(ctx, reqs, e.target())
+	}
+	for _, r := range reqs {
+		rel, err := e.Source.Cached(r, e.target())
+		out[r.Name] = fetch.Result{Release: rel, Err: err}
+	}
+	return out
+}
+
+// action is the update action in force: the manifest's, else the image's
+// UPDATE= (installed image, else the release's manifest), else none.
+func (e *Engine) action(en *manifest.Entry, fields map[string]string, rel *fetch.Release) manifest.Action {
+	if en != nil && en.Update != "" {
+		if a, err := manifest.ParseAction(en.Update); err == nil {
+			return a
+		}
+	}
+	for _, f := range []map[string]string{fields, releaseFields(rel)} {
+		if u := f["UPDATE"]; u != "" {
+			if a, err := manifest.ParseAction(u); err == nil {
+				return a
+			}
+		}
+	}
+	return manifest.Action{Kind: manifest.ActionNone}
+}
+
+func releaseFields(rel *fetch.Release) map[string]string {
+	if rel == nil {
+		return nil
+	}
+	return rel.Fields
+}
+
+func packageName(name string, fields map[string]string) string {
+	if p := fields["PACKAGE"]; p != "" {
+		return p
+	}
+	return name
+}
+
+// rebootPending reads /run/reboot-required.pkgs; the set is empty unless
+// /run/reboot-required exists.
+func rebootPending(root rootfs.Root) map[string]bool {
+	out := map[string]bool{}
+	if _, err := os.Stat(root.Path(rootfs.RebootRequired)); err != nil {
+		return out
+	}
+	f, err := os.Open(root.Path(rootfs.RebootRequiredPkgs))
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if p := strings.TrimSpace(sc.Text()); p != "" {
+			out[p] = true
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func joinProblem(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}

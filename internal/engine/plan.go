@@ -1,0 +1,301 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/version"
+)
+
+// Op is what a step does.
+type Op string
+
+const (
+	OpInstall Op = "install"
+	OpUpdate  Op = "update"
+	OpRemove  Op = "remove"
+	// OpNone is a decision to do nothing, kept in the plan with its reason.
+	OpNone Op = "none"
+)
+
+// Step is one extension's part of a plan.
+type Step struct {
+	Op     Op     `json:"op"`
+	Name   string `json:"name"`
+	Image  string `json:"image"`
+	From   string `json:"from,omitempty"` // installed version
+	To     string `json:"to,omitempty"`   // version to install
+	Reason string `json:"reason"`
+	By     string `json:"by,omitempty"` // manual or auto, for installs
+	// Removes lists installed extensions that conflict with this one and
+	// are removed in the same transaction.
+	Removes []string `json:"removes,omitempty"`
+	Action  string   `json:"action,omitempty"` // update action applied after an update
+
+	Release *fetch.Release `json:"-"`
+}
+
+// Failure is an extension the plan could not be made for.
+type Failure struct {
+	Name  string `json:"name"`
+	Error string `json:"error"`
+	err   error
+}
+
+// Err is the underlying error.
+func (f Failure) Err() error { return f.err }
+
+// Plan is what a verb will do, as plain data.
+type Plan struct {
+	Verb     string    `json:"verb"`
+	Steps    []Step    `json:"steps"`
+	Failures []Failure `json:"failures"`
+	Warnings []string  `json:"warnings"`
+}
+
+// Changes counts the steps that change something.
+func (p *Plan) Changes() int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.Op != OpNone {
+			n++
+		}
+	}
+	return n
+}
+
+// planInput is everything a plan is computed from.
+type planInput struct {
+	set      *manifest.Set
+	inv      *inventory
+	releases map[string]fetch.Result
+	match    map[string]match.Result
+}
+
+func newPlan(verb string) *Plan {
+	return &Plan{Verb: verb, Steps: []Step{}, Failures: []Failure{}, Warnings: []string{}}
+}
+
+func (p *Plan) fail(name string, err error) {
+	p.Failures = append(p.Failures, Failure{Name: name, Error: err.Error(), err: err})
+}
+
+// UnknownError names extensions no manifest knows.
+type UnknownError struct{ Names []string }
+
+func (e *UnknownError) Error() string {
+	return "unknown extension(s): " + strings.Join(e.Names, ", ")
+}
+
+// planInstall installs or updates the named extensions and removes what
+// conflicts with them.
+func planInstall(in planInput, names []string, by string) *Plan {
+	p := newPlan("install")
+	wanted := map[string]bool{}
+	for _, n := range names {
+		wanted[n] = true
+	}
+	for _, n := range uniqueSorted(names) {
+		for _, c := range in.set.Conflicting(n) {
+			if wanted[c] && n < c {
+				p.fail(n, fmt.Errorf("%s and %s conflict: install only one", n, c))
+				p.fail(c, fmt.Errorf("%s and %s conflict: install only one", n, c))
+				delete(wanted, n)
+				delete(wanted, c)
+			}
+		}
+	}
+	for _, n := range uniqueSorted(names) {
+		if !wanted[n] {
+			continue
+		}
+		step, ok := in.upgradeStep(p, n, by, true)
+		if !ok {
+			continue
+		}
+		if step.Op != OpNone {
+			for _, c := range in.set.Conflicting(n) {
+				if in.inv.get(c) != nil {
+					step.Removes = append(step.Removes, c)
+				}
+			}
+		}
+		p.Steps = append(p.Steps, step)
+	}
+	return p
+}
+
+// upgradeStep decides install, update or nothing for one manifest entry.
+// explicit is true when the operator named it (an install turns an auto
+// entry into a manual one). ok is false when a failure was recorded.
+func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, bool) {
+	en := in.set.Get(name)
+	r := in.releases[name]
+	if r.Err != nil {
+		p.fail(name, fmt.Errorf("looking up %s: %w", name, r.Err))
+		return Step{}, false
+	}
+	if r.Release == nil {
+		p.fail(name, fmt.Errorf("looking up %s: no release found", name))
+		return Step{}, false
+	}
+	rel := r.Release
+	step := Step{Name: name, Image: en.Image(), To: rel.Version, Release: rel, By: by}
+	cur := in.inv.get(name)
+	if cur == nil || !cur.Present || cur.Broken != "" {
+		step.Op, step.Reason = OpInstall, "requested"
+		if by == store.ByAuto {
+			step.Reason = "recommended: " + strings.Join(in.match[name].Reasons, ", ")
+		}
+		if cur != nil && cur.Broken != "" {
+			step.Op, step.Reason, step.From = OpUpdate, "installed image is broken: "+cur.Broken, cur.Version
+		}
+		return step, true
+	}
+	step.From = cur.Version
+	if !explicit || cur.By != "" {
+		step.By = cur.By
+	}
+	if explicit && by == store.ByManual {
+		step.By = store.ByManual
+	}
+	cmp, err := version.Stamp{Version: rel.Version, BuildTime: rel.BuildTime}.Compare(version.Stamp{Version: cur.Version, BuildTime: cur.BuildTime})
+	switch {
+	case err != nil:
+		p.fail(name, fmt.Errorf("comparing versions of %s: %w", name, err))
+		return Step{}, false
+	case cmp > 0:
+		step.Op, step.Reason = OpUpdate, fmt.Sprintf("newer release %s", rel.Tag)
+	case cmp == 0:
+		step.Op, step.Reason = OpNone, "up to date"
+	default:
+		step.Op, step.Reason = OpNone, fmt.Sprintf("installed %s is newer than the latest release %s: not downgrading", cur.Version, rel.Version)
+		p.Warnings = append(p.Warnings, name+": "+step.Reason)
+	}
+	return step, true
+}
+
+// planRemove removes the named installed extensions.
+func planRemove(in planInput, names []string) *Plan {
+	p := newPlan("remove")
+	for _, n := range uniqueSorted(names) {
+		cur := in.inv.get(n)
+		if cur == nil {
+			p.Steps = append(p.Steps, Step{Op: OpNone, Name: n, Image: imageOf(in, n), Reason: "not installed"})
+			continue
+		}
+		p.Steps = append(p.Steps, Step{Op: OpRemove, Name: n, Image: cur.Image, From: cur.Version, Reason: "requested"})
+	}
+	return p
+}
+
+// planUpdate updates the named (default: all) installed extensions.
+func planUpdate(in planInput, names []string) *Plan {
+	p := newPlan("update")
+	if len(names) == 0 {
+		names = in.inv.names()
+	}
+	for _, n := range uniqueSorted(names) {
+		if in.inv.get(n) == nil {
+			p.Steps = append(p.Steps, Step{Op: OpNone, Name: n, Image: imageOf(in, n), Reason: "not installed"})
+			continue
+		}
+		if in.set.Get(n) == nil {
+			p.Steps = append(p.Steps, Step{Op: OpNone, Name: n, Image: in.inv.get(n).Image, Reason: "no manifest entry: cannot look for updates"})
+			continue
+		}
+		if step, ok := in.upgradeStep(p, n, "", false); ok {
+			p.Steps = append(p.Steps, step)
+		}
+	}
+	return p
+}
+
+// planAuto installs what is recommended and enabled, and updates what is
+// installed. Recommended extensions that conflict are resolved: the one
+// installed stays, else the one from a local manifest, else neither.
+func planAuto(in planInput) *Plan {
+	p := newPlan("auto")
+	want := map[string]bool{}
+	for _, n := range in.set.Names() {
+		if in.match[n].Recommended && in.set.Get(n).AutoEnabled() && in.inv.get(n) == nil {
+			want[n] = true
+		}
+	}
+	// A recommended extension never displaces an installed one.
+	for n := range want {
+		for _, c := range in.set.Conflicting(n) {
+			if in.inv.get(c) != nil {
+				delete(want, n)
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is recommended but conflicts with installed %s: keeping %s", n, c, c))
+				break
+			}
+		}
+	}
+	for _, n := range sortedKeys(want) {
+		for _, c := range in.set.Conflicting(n) {
+			if !want[c] || !want[n] || c < n {
+				continue
+			}
+			a, b := in.set.Get(n), in.set.Get(c)
+			switch {
+			case a.Local && !b.Local:
+				delete(want, c)
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s and %s are both recommended and conflict: choosing %s from the local manifest", n, c, n))
+			case b.Local && !a.Local:
+				delete(want, n)
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s and %s are both recommended and conflict: choosing %s from the local manifest", n, c, c))
+			default:
+				delete(want, n)
+				delete(want, c)
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s and %s are both recommended and conflict: installing neither (pick one with sysextctl install, or set enabled = false on the other)", n, c))
+			}
+		}
+	}
+	for _, n := range sortedKeys(want) {
+		if step, ok := in.upgradeStep(p, n, store.ByAuto, false); ok {
+			p.Steps = append(p.Steps, step)
+		}
+	}
+	for _, n := range in.inv.names() {
+		if in.set.Get(n) == nil {
+			continue
+		}
+		if step, ok := in.upgradeStep(p, n, "", false); ok {
+			p.Steps = append(p.Steps, step)
+		}
+	}
+	sort.SliceStable(p.Steps, func(i, j int) bool { return p.Steps[i].Name < p.Steps[j].Name })
+	return p
+}
+
+func imageOf(in planInput, name string) string {
+	if en := in.set.Get(name); en != nil {
+		return en.Image()
+	}
+	return name
+}
+
+func uniqueSorted(names []string) []string {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return sortedKeys(m)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		if v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+// Verbs a plan can be made for.
+const (
+	VerbInstall = "install"
+	VerbRemove  = "remove"
+	VerbUpdate  = "update"
+	VerbAuto    = "auto"
+)
+
+// MakePlan computes what verb would do with names. It changes nothing, so
+// it is also the --dry-run. Names no manifest knows (and, for remove and
+// update, that are not installed either) are an *UnknownError.
+func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Plan, error) {
+	inv, err := e.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for _, n := range uniqueSorted(names) {
+		if e.Manifests.Get(n) == nil && (verb == VerbInstall || inv.get(n) == nil) {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, &UnknownError{Names: unknown}
+	}
+	in := planInput{set: e.Manifests, inv: inv, match: map[string]match.Result{}}
+	for _, n := range e.Manifests.Names() {
+		in.match[n] = match.Evaluate(e.Manifests.Get(n), e.Facts)
+	}
+	lookup := func(ns []string) {
+		var known []string
+		for _, n := range ns {
+			if e.Manifests.Get(n) != nil {
+				known = append(known, n)
+			}
+		}
+		in.releases = e.releases(ctx, known, false)
+	}
+	switch verb {
+	case VerbInstall:
+		lookup(names)
+		return planInstall(in, names, store.ByManual), nil
+	case VerbRemove:
+		return planRemove(in, names), nil
+	case VerbUpdate:
+		if len(names) == 0 {
+			lookup(inv.names())
+		} else {
+			lookup(names)
+		}
+		return planUpdate(in, names), nil
+	case VerbAuto:
+		var ns []string
+		for _, n := range e.Manifests.Names() {
+			if inv.get(n) != nil || (in.match[n].Recommended && e.Manifests.Get(n).AutoEnabled()) {
+				ns = append(ns, n)
+			}
+		}
+		lookup(ns)
+		return planAuto(in), nil
+	}
+	return nil, fmt.Errorf("unknown verb %q", verb)
+}
+
+// Result is the outcome of one step.
+type Result struct {
+	Name    string   `json:"name"`
+	Op      Op       `json:"op"`
+	OK      bool     `json:"ok"`
+	From    string   `json:"from,omitempty"`
+	To      string   `json:"to,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	Action  string   `json:"action,omitempty"`
+	Message string   `json:"message"`
+	Error   string   `json:"error,omitempty"`
+	// RolledBack is true when a failed step was undone.
+	RolledBack bool `json:"rolled_back,omitempty"`
+
+	err error
+}
+
+// Err is the failure, or nil.
+func (r Result) Err() error { return r.err }
+
+func failed(name string, op Op, err error) Result {
+	return Result{Name: name, Op: op, Error: err.Error(), Message: err.Error(), err: err}
+}
+
+// Apply executes a plan step by step. One step failing does not stop the
+// others. Failures recorded while planning come back as results too. The
+// caller holds the lock.
+func (e *Engine) Apply(ctx context.Context, p *Plan) []Result {
+	var results []Result
+	for _, f := range p.Failures {
+		results = append(results, Result{Name: f.Name, Op: OpNone, Error: f.Error, Message: f.Error, err: f.err})
+	}
+	st := e.store()
+	st.CleanStaging()
+	for _, s := range p.Steps {
+		if err := ctx.Err(); err != nil {
+			results = append(results, failed(s.Name, s.Op, fmt.Errorf("not started: %w", err)))
+			continue
+		}
+		var r Result
+		switch s.Op {
+		case OpNone:
+			r = Result{Name: s.Name, Op: OpNone, OK: true, From: s.From, Message: s.Reason}
+		case OpRemove:
+			r = e.remove(ctx, s)
+		default:
+			r = e.install(ctx, s)
+		}
+		log := e.log().With("extension", s.Name, "op", string(s.Op))
+		if r.OK {
+			log.Info(r.Message, "version", r.To, "action", r.Action)
+		} else {
+			log.Error(r.Message, "version", s.To)
+		}
+		results = append(results, r)
+	}
+	return results
+}
+
+// Summary classifies results for the exit code: how many steps succeeded,
+// failed, and whether every failure was a network or rate-limit problem.
+func Summary(results []Result) (ok, bad int, networkOnly bool) {
+	networkOnly = true
+	for _, r := range results {
+		if r.OK {
+			ok++
+			continue
+		}
+		bad++
+		if _, rl := fetch.IsRateLimit(r.err); !rl && !fetch.IsNetwork(r.err) {
+			networkOnly = false
+		}
+	}
+	return ok, bad, networkOnly && bad > 0
+}
