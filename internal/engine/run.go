@@ -101,10 +101,7 @@ func failed(name string, op Op, err error) Result {
 // others. Failures recorded while planning come back as results too. The
 // caller holds the lock.
 func (e *Engine) Apply(ctx context.Context, p *Plan) []Result {
-	var results []Result
-	for _, f := range p.Failures {
-		results = append(results, Result{Name: f.Name, Op: OpNone, Error: f.Error, Message: f.Error, err: f.err})
-	}
+	results := p.FailureResults()
 	st := e.store()
 	st.CleanStaging()
 	for _, s := range p.Steps {
@@ -128,6 +125,15 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) []Result {
 			log.Error(r.Message, "version", s.To)
 		}
 		results = append(results, r)
+	}
+	return results
+}
+
+// FailureResults turns the failures met while planning into results.
+func (p *Plan) FailureResults() []Result {
+	var results []Result
+	for _, f := range p.Failures {
+		results = append(results, Result{Name: f.Name, Op: OpNone, Error: f.Error, Message: f.Error, err: f.err})
 	}
 	return results
 }

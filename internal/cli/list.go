@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/fetch"
+)
+
+func newListCmd(o *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"status"},
+		Short:   "Show every extension: status, versions, recommendation, update action",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := o.newEnv(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			items, err := e.eng.List(cmd.Context(), o.offline)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				if err := writeJSON(o.stdout, items); err != nil {
+					return err
+				}
+			} else {
+				printList(o.stdout, items)
+			}
+			if e.manifestErr != nil {
+				return exitWith(ExitUsage, e.manifestErr)
+			}
+			return lookupExit(items)
+		},
+	}
+	cmd.Flags().BoolVar(&o.offline, "offline", false, "use only cached release data (no network)")
+	return cmd
+}
+
+// lookupExit is exit 4 when any available version could not be looked up
+// because of the network or a rate limit.
+func lookupExit(items []engine.Item) error {
+	var errs []error
+	for _, it := range items {
+		err := it.LookupError()
+		if err == nil {
+			continue
+		}
+		if rl, ok := fetch.IsRateLimit(err); ok {
+			return exitWith(ExitNetwork, fmt.Errorf("GitHub rate limit reached; it resets at %s (set GITHUB_TOKEN for a higher limit)", rl.Reset.Local().Format("15:04:05 MST")))
+		}
+		if fetch.IsNetwork(err) {
+			errs = append(errs, fmt.Errorf("%s: %w", it.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return exitWith(ExitNetwork, errors.Join(errs...))
+	}
+	return nil
+}
+
+func printList(w io.Writer, items []engine.Item) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXTENSION\tSTATUS\tINSTALLED\tAVAILABLE\tRECOMMENDED\tUPDATE")
+	for _, it := range items {
+		rec := "no"
+		if it.Recommended {
+			rec = "yes (" + strings.Join(it.Reasons, ", ") + ")"
+		}
+		if !it.Enabled && it.InManifest {
+			rec += ", disabled"
+		}
+		upd := it.Update
+		if it.RebootRequired {
+			upd += " (reboot required)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Name, it.Status, dash(it.InstalledVersion), dash(it.AvailableVersion), rec, upd)
+	}
+	tw.Flush()
+	for _, it := range items {
+		if it.Problem != "" {
+			fmt.Fprintf(w, "%s: %s\n", it.Name, it.Problem)
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+var mutatingVerbs = []string{engine.VerbInstall, engine.VerbRemove, engine.VerbUpdate, engine.VerbAuto}
+
+var verbHelp = map[string]struct{ use, short string }{
+	engine.VerbInstall: {"install NAME...", "Install extensions (removing installed ones that conflict)"},
+	engine.VerbRemove:  {"remove NAME...", "Remove installed extensions"},
+	engine.VerbUpdate:  {"update [NAME...]", "Update installed extensions (all when none named)"},
+	engine.VerbAuto:    {"auto", "Install what the hardware recommends and update what is installed"},
+}
+
+func newMutateCmd(o *options, verb string) *cobra.Command {
+	h := verbHelp[verb]
+	cmd := &cobra.Command{
+		Use:   h.use,
+		Short: h.short,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.mutate(cmd, verb, args)
+		},
+	}
+	switch verb {
+	case engine.VerbInstall, engine.VerbRemove:
+		cmd.Args = cobra.MinimumNArgs(1)
+	case engine.VerbAuto:
+		cmd.Args = cobra.NoArgs
+	}
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan, change nothing")
+	cmd.Flags().BoolVar(&o.noBlock, "no-block", false, "fail at once when another process holds the lock")
+	return cmd
+}
+
+func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error {
+	ctx := cmd.Context()
+	e, err := o.newEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if e.manifestErr != nil {
+		return exitWith(ExitUsage, fmt.Errorf("%w\nrefusing to %s until the manifest is fixed", e.manifestErr, verb))
+	}
+	if !o.dryRun {
+		release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
+			fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
+		})
+		if errors.Is(err, store.ErrLocked) {
+			return exitWith(ExitFailure, err)
+		}
+		if err != nil {
+			return exitWith(ExitFailure, fmt.Errorf("%w (are you root?)", err))
+		}
+		defer release()
+		adopted, err := e.eng.Adopt()
+		if err != nil {
+			return err
+		}
+		if len(adopted) > 0 {
+			fmt.Fprintf(o.stderr, "sysextctl: adopted sysext.pl images: %s\n", strings.Join(adopted, ", "))
+			if err := e.eng.Activate(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	plan, err := e.eng.MakePlan(ctx, verb, names)
+	var unknown *engine.UnknownError
+	if errors.As(err, &unknown) {
+		return exitWith(ExitUsage, err)
+	}
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		if o.json {
+			if err := writeJSON(o.stdout, plan); err != nil {
+				return err
+			}
+		} else {
+			printPlan(o.stdout, plan)
+		}
+		return resultExit(plan.FailureResults())
+	}
+	if !o.json {
+		for _, w := range plan.Warnings {
+			fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
+		}
+	}
+	results := e.eng.Apply(ctx, plan)
+	if o.json {
+		if err := writeJSON(o.stdout, struct {
+			Verb     string          `json:"verb"`
+			Results  []engine.Result `json:"results"`
+			Warnings []string        `json:"warnings"`
+		}{verb, nonNilResults(results), plan.Warnings}); err != nil {
+			return err
+		}
+	} else {
+		printResults(o.stdout, o.stderr, results, o.quiet)
+	}
+	return resultExit(results)
+}
+
+// resultExit maps results to SPEC §10 exit codes: 4 when every failure was
+// the network or a rate limit, 3 when some steps succeeded, else 1.
+func resultExit(results []engine.Result) error {
+	ok, bad, networkOnly := engine.Summary(results)
+	switch {
+	case bad == 0:
+		return nil
+	case networkOnly:
+		return &exitError{code: ExitNetwork, err: fmt.Errorf("%d extension(s) failed: network or rate limit", bad), silent: false}
+	case ok > 0:
+		return &exitError{code: ExitPartial, err: fmt.Errorf("%d of %d extension(s) failed", bad, ok+bad)}
+	default:
+		return &exitError{code: ExitFailure, err: fmt.Errorf("%d extension(s) failed", bad)}
+	}
+}
+
+func printPlan(w io.Writer, p *engine.Plan) {
+	if p.Changes() == 0 {
+		fmt.Fprintln(w, "nothing to do")
+	}
+	for _, s := range p.Steps {
+		for _, r := range s.Removes {
+			fmt.Fprintf(w, "would remove %s (conflicts with %s)\n", r, s.Name)
+		}
+		switch s.Op {
+		case engine.OpInstall:
+			fmt.Fprintf(w, "would install %s %s (%s)\n", s.Name, s.To, s.Reason)
+		case engine.OpUpdate:
+			fmt.Fprintf(w, "would update %s %s -> %s (%s)\n", s.Name, dash(s.From), s.To, s.Reason)
+		case engine.OpRemove:
+			fmt.Fprintf(w, "would remove %s %s\n", s.Name, s.From)
+		default:
+			fmt.Fprintf(w, "%s: %s\n", s.Name, s.Reason)
+		}
+	}
+	for _, f := range p.Failures {
+		fmt.Fprintf(w, "%s: cannot plan: %s\n", f.Name, f.Error)
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}
+
+func printResults(stdout, stderr io.Writer, results []engine.Result, quiet bool) {
+	for _, r := range results {
+		if !r.OK {
+			fmt.Fprintf(stderr, "sysextctl: %s: %s\n", r.Name, r.Error)
+			continue
+		}
+		if quiet {
+			continue
+		}
+		if r.Op == engine.OpNone {
+			fmt.Fprintf(stdout, "%s: %s\n", r.Name, r.Message)
+			continue
+		}
+		fmt.Fprintln(stdout, r.Message)
+		if r.Action != "" && r.Action != "none" {
+			fmt.Fprintf(stdout, "%s: applied update action %s\n", r.Name, r.Action)
+		}
+	}
+}
+
+func nonNilResults(r []engine.Result) []engine.Result {
+	if r == nil {
+		return []engine.Result{}
+	}
+	return r
+}
