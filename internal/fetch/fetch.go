@@ -162,7 +162,7 @@ func New(opts Options) (*GitHub, error) {
 		},
 		cache:  c,
 		apiSem: make(chan struct{}, opts.Parallel),
-		dlSem:  make(chan struct{}, 2*opts.Parallel),
+		dlSem:  make(chan struct{}, 4*opts.Parallel), // small assets come from the CDN, not the API
 	}, nil
 }
 

@@ -27,8 +27,8 @@ func buildTransport(opts Options) http.RoundTripper {
 			TLSHandshakeTimeout:   opts.ConnectTimeout,
 			ResponseHeaderTimeout: opts.StallTimeout + time.Second, // backstop; the stall watchdog fires first
 			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          4 * opts.Parallel,
-			MaxIdleConnsPerHost:   2 * opts.Parallel,
+			MaxIdleConns:          8 * opts.Parallel,
+			MaxIdleConnsPerHost:   4 * opts.Parallel,
 			IdleConnTimeout:       90 * time.Second,
 		}
 	}
