@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sync"
@@ -17,6 +18,46 @@ import (
 // (IsNetwork), ErrNoAsset when the release has no build for t, and plain
 // errors for inconsistent releases.
 func (g *GitHub) Latest(ctx context.Context, req Request, t Target) (*Release, error) {
+	return g.latest(ctx, req, t, nil)
+}
+
+// breaker stops a batch of lookups after the first failure that says the
+// API is unreachable or rate limited, so that a server that never answers
+// costs one stall timeout, not one per wave of Parallel requests.
+type breaker struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (b *breaker) tripped() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// observe trips the breaker on rate limits and transport failures (not on a
+// 5xx for one repository, which says nothing about the others).
+func (b *breaker) observe(err error) {
+	if b == nil || err == nil {
+		return
+	}
+	_, rl := IsRateLimit(err)
+	var er *github.ErrorResponse
+	var se *StatusError
+	transport := IsNetwork(err) && !errors.As(err, &er) && !errors.As(err, &se)
+	if rl || transport {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+}
+
+func (g *GitHub) latest(ctx context.Context, req Request, t Target, br *breaker) (*Release, error) {
 	owner, repo, err := ParseRepoURL(req.URL)
 	if err != nil {
 		return nil, fmt.Errorf("extension %s: %w", req.Name, err)
@@ -26,10 +67,16 @@ func (g *GitHub) Latest(ctx context.Context, req Request, t Target) (*Release, e
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	if err := br.tripped(); err != nil {
+		<-g.apiSem
+		return nil, fmt.Errorf("getting latest release of %s/%s for %s: skipped after an earlier failure: %w", owner, repo, req.Name, err)
+	}
 	rel, resp, err := g.client.Repositories.GetLatestRelease(ctx, owner, repo)
+	err = classify(err)
+	br.observe(err) // before releasing the slot, so no waiting lookup misses it
 	<-g.apiSem
 	if err != nil {
-		return nil, fmt.Errorf("getting latest release of %s/%s for %s: %w", owner, repo, req.Name, classify(err))
+		return nil, fmt.Errorf("getting latest release of %s/%s for %s: %w", owner, repo, req.Name, err)
 	}
 	if resp != nil {
 		g.log.Debug("latest release", "extension", req.Name, "repo", owner+"/"+repo, "tag", rel.TagName,
@@ -39,14 +86,17 @@ func (g *GitHub) Latest(ctx context.Context, req Request, t Target) (*Release, e
 }
 
 // LatestAll runs Latest for every request, at most Options.Parallel API
-// requests at a time, and returns one Result per Request.Name.
+// requests at a time, and returns one Result per Request.Name. After a rate
+// limit or a transport failure (stall, timeout, refused connection) the
+// lookups not yet started fail with that error instead of trying.
 func (g *GitHub) LatestAll(ctx context.Context, reqs []Request, t Target) map[string]Result {
+	br := &breaker{}
 	out := make(map[string]Result, len(reqs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, req := range reqs {
 		wg.Go(func() {
-			rel, err := g.Latest(ctx, req, t)
+			rel, err := g.latest(ctx, req, t, br)
 			mu.Lock()
 			out[req.Name] = Result{Release: rel, Err: err}
 			mu.Unlock()

@@ -291,3 +291,52 @@ func TestNewRefusesInsecureAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestLatestAllStalledServer: a server that never answers costs one stall
+// timeout for the whole batch, not one per wave of parallel requests.
+func TestLatestAllStalledServer(t *testing.T) {
+	s := newFake(t)
+	var reqs []Request
+	for i := range 40 {
+		name := fmt.Sprintf("sysext-s%02d", i)
+		publish(s, ext{repo: name, image: name, tag: "t1", version: "1"})
+		reqs = append(reqs, request(name, name))
+	}
+	s.SetAPIFault(fakegithub.FaultStall)
+	const parallel = 4
+	g := newGitHub(t, s, func(o *Options) { o.StallTimeout = 200 * time.Millisecond; o.Parallel = parallel })
+	res := g.LatestAll(t.Context(), reqs, trixie)
+	if len(res) != len(reqs) {
+		t.Fatalf("got %d results, want %d", len(res), len(reqs))
+	}
+	for name, r := range res {
+		if !IsNetwork(r.Err) {
+			t.Errorf("%s: error %v, want a network error", name, r.Err)
+		}
+	}
+	if got := s.Stats().API; got > parallel {
+		t.Errorf("%d API requests reached the stalled server, want at most %d", got, parallel)
+	}
+}
+
+// TestLatestAllRateLimitStopsBatch: after a rate limit the rest of the batch
+// fails with it without hammering the API.
+func TestLatestAllRateLimitStopsBatch(t *testing.T) {
+	s := newFake(t)
+	var reqs []Request
+	for i := range 10 {
+		name := fmt.Sprintf("sysext-r%02d", i)
+		publish(s, ext{repo: name, image: name, tag: "t1", version: "1"})
+		reqs = append(reqs, request(name, name))
+	}
+	s.SetAPIFault(fakegithub.FaultRateLimit)
+	g := newGitHub(t, s, func(o *Options) { o.Parallel = 1 })
+	for name, r := range g.LatestAll(t.Context(), reqs, trixie) {
+		if _, ok := IsRateLimit(r.Err); !ok {
+			t.Errorf("%s: error %v, want a *RateLimitError", name, r.Err)
+		}
+	}
+	if got := s.Stats().API; got != 1 {
+		t.Errorf("%d API requests after a rate limit, want 1", got)
+	}
+}
