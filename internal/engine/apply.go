@@ -162,7 +162,7 @@ func (e *Engine) install(ctx context.Context, s Step) Result {
 	undo := func(cause error) Result {
 		res.RolledBack = true
 		if rerr := t.rollback(ctx); rerr != nil {
-			cause = fmt.Errorf("%w; rollback: %v", cause, rerr)
+			cause = fmt.Errorf("%w; rolled back the store, but reactivating failed too: %v", cause, rerr)
 		} else if s.From != "" {
 			cause = fmt.Errorf("%w; rolled back to %s", cause, s.From)
 		} else {
@@ -258,7 +258,7 @@ func (e *Engine) remove(ctx context.Context, s Step) Result {
 	if err := t.activate(ctx); err != nil {
 		r := failed(s.Name, s.Op, fmt.Errorf("removing %s: %w; kept it", s.Name, err))
 		if rerr := t.rollback(ctx); rerr != nil {
-			r = failed(s.Name, s.Op, fmt.Errorf("removing %s: %w; rollback: %v", s.Name, err, rerr))
+			r = failed(s.Name, s.Op, fmt.Errorf("removing %s: %w; kept it, but reactivating failed too: %v", s.Name, err, rerr))
 		}
 		r.RolledBack = true
 		return r

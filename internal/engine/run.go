@@ -99,7 +99,7 @@ func failed(name string, op Op, err error) Result {
 
 // Apply executes a plan step by step. One step failing does not stop the
 // others. Failures recorded while planning come back as results too. The
-// caller holds the lock.
+// caller holds the lock and reports the results (Apply does not log them).
 func (e *Engine) Apply(ctx context.Context, p *Plan) []Result {
 	results := p.FailureResults()
 	st := e.store()
@@ -117,12 +117,6 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) []Result {
 			r = e.remove(ctx, s)
 		default:
 			r = e.install(ctx, s)
-		}
-		log := e.log().With("extension", s.Name, "op", string(s.Op))
-		if r.OK {
-			log.Info(r.Message, "version", r.To, "action", r.Action)
-		} else {
-			log.Error(r.Message, "version", s.To)
 		}
 		results = append(results, r)
 	}
