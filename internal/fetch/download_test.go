@@ -215,3 +215,17 @@ func TestRedirectDowngradeRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestDownloadProgress(t *testing.T) {
+	s := newFake(t)
+	var out bytes.Buffer
+	g := newGitHub(t, s, func(o *Options) { o.Progress = &out })
+	a := imageAsset(t, s, g, fakegithub.Asset{Data: bytes.Repeat([]byte{7}, 3<<20)})
+	if _, err := g.Download(t.Context(), a, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if !strings.Contains(got, a.Name) || !strings.Contains(got, "100%") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("progress output %q, want the asset name, 100%% and a final newline", got)
+	}
+}
