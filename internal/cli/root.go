@@ -128,13 +128,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return ExitFailure
 }
 
+// valueFlags are the global flags that take a separate value.
+var valueFlags = map[string]bool{"--root": true, "--github-api": true, "--github-token-file": true, "--facts": true, "--max-size": true}
+
 // translateLegacy maps the first non-flag argument from sysext.pl's form.
 func translateLegacy(args []string) []string {
 	out := append([]string(nil), args...)
-	for i, a := range out {
+	for i := 0; i < len(out); i++ {
+		a := out[i]
 		if v, ok := legacy[a]; ok {
 			out[i] = v
 			return out
+		}
+		if valueFlags[a] {
+			i++
+			continue
 		}
 		if !strings.HasPrefix(a, "-") {
 			return out

@@ -242,4 +242,3 @@ func normHex(s string) (string, error) {
 	}
 	return strings.Repeat("0", 4-len(s)) + s, nil
 }
-

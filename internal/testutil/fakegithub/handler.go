@@ -142,6 +142,10 @@ func (s *Server) api(handle func(*http.Request) reply) http.HandlerFunc {
 			})
 			return
 		case FaultServerError:
+			// GitHub sends the rate headers on its 5xx answers too; without
+			// Remaining, go-github would remember "0 left" and refuse
+			// every later request itself.
+			h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-1))
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "Server Error"})
 			return
 		case FaultStall:
