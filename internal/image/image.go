@@ -200,7 +200,7 @@ func open(p string) (fsys *squashfs.FileSystem, size int64, comp string, closeFn
 // ErrCorrupt error.
 func recoverCorrupt(p string, err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("reading %s: %w: %v", p, ErrCorrupt, r)
+		*err = fmt.Errorf("reading %s: %w: go-diskfs panicked: %v", p, ErrCorrupt, r)
 	}
 }
 
