@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +18,7 @@ var (
 	ErrMissingVersion   = errors.New("extension-release has no VERSION_ID")
 	ErrVersionMismatch  = errors.New("extension-release version mismatch")
 	ErrArchMismatch     = errors.New("extension-release architecture mismatch")
+	ErrScopeMismatch    = errors.New("extension-release scope excludes the system")
 )
 
 // ValidationError says why an image may not be used on this host. Every
@@ -53,7 +55,9 @@ const anyValue = "_any"
 //     neither, a rolling release, only needs the ID to match);
 //   - ARCHITECTURE (systemd names), unless absent or "_any", equals the
 //     host's; ARCH (Debian names), unless absent, "_any" or "all", equals
-//     host.Arch.
+//     host.Arch;
+//   - SYSEXT_SCOPE, when present, includes "system" (systemd skips an
+//     extension scoped to "initrd" or "portable" only on a booted system).
 //
 // The first failure is returned as a *ValidationError. Top-level entries
 // other than usr and opt are not errors (systemd ignores them) but are
@@ -88,6 +92,10 @@ func Validate(info *Info, host Host, wantName string) (warnings []string, err er
 	}
 	if a := f["ARCH"]; a != "" && a != anyValue && a != "all" && a != host.Arch {
 		return fail(ErrArchMismatch, "extension-release ARCH %q does not match host architecture %q", a, host.Arch)
+	}
+
+	if scope, ok := f["SYSEXT_SCOPE"]; ok && !slices.Contains(strings.Fields(scope), "system") {
+		return fail(ErrScopeMismatch, "extension-release SYSEXT_SCOPE %q does not include \"system\"", scope)
 	}
 
 	id := f["ID"]
