@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
-	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -130,6 +130,10 @@ func (e *Engine) install(ctx context.Context, s Step) Result {
 		e.log().Warn(w, "extension", s.Name)
 	}
 
+	// From here on the host changes: a cancelled run (SIGTERM) finishes the
+	// step rather than leaving it half done.
+	ctx, cancel := critical(ctx)
+	defer cancel()
 	inv, err := e.inventory(ctx)
 	if err != nil {
 		return fail(err)
@@ -237,6 +241,8 @@ func (e *Engine) record(s Step, info *image.Info, digest string, also func(*stor
 
 // remove stops an extension's units, takes its image out and refreshes.
 func (e *Engine) remove(ctx context.Context, s Step) Result {
+	ctx, cancel := critical(ctx)
+	defer cancel()
 	inv, err := e.inventory(ctx)
 	if err != nil {
 		return failed(s.Name, s.Op, err)
@@ -279,6 +285,15 @@ func (e *Engine) remove(ctx context.Context, s Step) Result {
 		return failed(s.Name, s.Op, err)
 	}
 	return Result{Name: s.Name, Op: OpRemove, OK: true, From: cur.Version, Message: "removed " + s.Name}
+}
+
+// criticalTimeout bounds a step that may no longer be cancelled.
+const criticalTimeout = 10 * time.Minute
+
+// critical detaches ctx from cancellation, with a generous bound, for the
+// part of a step that changes the host and must complete or roll back.
+func critical(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), criticalTimeout)
 }
 
 // startUnits loads and starts the units an extension ships, runtime-enabled
@@ -333,30 +348,7 @@ func (e *Engine) applyAction(ctx context.Context, s Step, act manifest.Action, f
 			}
 		}
 	case manifest.ActionReboot:
-		return markRebootRequired(e.Root, packageName(s.Name, fields))
-	}
-	return nil
-}
-
-// markRebootRequired follows Debian's convention: /run/reboot-required and
-// the package name appended once to /run/reboot-required.pkgs.
-func markRebootRequired(root rootfs.Root, pkg string) error {
-	if err := os.MkdirAll(root.Path("/run"), 0o755); err != nil {
-		return fmt.Errorf("marking reboot required: %w", err)
-	}
-	if err := os.WriteFile(root.Path(rootfs.RebootRequired), []byte("*** System restart required ***\n"), 0o644); err != nil {
-		return fmt.Errorf("marking reboot required: %w", err)
-	}
-	if rebootPending(root)[pkg] {
-		return nil
-	}
-	f, err := os.OpenFile(root.Path(rootfs.RebootRequiredPkgs), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("marking reboot required: %w", err)
-	}
-	defer f.Close()
-	if _, err := fmt.Fprintln(f, pkg); err != nil {
-		return fmt.Errorf("marking reboot required: %w", err)
+		return store.MarkRebootRequired(e.Root, packageName(s.Name, fields))
 	}
 	return nil
 }

@@ -1,17 +1,14 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"os"
 	"sort"
-	"strings"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
-	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
 )
 
 // Statuses of an extension, as list shows them.
@@ -55,7 +52,7 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 		return nil, err
 	}
 	releases := e.releases(ctx, e.manifestNames(), offline)
-	pending := rebootPending(e.Root)
+	pending := store.RebootPending(e.Root)
 	var items []Item
 	for name, in := range inv.byName {
 		en := e.Manifests.Get(name)
@@ -164,27 +161,6 @@ func packageName(name string, fields map[string]string) string {
 		return p
 	}
 	return name
-}
-
-// rebootPending reads /run/reboot-required.pkgs; the set is empty unless
-// /run/reboot-required exists.
-func rebootPending(root rootfs.Root) map[string]bool {
-	out := map[string]bool{}
-	if _, err := os.Stat(root.Path(rootfs.RebootRequired)); err != nil {
-		return out
-	}
-	f, err := os.Open(root.Path(rootfs.RebootRequiredPkgs))
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if p := strings.TrimSpace(sc.Text()); p != "" {
-			out[p] = true
-		}
-	}
-	return out
 }
 
 func nonNil(s []string) []string {

@@ -151,3 +151,25 @@ func TestLock(t *testing.T) {
 		t.Error("Lock with a cancelled context succeeded while held")
 	}
 }
+
+func TestRebootRequired(t *testing.T) {
+	s := newStore(t)
+	if len(RebootPending(s.Root)) != 0 {
+		t.Fatal("pending on an empty root")
+	}
+	for _, p := range []string{"a", "b", "a"} {
+		if err := MarkRebootRequired(s.Root, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := read(t, s.Root.Path(rootfs.RebootRequiredPkgs)); got != "a\nb\n" {
+		t.Errorf("pkgs = %q, want each package once", got)
+	}
+	if p := RebootPending(s.Root); !p["a"] || !p["b"] || len(p) != 2 {
+		t.Errorf("RebootPending = %v", p)
+	}
+	os.Remove(s.Root.Path(rootfs.RebootRequired))
+	if len(RebootPending(s.Root)) != 0 {
+		t.Error("pending without /run/reboot-required")
+	}
+}

@@ -1,0 +1,250 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/app"
+	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+// Daemon is one sysextd process.
+type Daemon struct {
+	Root   rootfs.Root
+	Log    *slog.Logger
+	Notify func(state string) // sd_notify; nil outside systemd
+	Getenv func(string) string
+	// Rebooter reboots the host; nil means never (a --root other than /).
+	Rebooter func(ctx context.Context) error
+
+	lastGood *manifest.Set
+	now      func() time.Time
+}
+
+const (
+	minBackoff = time.Minute
+	debounce   = 2 * time.Second
+)
+
+// outcome is what a cycle tells the scheduler.
+type outcome struct {
+	failed    bool
+	rateReset time.Time // non-zero when a rate limit was hit
+}
+
+// Run starts the daemon and returns when ctx ends (SIGTERM). With once, it
+// activates, runs one auto cycle and returns.
+func (d *Daemon) Run(ctx context.Context, once bool) error {
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.Getenv == nil {
+		d.Getenv = func(string) string { return "" }
+	}
+	cfg, err := LoadConfig(d.Root)
+	if err != nil {
+		d.Log.Error("bad configuration, using defaults", "err", err)
+	}
+	d.notify("STATUS=Activating installed extensions")
+	if err := d.startup(ctx, cfg); err != nil {
+		d.Log.Error("activating installed extensions", "err", err)
+	}
+	d.notify("READY=1\nSTATUS=Checking for updates")
+	changed := d.watchManifests(ctx)
+	failures := 0
+	for {
+		d.notify("STATUS=Checking for updates")
+		out := d.cycle(ctx, cfg)
+		if once {
+			if out.failed {
+				return errors.New("auto failed")
+			}
+			return nil
+		}
+		if out.failed {
+			failures++
+		} else {
+			failures = 0
+		}
+		wait := d.nextWait(cfg, failures, out)
+		nextAt := d.now().Add(wait)
+		d.notify("STATUS=Idle; next check at " + nextAt.Format(time.RFC3339))
+		d.Log.Info("next update check", "at", nextAt.Format(time.RFC3339), "failures", failures)
+		rebootC := d.rebootTimer(ctx, cfg)
+		timer := time.NewTimer(wait)
+	wait:
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			d.notify("STOPPING=1")
+			return nil
+		case <-timer.C:
+		case <-changed:
+			timer.Stop()
+			d.Log.Info("manifest changed: re-planning")
+			cfg2, err := LoadConfig(d.Root)
+			if err == nil {
+				cfg = cfg2
+			}
+		case <-rebootC:
+			d.maybeReboot(ctx, cfg)
+			rebootC = nil
+			goto wait
+		}
+	}
+}
+
+// nextWait is the interval plus its random delay after a success, an
+// exponential backoff capped at the interval after failures, and never
+// before a rate limit resets.
+func (d *Daemon) nextWait(cfg Config, failures int, out outcome) time.Duration {
+	interval := cfg.Interval.Duration
+	if failures == 0 {
+		wait := interval
+		if cfg.RandomizedDelay.Duration > 0 {
+			wait += time.Duration(rand.Int64N(int64(cfg.RandomizedDelay.Duration)))
+		}
+		return wait
+	}
+	wait := minBackoff << min(failures-1, 20)
+	if wait > interval {
+		wait = interval
+	}
+	if !out.rateReset.IsZero() {
+		if until := out.rateReset.Sub(d.now()) + time.Duration(rand.Int64N(int64(time.Minute))); until > wait {
+			wait = until
+		}
+	}
+	return wait
+}
+
+func (d *Daemon) notify(state string) {
+	if d.Notify != nil {
+		d.Notify(state)
+	}
+}
+
+// build wires one run. A broken manifest falls back to the last good set.
+func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
+	token, err := app.Token(cfg.TokenFile, d.Getenv)
+	if err != nil {
+		d.Log.Warn("no GitHub token", "err", err)
+	}
+	api := cfg.GitHubAPI
+	if api == "" {
+		api = d.Getenv("SYSEXT_GITHUB_API")
+	}
+	set, warnings, merr := manifest.Load(d.Root)
+	for _, w := range warnings {
+		d.Log.Warn(w.String())
+	}
+	if merr != nil {
+		if d.lastGood == nil {
+			return nil, fmt.Errorf("no usable manifest yet: %w", merr)
+		}
+		d.Log.Error("manifest broken, keeping the last good configuration", "err", merr)
+		set = d.lastGood
+	} else {
+		d.lastGood = set
+	}
+	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set})
+}
+
+// locked runs fn with the mutation lock held; the lock is never held
+// between cycles.
+func (d *Daemon) locked(ctx context.Context, fn func() error) error {
+	release, err := store.Store{Root: d.Root}.Lock(ctx, true, func() {
+		d.Log.Info("waiting for sysextctl to finish")
+	})
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn()
+}
+
+// startup adopts sysext.pl leftovers and makes sure what is installed is
+// merged and its units run. It needs no network.
+func (d *Daemon) startup(ctx context.Context, cfg Config) error {
+	return d.locked(ctx, func() error {
+		a, err := d.build(ctx, cfg)
+		if err != nil {
+			// Without a manifest the installed images still get merged.
+			a, err = app.New(ctx, app.Config{Root: d.Root, Logger: d.Log, Manifests: &manifest.Set{Entries: map[string]*manifest.Entry{}}})
+			if err != nil {
+				return err
+			}
+		}
+		defer a.Close()
+		if adopted, err := a.Engine.Adopt(); err != nil {
+			d.Log.Error("adopting sysext.pl images", "err", err)
+		} else if len(adopted) > 0 {
+			d.Log.Info("adopted sysext.pl images", "extensions", strings.Join(adopted, " "))
+		}
+		return a.Engine.Activate(ctx)
+	})
+}
+
+// cycle runs auto once.
+func (d *Daemon) cycle(ctx context.Context, cfg Config) outcome {
+	var out outcome
+	err := d.locked(ctx, func() error {
+		a, err := d.build(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		plan, err := a.Engine.MakePlan(ctx, engine.VerbAuto, nil)
+		if err != nil {
+			return err
+		}
+		for _, w := range plan.Warnings {
+			d.Log.Warn(w)
+		}
+		results := a.Engine.Apply(ctx, plan)
+		for _, r := range results {
+			d.logResult(r)
+			if rl, ok := fetch.IsRateLimit(r.Err()); ok && rl.Reset.After(out.rateReset) {
+				out.rateReset = rl.Reset
+			}
+		}
+		if _, bad, _ := engine.Summary(results); bad > 0 {
+			return fmt.Errorf("%d extension(s) failed", bad)
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.Log.Error("auto", "err", err)
+		}
+		out.failed = true
+	}
+	return out
+}
+
+func (d *Daemon) logResult(r engine.Result) {
+	attrs := []any{"extension", r.Name, "action", string(r.Op)}
+	if r.To != "" {
+		attrs = append(attrs, "version", r.To)
+	}
+	if r.Action != "" {
+		attrs = append(attrs, "update_action", r.Action)
+	}
+	switch {
+	case !r.OK:
+		d.Log.Error(r.Error, attrs...)
+	case r.Op == engine.OpNone:
+		d.Log.Debug(r.Message, attrs...)
+	default:
+		d.Log.Info(r.Message, attrs...)
+	}
+}

@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/coreos/go-systemd/v22/login1"
+	slogjournal "github.com/systemd/slog-journal"
+
+	"github.com/spamtagger/sysextd/internal/rootfs"
+)
+
+// Main parses sysextd's flags and runs it; it returns the exit code.
+func Main(ctx context.Context, args []string, stderr io.Writer, version string) int {
+	fs := flag.NewFlagSet("sysextd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", "/", "operate on the tree under `DIR`")
+	once := fs.Bool("once", false, "activate, run auto once and exit")
+	verbose := fs.Bool("v", false, "log debug messages")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "sysextd", version)
+		return 0
+	}
+	log := newLogger(stderr, *verbose)
+	r := rootfs.New(*root)
+	d := &Daemon{Root: r, Log: log, Getenv: os.Getenv, Notify: func(state string) {
+		if _, err := daemon.SdNotify(false, state); err != nil {
+			log.Debug("sd_notify", "err", err)
+		}
+	}}
+	if r.IsHost() {
+		d.Rebooter = func(ctx context.Context) error {
+			c, err := login1.New()
+			if err != nil {
+				return fmt.Errorf("connecting to logind: %w", err)
+			}
+			defer c.Close()
+			c.Reboot(false)
+			return nil
+		}
+	}
+	log.Info("starting", "version", version, "root", r.Dir())
+	if err := d.Run(ctx, *once); err != nil {
+		log.Error("stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+var journalKey = regexp.MustCompile(`[^A-Z0-9_]`)
+
+// newLogger logs to the journal with fields (EXTENSION, VERSION, ACTION)
+// when stderr is connected to it, else as text to stderr.
+func newLogger(stderr io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		h, err := slogjournal.NewHandler(&slogjournal.Options{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			a.Key = journalKey.ReplaceAllString(strings.ToUpper(a.Key), "_")
+			return a
+		}})
+		if err == nil {
+			return slog.New(h)
+		}
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
