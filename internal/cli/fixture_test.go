@@ -85,11 +85,3 @@ func (f *fixture) exists(p string) bool {
 	_, err := os.Stat(f.root.Path(p))
 	return err == nil
 }
-
-func (f *fixture) read(p string) string {
-	b, err := os.ReadFile(f.root.Path(p))
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
