@@ -349,7 +349,7 @@ func (c *Container) dumpLogs(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	failed, _, _, _ := c.ExecContext(ctx, "systemctl", "--failed", "--no-legend", "--plain")
-	journal, _, _, _ := c.ExecContext(ctx, "journalctl", "--no-pager", "-b", "-o", "short-monotonic", "-n", "300")
+	journal, _, _, _ := c.ExecContext(ctx, "journalctl", "--no-pager", "-b", "-o", "short-precise", "-n", "300")
 	t.Logf("failed units in %s:\n%s\njournal of %s (last 300 lines):\n%s", c.name, failed, c.name, journal)
 }
 
@@ -414,7 +414,7 @@ func (c *Container) MustExec(t testing.TB, argv ...string) string {
 // when unit is not empty.
 func (c *Container) Journal(t testing.TB, unit string) string {
 	t.Helper()
-	argv := []string{"journalctl", "--no-pager", "-b", "-o", "short-monotonic"}
+	argv := []string{"journalctl", "--no-pager", "-b", "-o", "short-precise"}
 	if unit != "" {
 		argv = append(argv, "-u", unit)
 	}
