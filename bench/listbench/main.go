@@ -1,0 +1,215 @@
+// Command listbench times `sysextctl list` against a fake GitHub that
+// answers every request after a fixed latency, for a manifest of N
+// extensions, with a cold cache (empty /var/cache/sysextd: every release is
+// fetched) and a warm one (every release answered by a 304), and counts the
+// requests each run costs. It prints one markdown table row per case.
+//
+//	listbench -sysextctl bin/sysextctl [-n 10,100] [-runs 5] [-latency 100ms]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
+	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
+)
+
+func main() {
+	bin := flag.String("sysextctl", "bin/sysextctl", "sysextctl binary to time")
+	ns := flag.String("n", "10,100", "comma-separated extension counts")
+	runs := flag.Int("runs", 5, "timed runs per case (the median is reported)")
+	latency := flag.Duration("latency", 100*time.Millisecond, "latency of every fake GitHub answer")
+	flag.Parse()
+	if err := run(*bin, *ns, *runs, *latency); err != nil {
+		fmt.Fprintln(os.Stderr, "listbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin, ns string, runs int, latency time.Duration) error {
+	var counts []int
+	for _, s := range strings.Split(ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("parsing -n %q: not a positive count", s)
+		}
+		counts = append(counts, n)
+	}
+	srv := fakegithub.New()
+	defer srv.Close()
+	for i := range slices.Max(counts) {
+		publish(srv, fmt.Sprintf("ext%d", i))
+	}
+	srv.SetLatency(latency)
+	for _, n := range counts {
+		root, err := os.MkdirTemp("", "listbench-root-")
+		if err != nil {
+			return fmt.Errorf("creating root: %w", err)
+		}
+		defer os.RemoveAll(root)
+		if err := writeRoot(root, n); err != nil {
+			return err
+		}
+		b := bench{bin: bin, root: root, api: srv.URL(), srv: srv, n: n}
+		cold, err := b.measure(runs, true)
+		if err != nil {
+			return fmt.Errorf("%d extensions, cold: %w", n, err)
+		}
+		warm, err := b.measure(runs, false)
+		if err != nil {
+			return fmt.Errorf("%d extensions, warm: %w", n, err)
+		}
+		how := fmt.Sprintf("`sysextctl --root R --github-api FAKE list --json` exec'd %d times, median (min–max); fake GitHub (`internal/testutil/fakegithub`) delays every answer by %v; %s",
+			runs, latency, "requests counted by the fake for one run")
+		fmt.Printf("| `list`, %d extensions, cold cache | %s | %s |\n", n, cold, how+"; cache dir emptied before each run")
+		fmt.Printf("| `list`, %d extensions, warm cache | %s | %s |\n", n, warm, how+"; cache filled by one untimed run")
+	}
+	return nil
+}
+
+// publish adds one release shaped like the sysext template's.
+func publish(srv *fakegithub.Server, name string) {
+	image := "sysext-" + name
+	fields := sqfs.DefaultRelease(image)
+	base := fmt.Sprintf("%s_%s_%s", image, fields["VERSION_CODENAME"], fields["ARCH"])
+	relJSON, _ := json.Marshal(map[string]any{
+		"version":          "2026.11.01-0900",
+		"date":             "2026-11-01T09:00:00Z",
+		"package_versions": map[string]string{"trixie_" + fields["ARCH"]: fields["PACKAGE_VERSION"]},
+	})
+	srv.Publish("bench", image, fakegithub.Release{Tag: "2026.11.01-0900", Assets: []fakegithub.Asset{
+		{Name: base + ".squashfs", Data: bytes.Repeat([]byte{0}, 4096)},
+		{Name: base + ".manifest", Data: []byte(sqfs.FormatRelease(fields)), ContentType: "text/plain"},
+		{Name: "release.json", Data: relJSON, ContentType: "application/json"},
+	}})
+}
+
+// writeRoot lays out a throwaway Debian trixie root with a vendor manifest
+// of n extensions.
+func writeRoot(root string, n int) error {
+	osRelease := "ID=debian\nVERSION_ID=13\nVERSION_CODENAME=trixie\n"
+	var m strings.Builder
+	for i := range n {
+		fmt.Fprintf(&m, "[ext%d]\nurl = \"https://github.com/bench/sysext-ext%d\"\n\n", i, i)
+	}
+	files := map[string]string{
+		"etc/os-release":                 osRelease,
+		"usr/lib/os-release":             osRelease,
+		"usr/spamtagger/etc/sysext.toml": m.String(),
+	}
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return fmt.Errorf("writing root: %w", err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			return fmt.Errorf("writing root: %w", err)
+		}
+	}
+	for _, d := range []string{"var/lib/extensions", "var/lib/sysextd", "var/cache/sysextd"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return fmt.Errorf("writing root: %w", err)
+		}
+	}
+	return nil
+}
+
+type bench struct {
+	bin, root, api string
+	srv            *fakegithub.Server
+	n              int
+}
+
+type result struct {
+	times []time.Duration
+	stats fakegithub.Stats
+}
+
+func (r result) String() string {
+	slices.Sort(r.times)
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	return fmt.Sprintf("**%s ms** (%s–%s); %d API requests (%d answered 304), %d asset downloads",
+		ms(r.times[len(r.times)/2]), ms(r.times[0]), ms(r.times[len(r.times)-1]),
+		r.stats.API, r.stats.NotModified, r.stats.Downloads)
+}
+
+func (b bench) measure(runs int, cold bool) (result, error) {
+	var res result
+	cache := filepath.Join(b.root, "var/cache/sysextd")
+	if !cold {
+		if err := b.list(); err != nil {
+			return res, err
+		}
+	}
+	for range runs {
+		if cold {
+			if err := os.RemoveAll(cache); err != nil {
+				return res, err
+			}
+			if err := os.MkdirAll(cache, 0o755); err != nil {
+				return res, err
+			}
+		}
+		b.srv.ResetStats()
+		start := time.Now()
+		if err := b.list(); err != nil {
+			return res, err
+		}
+		res.times = append(res.times, time.Since(start))
+		res.stats = b.srv.Stats()
+	}
+	return res, nil
+}
+
+// list runs sysextctl list --json once and checks that it listed every
+// extension with an available version.
+func (b bench) list() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, b.bin, "--root", b.root, "--github-api", b.api, "list", "--json")
+	cmd.Env = filteredEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("running %s: %w: %s", cmd, err, stderr.String())
+	}
+	var rows []struct {
+		Name      string `json:"name"`
+		Available string `json:"available_version"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
+		return fmt.Errorf("parsing list --json: %w", err)
+	}
+	if len(rows) != b.n {
+		return fmt.Errorf("list showed %d extensions, want %d", len(rows), b.n)
+	}
+	for _, r := range rows {
+		if r.Available == "" {
+			return fmt.Errorf("list shows no available version for %s: %s", r.Name, stderr.String())
+		}
+	}
+	return nil
+}
+
+// filteredEnv drops what would change the result: a real token or API base.
+func filteredEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "GITHUB_TOKEN" && k != "SYSEXT_GITHUB_API" && k != "CREDENTIALS_DIRECTORY" {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
