@@ -117,3 +117,44 @@ func TestDpkgVersions(t *testing.T) {
 		t.Errorf("packages = %v", keys)
 	}
 }
+
+func TestReadBaseNeedsStampAndRoot(t *testing.T) {
+	stamp := `{"suite":"trixie","mirror":"http://deb.test/debian"}`
+	tests := []struct {
+		name      string
+		stamp     bool
+		systemd   bool
+		wantError bool
+	}{
+		{"complete", true, true, false},
+		{"debootstrap interrupted: no stamp", false, true, true},
+		{"stamp without root", true, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			root, stampPath := filepath.Join(dir, "rootfs"), filepath.Join(dir, "stamp.json")
+			if tt.systemd {
+				bin := filepath.Join(root, "usr/lib/systemd/systemd")
+				if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(bin, nil, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.stamp {
+				if err := os.WriteFile(stampPath, []byte(stamp), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := readBase(root, stampPath)
+			if gotErr := err != nil; gotErr != tt.wantError {
+				t.Fatalf("readBase error = %v, want error %v", err, tt.wantError)
+			}
+			if err == nil && (b.Dir != root || b.Key == "" || b.Stamp.Mirror != "http://deb.test/debian") {
+				t.Errorf("readBase = %+v", b)
+			}
+		})
+	}
+}

@@ -52,6 +52,24 @@ func run(ctx context.Context, env []string, argv ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// runIn is run with a working directory.
+func runIn(t testing.TB, dir string, env []string, argv ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = dir, env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		code := -1
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			code = exitErr.ExitCode()
+		}
+		return stdout.String(), &cmdError{argv: argv, code: code, stderr: stderr.String(), err: err}
+	}
+	return stdout.String(), nil
+}
+
 // mustRun is run for setup steps that cannot fail without failing the test.
 func mustRun(t testing.TB, ctx context.Context, argv ...string) string {
 	t.Helper()
