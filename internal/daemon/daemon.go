@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -79,6 +80,9 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		nextAt := d.now().Add(wait)
 		d.notify("STATUS=Idle; next check at " + nextAt.Format(time.RFC3339))
 		d.Log.Info("next update check", "at", nextAt.Format(time.RFC3339), "failures", failures)
+		// Hand the cycle's garbage back to the kernel: idle RSS is what an
+		// appliance pays all day.
+		debug.FreeOSMemory()
 		rebootC := d.rebootTimer(ctx, cfg)
 		timer := time.NewTimer(wait)
 	wait:

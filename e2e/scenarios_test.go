@@ -1,0 +1,357 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
+	"github.com/spamtagger/sysextd/internal/testutil/release"
+)
+
+// appliance is a booted trixie container with sysextctl installed and a
+// GitHub stand-in on host loopback, which the container shares.
+type appliance struct {
+	t  *testing.T
+	c  *Container
+	gh *fakegithub.Server
+}
+
+func newAppliance(t *testing.T, base *Base, ctl string) *appliance {
+	t.Helper()
+	gh := fakegithub.New()
+	t.Cleanup(gh.Close)
+	c := Boot(t, BootOptions{Base: base})
+	if ctl != "" {
+		c.CopyIn(t, ctl, "/usr/local/bin/sysextctl", 0o755)
+	}
+	return &appliance{t: t, c: c, gh: gh}
+}
+
+// ctl runs sysextctl inside the container against the stand-in.
+func (a *appliance) ctl(args ...string) (stdout, stderr string, code int) {
+	a.t.Helper()
+	argv := append([]string{"sysextctl", "--github-api", a.gh.URL()}, args...)
+	stdout, stderr, code = a.c.Exec(a.t, argv...)
+	a.t.Logf("sysextctl %s -> %d\n%s%s", strings.Join(args, " "), code, stdout, stderr)
+	return stdout, stderr, code
+}
+
+func (a *appliance) mustCtl(args ...string) string {
+	a.t.Helper()
+	out, _, code := a.ctl(args...)
+	if code != 0 {
+		a.t.Fatalf("sysextctl %v: exit %d", args, code)
+	}
+	return out
+}
+
+type listItem struct {
+	Name             string   `json:"name"`
+	Status           string   `json:"status"`
+	InstalledVersion string   `json:"installed_version"`
+	Update           string   `json:"update"`
+	RebootRequired   bool     `json:"reboot_required"`
+	Reasons          []string `json:"reasons"`
+}
+
+func (a *appliance) list() map[string]listItem {
+	a.t.Helper()
+	out := a.mustCtl("list", "--json", "--offline")
+	var items []listItem
+	if err := json.Unmarshal([]byte(out), &items); err != nil {
+		a.t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	m := map[string]listItem{}
+	for _, it := range items {
+		m[it.Name] = it
+	}
+	return m
+}
+
+// publish serves b as the latest release of SpamTagger/sysext-PACKAGE.
+func (a *appliance) publish(b *Built) {
+	a.t.Helper()
+	fields := map[string]string{}
+	for _, f := range b.Release {
+		fields[f.Key] = f.Value
+	}
+	release.Publish(a.t, a.gh, release.Ext{Package: b.Package, Version: b.Version, Image: b.Name,
+		ImagePath: b.Path, ManifestFields: fields, Release: fields})
+}
+
+// cat reads a file as the container sees it (merged /usr, its own /run).
+func (a *appliance) cat(path string) string {
+	a.t.Helper()
+	return strings.TrimSpace(a.c.MustExec(a.t, "cat", path))
+}
+
+func (a *appliance) exists(path string) bool {
+	a.t.Helper()
+	_, _, code := a.c.Exec(a.t, "test", "-e", path)
+	return code == 0
+}
+
+func (a *appliance) unit(prop, unit string) string {
+	a.t.Helper()
+	return strings.TrimSpace(a.c.MustExec(a.t, "systemctl", "show", "-p", prop, "--value", unit))
+}
+
+const manifest = `[hello]
+url = "https://github.com/SpamTagger/sysext-hello"
+
+[e2e-svc]
+url = "https://github.com/SpamTagger/sysext-e2e-svc"
+update = "service: e2e-svc"
+
+[e2e-rb]
+url = "https://github.com/SpamTagger/sysext-e2e-rb"
+`
+
+// TestAppliance runs the CLI scenarios on one booted trixie: a real Debian
+// package, a service extension updated with a restart, a reboot action, and
+// a broken release that must not disturb the running version.
+func TestAppliance(t *testing.T) {
+	requireRoot(t)
+	base := EnsureBase(t)
+	a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
+	a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(manifest), 0o644)
+
+	t.Run("install hello", func(t *testing.T) {
+		a.t = t
+		a.publish(BuildDebExtension(t, base, "hello", ExtOptions{}))
+		a.mustCtl("install", "hello")
+		if got := strings.TrimSpace(a.c.MustExec(t, "hello")); got != "Hello, world!" {
+			t.Errorf("hello printed %q", got)
+		}
+		if it := a.list()["hello"]; it.Status != "active" || it.InstalledVersion == "" {
+			t.Errorf("list: %+v, want active with a version", it)
+		}
+	})
+
+	var firstInvocation string
+	t.Run("service extension v1 starts", func(t *testing.T) {
+		a.t = t
+		a.publish(BuildServiceExtension(t, "e2e-svc", "1.0-1", ExtOptions{}))
+		a.mustCtl("install", "e2e-svc")
+		if got := a.unit("ActiveState", "e2e-svc.service"); got != "active" {
+			t.Fatalf("e2e-svc is %q after install, want active\n%s", got, a.c.Journal(t, "e2e-svc.service"))
+		}
+		firstInvocation = a.unit("InvocationID", "e2e-svc.service")
+		a.c.WaitExec(t, 10*time.Second, "grep", "-qx", "1.0-1", "/run/e2e-svc/started-version")
+	})
+
+	t.Run("update restarts the service", func(t *testing.T) {
+		a.t = t
+		a.publish(BuildServiceExtension(t, "e2e-svc", "1.0-2", ExtOptions{}))
+		out := a.mustCtl("update")
+		if !strings.Contains(out, "e2e-svc updated from 1.0-1 to 1.0-2") || !strings.Contains(out, "service: e2e-svc.service") {
+			t.Errorf("update output %q", out)
+		}
+		if got := a.cat("/usr/lib/e2e-svc/version"); got != "1.0-2" {
+			t.Errorf("merged version = %q, want 1.0-2", got)
+		}
+		if inv := a.unit("InvocationID", "e2e-svc.service"); inv == firstInvocation || inv == "" {
+			t.Errorf("InvocationID %q unchanged (was %q): not restarted", inv, firstInvocation)
+		}
+		a.c.WaitExec(t, 10*time.Second, "grep", "-qx", "1.0-2", "/run/e2e-svc/started-version")
+	})
+
+	t.Run("broken v3 is refused, v2 keeps running", func(t *testing.T) {
+		a.t = t
+		before := a.unit("InvocationID", "e2e-svc.service")
+		a.publish(BuildServiceExtension(t, "e2e-svc", "1.0-3", ExtOptions{Release: map[string]string{"VERSION_ID": "12"}}))
+		_, stderr, code := a.ctl("update", "e2e-svc")
+		if code != 1 || !strings.Contains(stderr, "VERSION_ID") {
+			t.Errorf("update to a broken release: exit %d, stderr %q; want 1 naming VERSION_ID", code, stderr)
+		}
+		if got := a.cat("/usr/lib/e2e-svc/version"); got != "1.0-2" {
+			t.Errorf("merged version = %q, want 1.0-2", got)
+		}
+		if a.unit("ActiveState", "e2e-svc.service") != "active" || a.unit("InvocationID", "e2e-svc.service") != before {
+			t.Error("the running service was disturbed by a refused release")
+		}
+		if it := a.list()["hello"]; it.Status != "active" {
+			t.Errorf("hello is %q, want still active", it.Status)
+		}
+	})
+
+	t.Run("reboot action", func(t *testing.T) {
+		a.t = t
+		a.publish(BuildServiceExtension(t, "e2e-rb", "1", ExtOptions{Update: "reboot"}))
+		a.mustCtl("install", "e2e-rb")
+		if a.exists("/run/reboot-required") {
+			t.Error("/run/reboot-required after a first install; only updates ask for a reboot")
+		}
+		a.publish(BuildServiceExtension(t, "e2e-rb", "2", ExtOptions{Update: "reboot"}))
+		a.mustCtl("update", "e2e-rb")
+		if !a.exists("/run/reboot-required") {
+			t.Fatal("no /run/reboot-required after an update with UPDATE=reboot")
+		}
+		if pkgs := a.cat("/run/reboot-required.pkgs"); !strings.Contains(pkgs, "e2e-rb") {
+			t.Errorf("reboot-required.pkgs = %q", pkgs)
+		}
+		it := a.list()["e2e-rb"]
+		if !it.RebootRequired || it.Update != "reboot" {
+			t.Errorf("list: %+v, want reboot required", it)
+		}
+		if out := a.mustCtl("list"); !strings.Contains(out, "reboot (reboot required)") {
+			t.Errorf("list does not show the pending reboot:\n%s", out)
+		}
+	})
+
+	t.Run("remove stops the service", func(t *testing.T) {
+		a.t = t
+		a.mustCtl("remove", "e2e-svc")
+		if got := a.unit("ActiveState", "e2e-svc.service"); got == "active" {
+			t.Errorf("e2e-svc still active after remove")
+		}
+		if a.exists("/usr/lib/e2e-svc/version") {
+			t.Error("e2e-svc files still merged")
+		}
+		if got := strings.TrimSpace(a.c.MustExec(t, "hello")); got != "Hello, world!" {
+			t.Errorf("hello after removing another extension: %q", got)
+		}
+	})
+}
+
+// TestDaemonFromDeb installs the .deb built by `make deb` and lets sysextd
+// do everything at boot: no CLI call installs anything.
+func TestDaemonFromDeb(t *testing.T) {
+	requireRoot(t)
+	base := EnsureBase(t)
+	deb := buildDeb(t)
+	a := newAppliance(t, base, "")
+	a.publish(BuildDebExtension(t, base, "hello", ExtOptions{}))
+	a.publish(BuildServiceExtension(t, "e2e-svc", "1.0-1", ExtOptions{}))
+	a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(`[hello]
+url = "https://github.com/SpamTagger/sysext-hello"
+virt_env = [ "systemd-nspawn" ]
+
+[e2e-svc]
+url = "https://github.com/SpamTagger/sysext-e2e-svc"
+if_file = "/var/spamtagger/e2e-svc.flag"
+`), 0o644)
+	a.c.WriteFile(t, "/var/spamtagger/e2e-svc.flag", nil, 0o644)
+	a.c.WriteFile(t, "/etc/sysextd/sysextd.toml", []byte(fmt.Sprintf("github_api = %q\n", a.gh.URL())), 0o644)
+
+	a.c.CopyIn(t, deb, "/tmp/sysextd.deb", 0o644)
+	a.c.MustExec(t, "dpkg", "-i", "/tmp/sysextd.deb")
+
+	t.Run("package", func(t *testing.T) {
+		a.t = t
+		a.c.WaitExec(t, 30*time.Second, "systemctl", "is-active", "sysextd.service")
+		if got := a.unit("UnitFileState", "sysextd.service"); got != "enabled" {
+			t.Errorf("sysextd.service is %q, want enabled by the postinst", got)
+		}
+		a.c.MustExec(t, "sysextctl", "list", "--offline")
+		a.c.MustExec(t, "bash", "-c", "source /usr/share/bash-completion/completions/sysextctl && complete -p sysextctl")
+		page := a.c.MustExec(t, "bash", "-c", "zcat /usr/share/man/man8/sysextctl.8.gz | grep -c 'SH'")
+		if n, _ := strconv.Atoi(strings.TrimSpace(page)); n < 3 {
+			t.Errorf("sysextctl.8 has %d sections", n)
+		}
+		if _, _, code := a.c.Exec(t, "man", "--version"); code == 0 {
+			if out := a.c.MustExec(t, "man", "-P", "cat", "sysextctl"); !strings.Contains(out, "sysextctl") {
+				t.Errorf("man sysextctl rendered %q", out)
+			}
+		} else if _, _, code := a.c.Exec(t, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "man-db"); code == 0 {
+			if out := a.c.MustExec(t, "man", "-P", "cat", "sysextctl"); !strings.Contains(out, "sysextctl") {
+				t.Errorf("man sysextctl rendered %q", out)
+			}
+		} else {
+			t.Log("man-db not installable in the container; checked the page's roff instead")
+		}
+	})
+
+	t.Run("installs at start without a CLI call", func(t *testing.T) {
+		a.t = t
+		a.c.WaitExec(t, 60*time.Second, "test", "-x", "/usr/bin/hello")
+		a.c.WaitExec(t, 30*time.Second, "systemctl", "is-active", "e2e-svc.service")
+		if got := strings.TrimSpace(a.c.MustExec(t, "hello")); got != "Hello, world!" {
+			t.Errorf("hello printed %q", got)
+		}
+		it := a.list()
+		if it["hello"].Status != "active" || strings.Join(it["hello"].Reasons, ",") != "virt_env systemd-nspawn" {
+			t.Errorf("hello: %+v", it["hello"])
+		}
+		journal := a.c.MustExec(t, "journalctl", "-u", "sysextd", "-o", "verbose", "--no-pager")
+		if !strings.Contains(journal, "EXTENSION=hello") {
+			t.Errorf("journal lacks structured EXTENSION= fields:\n%s", journal)
+		}
+	})
+
+	t.Run("idle", func(t *testing.T) {
+		a.t = t
+		a.c.WaitExec(t, 60*time.Second, "bash", "-c", "systemctl show -p StatusText --value sysextd | grep -q Idle")
+		pid := a.unit("MainPID", "sysextd.service")
+		rss := func() int {
+			status := a.c.MustExec(t, "cat", "/proc/"+pid+"/status")
+			for _, l := range strings.Split(status, "\n") {
+				if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+					n, _ := strconv.Atoi(f[1])
+					return n
+				}
+			}
+			t.Fatalf("no VmRSS in %s", status)
+			return 0
+		}
+		cpu := func() int {
+			f := strings.Fields(a.c.MustExec(t, "cat", "/proc/"+pid+"/stat"))
+			u, _ := strconv.Atoi(f[13])
+			s, _ := strconv.Atoi(f[14])
+			return u + s
+		}
+		c0, r0 := cpu(), rss()
+		time.Sleep(60 * time.Second)
+		c1, r1 := cpu(), rss()
+		t.Logf("MEASURED sysextd idle: RSS %d kB -> %d kB, CPU %d ticks (1/100 s) over 60 s", r0, r1, c1-c0)
+		if r1 > 15*1024 {
+			t.Errorf("idle RSS %d kB > 15 MB", r1)
+		}
+		if c1-c0 > 1 {
+			t.Errorf("idle CPU %d ticks over 60 s, want none measurable", c1-c0)
+		}
+		if _, _, code := a.c.Exec(t, "flock", "-n", "/var/lib/sysextd/lock", "true"); code != 0 {
+			t.Error("the lock is held while idle")
+		}
+	})
+
+	t.Run("after reboot merged again and services run", func(t *testing.T) {
+		a.t = t
+		a.c.Reboot(t)
+		a.c.WaitExec(t, 60*time.Second, "systemctl", "is-active", "sysextd.service")
+		a.c.WaitExec(t, 30*time.Second, "systemctl", "is-active", "e2e-svc.service")
+		if got := strings.TrimSpace(a.c.MustExec(t, "hello")); got != "Hello, world!" {
+			t.Errorf("hello after reboot printed %q", got)
+		}
+	})
+}
+
+// buildDeb runs packaging/build-deb.sh (what `make deb` runs) and returns
+// the .deb.
+func buildDeb(t *testing.T) string {
+	t.Helper()
+	gomod := strings.TrimSpace(mustRun(t, t.Context(), "go", "env", "GOMOD"))
+	top := filepath.Dir(gomod)
+	mustRun(t, t.Context(), "bash", filepath.Join(top, "packaging/build-deb.sh"), "0.0.0~e2e")
+	debs, _ := filepath.Glob(filepath.Join(top, "dist", "sysextd_*.deb"))
+	if len(debs) == 0 {
+		t.Fatal("build-deb.sh made no .deb in dist/")
+	}
+	newest := debs[0]
+	for _, d := range debs {
+		if fi, err := os.Stat(d); err == nil {
+			if ni, _ := os.Stat(newest); fi.ModTime().After(ni.ModTime()) {
+				newest = d
+			}
+		}
+	}
+	return newest
+}
