@@ -40,7 +40,7 @@ fuzz:
 SHELL := /bin/bash
 
 e2e:
-	$(GO) test -count=1 -tags e2e -timeout 40m -v ./e2e/ 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|e2e_.*\.go:[0-9]+:'; exit $${PIPESTATUS[0]}
+	$(GO) test -count=1 -tags e2e -timeout 40m -v ./e2e/ 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test\.go:[0-9]+:'; exit $${PIPESTATUS[0]}
 
 demo:
 	bash demo/run.sh

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -151,7 +151,7 @@ func validate(e *Entry) []Problem {
 		bad("", "invalid extension name %q (want a Debian package name)", e.Name)
 	}
 	if e.URL != "" {
-		if _, _, err := ParseGitHubURL(e.URL); err != nil {
+		if _, _, err := fetch.ParseRepoURL(e.URL); err != nil {
 			bad("url", "%v", err)
 		}
 	}
@@ -190,24 +190,6 @@ func validate(e *Entry) []Problem {
 		bad("asset", "invalid image name %q", e.Asset)
 	}
 	return ps
-}
-
-// ParseGitHubURL accepts https://github.com/OWNER/REPO with an optional
-// trailing "/" or ".git".
-func ParseGitHubURL(raw string) (owner, repo string, err error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return "", "", fmt.Errorf("invalid url %q: %v", raw, err)
-	}
-	if u.Scheme != "https" || !strings.EqualFold(u.Host, "github.com") || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", fmt.Errorf("unsupported url %q (want https://github.com/OWNER/REPO)", raw)
-	}
-	p := strings.TrimSuffix(strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git"), "/")
-	parts := strings.Split(p, "/")
-	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-		return "", "", fmt.Errorf("unsupported url %q (want https://github.com/OWNER/REPO)", raw)
-	}
-	return parts[0], parts[1], nil
 }
 
 // ParsePCIRule splits "15ad" or "15ad:0405" (0x tolerated, any case) into
