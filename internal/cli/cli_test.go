@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
@@ -274,4 +275,30 @@ func TestRunWithoutArgsShowsHelp(t *testing.T) {
 	if code := Run(context.Background(), []string{"--version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), Version) {
 		t.Errorf("--version: exit %d, out %q", code, out.String())
 	}
+}
+
+// TestSilentServerEndsWithExit4 uses the default timeouts: a GitHub that
+// accepts connections and never answers must end the run with exit 4 well
+// within a minute.
+func TestSilentServerEndsWithExit4(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIPPED in -short: waits for the default stall timeout (about 20 s)")
+	}
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.gh.SetAPIFault(fakegithub.FaultStall)
+	// Nothing installed: update needs no network and must not wait.
+	start := time.Now()
+	if _, stderr, code := f.run("update", "qemu-guest-agent", "--dry-run"); code != 0 || time.Since(start) > 5*time.Second {
+		t.Errorf("update of a not-installed extension: exit %d after %s (%s)", code, time.Since(start), stderr)
+	}
+	start = time.Now()
+	_, stderr, code := f.run("list")
+	elapsed := time.Since(start)
+	if code != ExitNetwork {
+		t.Errorf("list against a silent server: exit %d (%s), want %d", code, stderr, ExitNetwork)
+	}
+	if elapsed > 60*time.Second {
+		t.Errorf("list against a silent server took %s, want under 60 s", elapsed)
+	}
+	t.Logf("silent server: exit %d after %s", code, elapsed.Round(time.Second))
 }

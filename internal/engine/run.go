@@ -54,11 +54,16 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 	case VerbRemove:
 		return planRemove(in, names), nil
 	case VerbUpdate:
-		if len(names) == 0 {
-			lookup(inv.names())
-		} else {
-			lookup(names)
+		var ns []string
+		for _, n := range names {
+			if inv.get(n) != nil {
+				ns = append(ns, n)
+			}
 		}
+		if len(names) == 0 {
+			ns = inv.names()
+		}
+		lookup(ns) // nothing to look up for what is not installed
 		return planUpdate(in, names), nil
 	case VerbAuto:
 		var ns []string
