@@ -75,7 +75,7 @@ type Options struct {
 	MaxSize        int64         // download cap, default 2 GiB
 	ConnectTimeout time.Duration // TCP connect and TLS handshake, default 10 s
 	StallTimeout   time.Duration // no response header or no body byte for this long aborts, default 20 s
-	Parallel       int           // concurrent API requests in LatestAll, default 16
+	Parallel       int           // concurrent API requests in LatestAll, default 25
 	Progress       io.Writer     // progress bar target (a terminal) or nil
 	Logger         *slog.Logger  // default: discard
 	HTTPClient     *http.Client  // its Transport is used as the base transport, if set
@@ -87,7 +87,7 @@ const (
 	DefaultMaxSize        = 2 << 30
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultStallTimeout   = 20 * time.Second
-	DefaultParallel       = 16
+	DefaultParallel       = 25
 	maxSmallAsset         = 1 << 20 // .manifest and release.json
 )
 
