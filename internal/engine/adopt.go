@@ -7,8 +7,8 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 )
@@ -44,7 +44,7 @@ func (e *Engine) Adopt() ([]string, error) {
 		fields := info.Fields
 		oldManifest := e.Root.Path(rootfs.ExtensionsDir + "/" + name + ".manifest")
 		if data, err := os.ReadFile(oldManifest); err == nil {
-			fields = fetch.ParseFields(data)
+			fields = osrelease.Parse(data)
 			keep := e.Root.Path(rootfs.StateDir + "/adopted/" + img + ".manifest")
 			if err := os.MkdirAll(e.Root.Path(rootfs.StateDir+"/adopted"), 0o755); err == nil {
 				if err := os.Rename(oldManifest, keep); err != nil {

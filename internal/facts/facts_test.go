@@ -109,11 +109,3 @@ func TestLoadRoundTrip(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
-
-func TestParseOSRelease(t *testing.T) {
-	got := ParseOSRelease([]byte("# c\nID=debian\nVERSION_ID=\"13\"\nNAME='Debian'\nPRETTY=\"a \\\"b\\\"\"\n\nbroken\n"))
-	want := map[string]string{"ID": "debian", "VERSION_ID": "13", "NAME": "Debian", "PRETTY": `a "b"`}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-}

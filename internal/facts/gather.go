@@ -1,8 +1,6 @@
 package facts
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/jaypipes/ghw"
 
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -73,36 +72,10 @@ func readOS(root rootfs.Root) (OS, error) {
 		if err != nil {
 			return OS{}, fmt.Errorf("reading %s: %w", p, err)
 		}
-		kv := ParseOSRelease(data)
+		kv := osrelease.Parse(data)
 		return OS{ID: kv["ID"], VersionID: kv["VERSION_ID"], VersionCodename: kv["VERSION_CODENAME"], SysextLevel: kv["SYSEXT_LEVEL"]}, nil
 	}
 	return OS{}, nil
-}
-
-// ParseOSRelease reads os-release syntax: KEY=VALUE lines, optional single
-// or double quotes, comments and blank lines ignored.
-func ParseOSRelease(data []byte) map[string]string {
-	kv := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-			if line[len(k)+1] == '"' {
-				v = strings.NewReplacer(`\"`, `"`, `\\`, `\`, "\\$", "$", "\\`", "`").Replace(v)
-			}
-		}
-		kv[strings.TrimSpace(k)] = v
-	}
-	return kv
 }
 
 // readPCI reads vendor and device IDs straight from sysfs: it needs no

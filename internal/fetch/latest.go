@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/google/go-github/v93/github"
+
+	"github.com/spamtagger/sysextd/internal/osrelease"
 )
 
 // Latest returns the latest release of req that is neither draft nor
@@ -170,7 +172,7 @@ func (g *GitHub) resolve(ctx context.Context, req Request, t Target, owner, repo
 		return nil, fmt.Errorf("extension %s: release %s: %w", req.Name, rel.TagName, rErr)
 	}
 
-	out.Fields = ParseFields(manifest)
+	out.Fields = osrelease.Parse(manifest)
 	out.Version = out.Fields["PACKAGE_VERSION"]
 	out.BuildTime = out.Fields["BUILD_TIME"]
 	if out.Version == "" {

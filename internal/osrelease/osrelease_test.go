@@ -1,11 +1,11 @@
-package fetch
+package osrelease
 
 import (
 	"maps"
 	"testing"
 )
 
-func TestParseFields(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
@@ -22,27 +22,37 @@ func TestParseFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ParseFields([]byte(tt.in)); !maps.Equal(got, tt.want) {
-				t.Errorf("ParseFields(%q) = %v, want %v", tt.in, got, tt.want)
+			if got := Parse([]byte(tt.in)); !maps.Equal(got, tt.want) {
+				t.Errorf("Parse(%q) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}
 }
 
-func FuzzParseManifestFields(f *testing.F) {
-	f.Add(manifestFor("sysext-hello", "2.12-1", "trixie", "amd64"))
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("ID=debian\nVERSION_ID=13\nNAME=sysext-hello\nPACKAGE_VERSION=\"2.12-1\"\nBUILD_TIME=2026-11-01T09:00:00Z\n"))
 	f.Add([]byte("A=\"\\\"\"\nB='x'\n# c\nC=\"unterminated\\"))
 	f.Add([]byte("=\n==\nA\n\"B\"=1\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m := ParseFields(b)
+		m := Parse(b)
 		for k := range m {
 			if !validKey(k) {
-				t.Fatalf("ParseFields returned invalid key %q", k)
+				t.Fatalf("Parse returned invalid key %q", k)
 			}
 		}
-		back := ParseFields(FormatFields(m))
+		back := Parse(Format(m))
 		if !maps.Equal(back, m) {
 			t.Fatalf("round trip changed the fields:\n got %q\nwant %q", back, m)
 		}
 	})
+}
+
+// TestParseHostOSRelease is the host os-release case facts relies on:
+// comments, both quote styles, escapes, and a broken line skipped.
+func TestParseHostOSRelease(t *testing.T) {
+	got := Parse([]byte("# c\nID=debian\nVERSION_ID=\"13\"\nNAME='Debian'\nPRETTY=\"a \\\"b\\\"\"\n\nbroken\n"))
+	want := map[string]string{"ID": "debian", "VERSION_ID": "13", "NAME": "Debian", "PRETTY": `a "b"`}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
 }

@@ -1,17 +1,22 @@
-package fetch
+// Package osrelease reads and writes os-release(5) syntax leniently: the
+// host's os-release, the .manifest asset of a release and sysext.pl's
+// leftover manifests. Lines it cannot read are skipped, as a shell sourcing
+// the file would mostly do. (internal/image parses an image's own
+// extension-release strictly: a malformed image is refused.)
+package osrelease
 
 import (
 	"sort"
 	"strings"
 )
 
-// ParseFields reads the KEY=VALUE lines of an extension-release (os-release
+// Parse reads the KEY=VALUE lines of an extension-release (os-release
 // syntax) file, as published in the .manifest asset. Values in double quotes
 // have the shell escapes \\ \" \$ \` undone, values in single quotes are taken
 // literally, unquoted values are trimmed. Blank lines, comments and lines
 // that are not KEY=VALUE with KEY matching [A-Za-z_][A-Za-z0-9_]* are skipped.
 // A later duplicate key wins.
-func ParseFields(b []byte) map[string]string {
+func Parse(b []byte) map[string]string {
 	m := map[string]string{}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		line = strings.TrimSpace(line)
@@ -27,9 +32,9 @@ func ParseFields(b []byte) map[string]string {
 	return m
 }
 
-// FormatFields writes m as KEY="VALUE" lines, sorted by key, such that
-// ParseFields gives m back for any value without a newline.
-func FormatFields(m map[string]string) []byte {
+// Format writes m as KEY="VALUE" lines, sorted by key, such that
+// Parse gives m back for any value without a newline.
+func Format(m map[string]string) []byte {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
