@@ -262,7 +262,7 @@ func (t *txn) commit() error {
 		state.Extensions[s.Name] = &store.Record{
 			Name: s.Name, Image: s.Image, Tag: s.Release.Tag,
 			Version: t.info.Fields["PACKAGE_VERSION"], BuildTime: t.info.Fields["BUILD_TIME"],
-			Digest: "sha256:" + t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.info.Units,
+			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.info.Units,
 		}
 	})
 	if err != nil && t.st.Committed() {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
@@ -292,6 +295,42 @@ func (s Store) Clean() ([]string, error) {
 		r, err := s.cleanDir(dir)
 		removed = append(removed, r...)
 		errs = append(errs, err)
+	}
+	r, err := s.cleanStaleImageLocks()
+	removed = append(removed, r...)
+	errs = append(errs, err)
+	return removed, errors.Join(errs...)
+}
+
+// cleanStaleImageLocks removes the ".#IMAGE.raw.lck" files systemd-sysext
+// leaves beside images when it is killed mid-refresh. systemd ignores them,
+// but they are litter in a directory that should hold images only. A lock
+// file someone still holds (flock) is left alone.
+func (s Store) cleanStaleImageLocks() ([]string, error) {
+	entries, err := os.ReadDir(s.Root.Path(rootfs.ExtensionsDir))
+	if err != nil {
+		return nil, nil
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".#") || !strings.HasSuffix(n, ".lck") || !e.Type().IsRegular() {
+			continue
+		}
+		p := s.Root.Path(rootfs.ExtensionsDir + "/" + n)
+		f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if err := os.Remove(p); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed = append(removed, rootfs.ExtensionsDir+"/"+n)
+			}
+		}
+		f.Close()
 	}
 	return removed, errors.Join(errs...)
 }
