@@ -28,7 +28,8 @@ type Daemon struct {
 	Rebooter func(ctx context.Context) error
 
 	lastGood *manifest.Set
-	lastErr  string // the last failure, for STATUS=
+	lastErr  string        // the last failure, for STATUS=
+	backoff  time.Duration // first retry delay; default minBackoff
 	now      func() time.Time
 }
 
@@ -135,7 +136,11 @@ func (d *Daemon) nextWait(cfg Config, failures int, out outcome) time.Duration {
 		}
 		return wait
 	}
-	wait := minBackoff << min(failures-1, 20)
+	base := d.backoff
+	if base == 0 {
+		base = minBackoff
+	}
+	wait := base << min(failures-1, 20)
 	if wait > interval {
 		wait = interval
 	}
