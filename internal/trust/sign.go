@@ -154,28 +154,29 @@ func SumDir(dir string) (map[string]string, error) {
 // SignDir writes dir/SHA256SUMS for every asset in dir and one signature
 // per signer, each file replaced atomically. A signature file left from an
 // earlier run by a method no signer uses now is removed, so that it cannot
-// disagree with the new list. It returns the names of the files written.
-func SignDir(dir string, signers []Signer) ([]string, error) {
+// disagree with the new list. It returns the sums listed and the names of
+// the files written.
+func SignDir(dir string, signers []Signer) (sums map[string]string, written []string, err error) {
 	if len(signers) == 0 {
-		return nil, errors.New("no signing key")
+		return nil, nil, errors.New("no signing key")
 	}
 	seen := map[string]bool{}
 	for _, s := range signers {
 		if seen[s.File()] {
-			return nil, fmt.Errorf("two keys would both write %s", s.File())
+			return nil, nil, fmt.Errorf("two keys would both write %s", s.File())
 		}
 		seen[s.File()] = true
 	}
-	sums, err := SumDir(dir)
+	sums, err = SumDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data := FormatSums(sums)
 	out := map[string][]byte{SumsFile: data}
 	for _, s := range signers {
 		sig, err := s.Sign(data)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[s.File()] = sig
 	}
@@ -186,17 +187,17 @@ func SignDir(dir string, signers []Signer) ([]string, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		if err := writeAtomic(filepath.Join(dir, n), out[n]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, stale := range []string{MinisignFile, OpenPGPFile} {
 		if !seen[stale] {
 			if err := os.Remove(filepath.Join(dir, stale)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	return names, nil
+	return sums, names, nil
 }
 
 func writeAtomic(path string, data []byte) error {

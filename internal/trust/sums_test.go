@@ -79,7 +79,7 @@ func TestSignDir(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	written, err := SignDir(dir, []Signer{mini, pgp})
+	_, written, err := SignDir(dir, []Signer{mini, pgp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestSignDir(t *testing.T) {
 
 	// Signing again with one key drops the other method's stale signature.
 	writeFile(t, filepath.Join(dir, "new.squashfs"), []byte("new"))
-	if _, err := SignDir(dir, []Signer{mini}); err != nil {
+	if _, _, err := SignDir(dir, []Signer{mini}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, OpenPGPFile)); !os.IsNotExist(err) {
@@ -115,10 +115,10 @@ func TestSignDir(t *testing.T) {
 	if _, err := Check(t.Context(), kr, required, ext, rel, "new.squashfs", sha([]byte("new"))); err != nil {
 		t.Error(err)
 	}
-	if _, err := SignDir(t.TempDir(), []Signer{mini}); err == nil || !strings.Contains(err.Error(), "no assets to sign") {
+	if _, _, err := SignDir(t.TempDir(), []Signer{mini}); err == nil || !strings.Contains(err.Error(), "no assets to sign") {
 		t.Errorf("empty dir: %v", err)
 	}
-	if _, err := SignDir(dir, []Signer{mini, mini}); err == nil {
+	if _, _, err := SignDir(dir, []Signer{mini, mini}); err == nil {
 		t.Error("two minisign keys: no error")
 	}
 }
