@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
@@ -329,5 +330,22 @@ func TestPolicyFor(t *testing.T) {
 				t.Errorf("PolicyFor = %+v, want mode %s reason %q", p, tt.want, tt.wantReason)
 			}
 		})
+	}
+}
+
+// Signatures in minisign's legacy (not pre-hashed) form verify too.
+func TestLegacyMinisignSignature(t *testing.T) {
+	tr := newTestRoot(t)
+	pub, priv, err := minisign.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := pub.MarshalText()
+	writeFile(t, tr.root.Path(rootfs.VendorKeysDir+"/legacy.pub"), text)
+	tr.scope(rootfs.VendorKeysDir, "legacy", ext)
+	rel := newRelease(t)
+	rel.assets[MinisignFile] = minisign.Sign(priv, rel.assets[SumsFile])
+	if _, err := Check(t.Context(), tr.keyring(), required, ext, rel, testAsset, sha(rel.assets[testAsset])); err != nil {
+		t.Fatal(err)
 	}
 }
