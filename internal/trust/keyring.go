@@ -107,16 +107,23 @@ func (kr *Keyring) HasVendorKeys() bool {
 // LoadKeyring reads minisign (.pub) and OpenPGP (.asc, .gpg) public keys
 // from the vendor and local keys.d directories under root. A local file
 // replaces the vendor file of the same name; an empty local file (or a
-// symlink to /dev/null) masks it. NAME.extensions beside a key lists the
+// symlink to /dev/null) masks it. Symlinks resolve inside root. NAME.extensions beside a key lists the
 // extensions it may sign. A file that cannot be read is reported with its
 // path and left out; every other key still loads. Missing directories are
 // an empty keyring.
 func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 	var errs []error
+	// Symlinks resolve inside the root; one that escapes it is an error.
+	r, err := os.OpenRoot(root.Dir())
+	if err != nil {
+		return &Keyring{}, []error{fmt.Errorf("opening root: %w", err)}
+	}
+	defer r.Close()
+	rel := func(p string) string { return strings.TrimPrefix(p, "/") }
 	files := map[string]string{} // base name -> in-root path; local wins
 	vendor := map[string]bool{}
 	for _, dir := range []string{rootfs.VendorKeysDir, rootfs.LocalKeysDir} {
-		ents, err := os.ReadDir(root.Path(dir))
+		ents, err := readDir(r, rel(dir))
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("reading %s: %w", dir, err))
@@ -140,7 +147,10 @@ func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 	scopes := map[string][]string{}
 	for _, n := range names {
 		p := files[n]
-		data, err := os.ReadFile(root.Path(p))
+		if target, err := r.Readlink(rel(p)); err == nil && target == os.DevNull {
+			continue // masked
+		}
+		data, err := r.ReadFile(rel(p))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reading key %s: %w", p, err))
 			continue
@@ -184,6 +194,15 @@ func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 		k.Scope = scopes[k.Name]
 	}
 	return kr, errs
+}
+
+func readDir(r *os.Root, dir string) ([]os.DirEntry, error) {
+	f, err := r.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 func parseScope(data []byte) ([]string, error) {

@@ -3,6 +3,8 @@ package trust
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -347,5 +349,33 @@ func TestLegacyMinisignSignature(t *testing.T) {
 	rel.assets[MinisignFile] = minisign.Sign(priv, rel.assets[SumsFile])
 	if _, err := Check(t.Context(), tr.keyring(), required, ext, rel, testAsset, sha(rel.assets[testAsset])); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestKeyringSymlinks(t *testing.T) {
+	tr := newTestRoot(t)
+	tr.minisignKey(rootfs.VendorKeysDir, "masked", "*")
+	local := tr.root.Path(rootfs.LocalKeysDir)
+	if err := os.MkdirAll(local, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// masked the systemd way
+	if err := os.Symlink("/dev/null", filepath.Join(local, "masked.pub")); err != nil {
+		t.Fatal(err)
+	}
+	// a key outside the root is not read, even through an absolute link
+	outside := filepath.Join(t.TempDir(), "host.pub")
+	pub, _, _ := minisign.GenerateKey(nil)
+	text, _ := pub.MarshalText()
+	writeFile(t, outside, text)
+	if err := os.Symlink(outside, filepath.Join(local, "escape.pub")); err != nil {
+		t.Fatal(err)
+	}
+	kr, errs := LoadKeyring(tr.root)
+	if len(kr.Keys) != 0 {
+		t.Errorf("keys = %v, want none", kr.Keys)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "reading key /etc/sysextd/keys.d/escape.pub") {
+		t.Errorf("errs = %v, want one naming escape.pub", errs)
 	}
 }
