@@ -42,7 +42,7 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 
 // newRelease builds a release with the test image, a .manifest, and a
 // SHA256SUMS over both signed by signers.
-func newRelease(t *testing.T, signers ...Signer) *fakeRelease {
+func newRelease(t testing.TB, signers ...Signer) *fakeRelease {
 	t.Helper()
 	r := &fakeRelease{assets: map[string][]byte{
 		testAsset:                            []byte("squashfs image bytes"),
@@ -57,7 +57,7 @@ func newRelease(t *testing.T, signers ...Signer) *fakeRelease {
 }
 
 // sign replaces SHA256SUMS by data and signs it with signers.
-func (r *fakeRelease) sign(t *testing.T, data []byte, signers ...Signer) {
+func (r *fakeRelease) sign(t testing.TB, data []byte, signers ...Signer) {
 	t.Helper()
 	r.assets[SumsFile] = data
 	for _, s := range signers {
@@ -69,7 +69,7 @@ func (r *fakeRelease) sign(t *testing.T, data []byte, signers ...Signer) {
 	}
 }
 
-func writeFile(t *testing.T, path string, data []byte) {
+func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -81,11 +81,11 @@ func writeFile(t *testing.T, path string, data []byte) {
 
 // testRoot is a root with keys.d directories.
 type testRoot struct {
-	t    *testing.T
+	t    testing.TB
 	root rootfs.Root
 }
 
-func newTestRoot(t *testing.T) *testRoot { return &testRoot{t: t, root: rootfs.New(t.TempDir())} }
+func newTestRoot(t testing.TB) *testRoot { return &testRoot{t: t, root: rootfs.New(t.TempDir())} }
 
 // minisignKey writes NAME.pub under dir (a keys.d) with the extensions it
 // may sign (none: no scope file) and returns its signer.
