@@ -38,14 +38,17 @@ type Policy struct {
 }
 
 // PolicyFor resolves an extension's policy, first found: the entry's own
-// signature; "required" for a vendor entry (local false) once the vendor
-// ships a key; the sysextd.toml default; else if-present.
-func PolicyFor(kr *Keyring, entryMode string, entryKeys []string, local bool, defaultMode string) Policy {
+// signature; "required" for a vendor entry once the vendor ships a key; the
+// sysextd.toml default; else if-present. vendor is whether the entry's table
+// comes from the vendor manifest (manifest.Entry.Source ==
+// rootfs.VendorManifest: a local table that only sets enabled = false keeps
+// the vendor's table, and so its policy).
+func PolicyFor(kr *Keyring, entryMode string, entryKeys []string, vendor bool, defaultMode string) Policy {
 	p := Policy{Keys: entryKeys}
 	switch {
 	case entryMode != "":
 		p.Mode, p.Reason = entryMode, "manifest entry"
-	case !local && kr.HasVendorKeys():
+	case vendor && kr.HasVendorKeys():
 		p.Mode, p.Reason = ModeRequired, "vendor entry and the vendor ships a key"
 	case defaultMode != "":
 		p.Mode, p.Reason = defaultMode, "sysextd.toml default"

@@ -315,19 +315,19 @@ func TestPolicyFor(t *testing.T) {
 		name       string
 		kr         *Keyring
 		entry      string
-		local      bool
+		vendor     bool
 		def, want  string
 		wantReason string
 	}{
-		{"built-in default", noVendor, "", false, "", ModeIfPresent, "built-in default"},
-		{"config default", noVendor, "", false, ModeRequired, ModeRequired, "sysextd.toml default"},
-		{"vendor key makes vendor entries required", withVendor, "", false, ModeNone, ModeRequired, "vendor entry and the vendor ships a key"},
-		{"but not local entries", withVendor, "", true, ModeNone, ModeNone, "sysextd.toml default"},
-		{"entry wins", withVendor, ModeIfPresent, false, ModeRequired, ModeIfPresent, "manifest entry"},
-		{"nil keyring", nil, "", false, "", ModeIfPresent, "built-in default"},
+		{"built-in default", noVendor, "", true, "", ModeIfPresent, "built-in default"},
+		{"config default", noVendor, "", true, ModeRequired, ModeRequired, "sysextd.toml default"},
+		{"vendor key makes vendor entries required", withVendor, "", true, ModeNone, ModeRequired, "vendor entry and the vendor ships a key"},
+		{"but not local entries", withVendor, "", false, ModeNone, ModeNone, "sysextd.toml default"},
+		{"entry wins", withVendor, ModeIfPresent, true, ModeRequired, ModeIfPresent, "manifest entry"},
+		{"nil keyring", nil, "", true, "", ModeIfPresent, "built-in default"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := PolicyFor(tt.kr, tt.entry, []string{"k"}, tt.local, tt.def)
+			p := PolicyFor(tt.kr, tt.entry, []string{"k"}, tt.vendor, tt.def)
 			if p.Mode != tt.want || p.Reason != tt.wantReason || !slices.Equal(p.Keys, []string{"k"}) {
 				t.Errorf("PolicyFor = %+v, want mode %s reason %q", p, tt.want, tt.wantReason)
 			}
