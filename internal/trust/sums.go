@@ -21,8 +21,8 @@ const maxSums = 1 << 20
 
 // ParseSums reads a sha256sum(1) listing: one "HEX  NAME" (or "HEX *NAME")
 // line per file. Every line must be well formed; a name listed twice with
-// different sums is an error. Names are returned as written, without the
-// binary marker. Errors name the line.
+// different sums is an error. Names are returned without the binary marker
+// and without a leading "./"; other paths are refused. Errors name the line.
 func ParseSums(data []byte) (map[string]string, error) {
 	if len(data) > maxSums {
 		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", SumsFile, len(data), maxSums)
@@ -44,7 +44,7 @@ func ParseSums(data []byte) (map[string]string, error) {
 		if _, err := hex.DecodeString(sum); err != nil {
 			return nil, fmt.Errorf("%s:%d: sha256 is not hex", SumsFile, n)
 		}
-		name := l[66:]
+		name := strings.TrimPrefix(l[66:], "./") // sha256sum ./*
 		if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
 			return nil, fmt.Errorf("%s:%d: invalid file name %q", SumsFile, n, name)
 		}

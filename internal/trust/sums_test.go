@@ -17,6 +17,7 @@ func TestParseSums(t *testing.T) {
 	}{
 		{"sha256sum output", a + "  x.squashfs\n" + b + " *y.manifest\n", map[string]string{"x.squashfs": a, "y.manifest": strings.ToLower(b)}, ""},
 		{"CRLF and blank lines", "\r\n" + a + "  x\r\n\n", map[string]string{"x": a}, ""},
+		{"./ prefix", a + "  ./x\n", map[string]string{"x": a}, ""},
 		{"same line twice", a + "  x\n" + a + "  x\n", map[string]string{"x": a}, ""},
 		{"empty", "", map[string]string{}, ""},
 		{"conflicting sums", a + "  x\n" + b + "  x\n", nil, "SHA256SUMS:2: x listed twice"},
