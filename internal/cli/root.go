@@ -97,6 +97,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	for _, verb := range mutatingVerbs {
 		cmd.AddCommand(newMutateCmd(o, verb))
 	}
+	cmd.AddCommand(newSignCmd(o), newKeysCmd(o))
 	return cmd
 }
 

@@ -23,6 +23,13 @@ type Entry struct {
 	Update     string   `toml:"update" json:"update,omitempty"`
 	Asset      string   `toml:"asset" json:"asset,omitempty"`
 	Enabled    *bool    `toml:"enabled" json:"enabled,omitempty"`
+	// Keys names the keys (keys.d file names or key ids) that may sign
+	// this extension's releases; empty means the keys whose
+	// NAME.extensions file names it (docs/trust.md).
+	Keys []string `toml:"keys" json:"keys,omitempty"`
+	// Signature is the policy: required, if-present or none; empty takes
+	// the default (internal/trust.PolicyFor).
+	Signature string `toml:"signature" json:"signature,omitempty"`
 
 	// Source is the in-root path of the file the table came from, Line the
 	// line of its header.
