@@ -105,6 +105,17 @@ func (t *txn) download(ctx context.Context) error {
 		return err
 	}
 	a := t.s.Release.Image
+	if t.s.Local != "" {
+		dl, err := stageLocal(t.s.Local, staging)
+		if err != nil {
+			return fmt.Errorf("staging %s (%s): %w", t.s.Local, t.s.Name, err)
+		}
+		t.dl = dl
+		return nil
+	}
+	if err := t.e.preflight(staging, t.s); err != nil {
+		return err
+	}
 	dl, err := t.e.Source.Download(ctx, a, staging)
 	if err != nil {
 		return fmt.Errorf("downloading %s (%s %s): %w", a.Name, t.s.Name, t.s.Release.Tag, err)
@@ -161,6 +172,7 @@ func (t *txn) place() error {
 		t.gone[r.Image] = true
 	}
 	if s.Op != OpRemove {
+		in.KeepPrevious = s.Op == OpUpdate
 		in.Images = append(in.Images, store.ImageIntent{Image: s.Image, Place: true})
 		in.NewUnits = without(t.info.Units, s.OldUnits)
 		restore = append(restore, s.OldUnits...)
@@ -252,19 +264,37 @@ func (t *txn) commit() error {
 		if s.Op == OpRemove {
 			return
 		}
+		prev := state.Extensions[s.Name]
 		by := s.By
-		if prev := state.Extensions[s.Name]; by == "" && prev != nil {
+		if by == "" && prev != nil {
 			by = prev.InstalledBy
 		}
 		if by == "" {
 			by = store.ByManual
 		}
-		state.Extensions[s.Name] = &store.Record{
+		rec := &store.Record{
 			Name: s.Name, Image: s.Image, Tag: s.Release.Tag,
 			Version: t.info.Fields["PACKAGE_VERSION"], BuildTime: t.info.Fields["BUILD_TIME"],
 			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.info.Units,
 		}
+		if prev != nil {
+			rec.Pin = prev.Pin
+			if s.Op == OpUpdate && prev.Image == s.Image {
+				rec.Previous = &store.Previous{Tag: prev.Tag, Version: prev.Version, BuildTime: prev.BuildTime, Digest: prev.Digest, Units: prev.Units}
+			}
+		}
+		if s.HoldAfter != "" {
+			rec.Hold, rec.HoldReason = true, s.HoldAfter
+		}
+		state.Extensions[s.Name] = rec
 	})
+	if err == nil {
+		for _, r := range s.Removing {
+			if derr := t.e.store().DropPrevious(r.Image); derr != nil {
+				t.e.log().Warn(s.Name + ": dropping the kept previous image: " + derr.Error())
+			}
+		}
+	}
 	if err != nil && t.st.Committed() {
 		// The step stands; the next Recover drops the leftover backup.
 		t.e.log().Warn(s.Name + ": " + err.Error())
