@@ -18,7 +18,7 @@ import (
 )
 
 // spaceReserve is left free on /var/lib beyond what a download needs.
-const spaceReserve = 16 << 20
+const spaceReserve = 1 << 20
 
 // preflight refuses a download that would not fit, before a byte is
 // written. The previous image is kept by hard link and stays in place, so

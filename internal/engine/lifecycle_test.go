@@ -111,7 +111,7 @@ func TestPreflightRefusesBeforeDownloading(t *testing.T) {
 	b.src.releases["alpha"].Image.Size = 300 << 20
 	b.e.FreeSpace = func(string) (uint64, error) { return 100 << 20, nil }
 	r := b.apply(VerbInstall, "alpha")
-	if r.OK || !strings.Contains(r.Error, "needs 300.0 MiB plus a 16.0 MiB reserve, 100.0 MiB free") ||
+	if r.OK || !strings.Contains(r.Error, "needs 300.0 MiB plus a 1.0 MiB reserve, 100.0 MiB free") ||
 		!strings.Contains(r.Error, rootfs.StateDir+"/staging") {
 		t.Fatalf("install without room = %+v", r)
 	}
