@@ -219,6 +219,34 @@ func TestAppliance(t *testing.T) {
 		}
 	})
 
+	t.Run("rollback goes back offline, restarts the service and holds", func(t *testing.T) {
+		a.t = t
+		// No GitHub at all for this call: a closed port.
+		out, stderr, code := a.c.Exec(t, "sysextctl", "--github-api", "http://127.0.0.1:9", "rollback", "e2e-svc")
+		if code != 0 || !strings.Contains(out, "e2e-svc updated from 1.0-2 to 1.0-1") {
+			t.Fatalf("rollback: exit %d\n%s%s", code, out, stderr)
+		}
+		if got := a.cat("/usr/lib/e2e-svc/version"); got != "1.0-1" {
+			t.Errorf("merged version after rollback = %q, want 1.0-1", got)
+		}
+		a.c.WaitExec(t, 10*time.Second, "grep", "-qx", "1.0-1", "/run/e2e-svc/started-version")
+		held := a.unit("InvocationID", "e2e-svc.service")
+		a.mustCtl("update")
+		if got := a.cat("/usr/lib/e2e-svc/version"); got != "1.0-1" || a.unit("InvocationID", "e2e-svc.service") != held {
+			t.Errorf("update moved a held extension: version %q", got)
+		}
+		var items []map[string]any
+		if err := json.Unmarshal([]byte(a.mustCtl("list", "--json", "--offline")), &items); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it["name"] == "e2e-svc" && (it["held"] != true || it["previous_version"] != "1.0-2") {
+				t.Errorf("list after rollback: %v", it)
+			}
+		}
+		a.mustCtl("unhold", "e2e-svc")
+	})
+
 	t.Run("reboot action", func(t *testing.T) {
 		a.t = t
 		a.publish(BuildServiceExtension(t, "e2e-rb", "1", ExtOptions{Update: "reboot"}))
