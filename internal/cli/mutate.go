@@ -206,10 +206,7 @@ func (o *options) recoverAndAdopt(ctx context.Context, e *env) error {
 	if err != nil {
 		return exitWith(ExitFailure, err)
 	}
-	ad, err := e.eng.Adopt()
-	for _, m := range ad.Moved {
-		fmt.Fprintf(o.stderr, "sysextctl: warning: %s\n", m)
-	}
+	ad, err := e.eng.Adopt() // each move is logged as a warning
 	if err != nil {
 		return exitWith(ExitFailure, err)
 	}
