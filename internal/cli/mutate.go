@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,11 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 			return exitWith(ExitFailure, err)
 		}
 		if err != nil {
-			return exitWith(ExitFailure, fmt.Errorf("%w (are you root?)", err))
+			ee := &exitError{code: ExitFailure, err: err}
+			if os.Geteuid() != 0 {
+				ee.hint = "changes need root: run sysextctl as root"
+			}
+			return ee
 		}
 		defer release()
 		adopted, err := e.eng.Adopt()
@@ -87,11 +92,11 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 				return err
 			}
 		} else {
-			printPlan(o.stdout, plan)
+			printPlan(o.stdout, o.stderr, plan)
 		}
 		return resultExit(plan.FailureResults())
 	}
-	if !o.json {
+	if !o.json && !o.quiet {
 		for _, w := range plan.Warnings {
 			fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
 		}
@@ -119,7 +124,8 @@ func resultExit(results []engine.Result) error {
 	case bad == 0:
 		return nil
 	case networkOnly:
-		return &exitError{code: ExitNetwork, err: fmt.Errorf("%d extension(s) failed: network or rate limit", bad), silent: false}
+		return &exitError{code: ExitNetwork, err: fmt.Errorf("%d extension(s) failed: network or rate limit", bad),
+			hint: "check the network (HTTPS_PROXY behind a proxy); set GITHUB_TOKEN for GitHub's higher rate limit; `sysextctl list --offline` shows what is installed"}
 	case ok > 0:
 		return &exitError{code: ExitPartial, err: fmt.Errorf("%d of %d extension(s) failed", bad, ok+bad)}
 	default:
@@ -127,8 +133,10 @@ func resultExit(results []engine.Result) error {
 	}
 }
 
-func printPlan(w io.Writer, p *engine.Plan) {
-	if p.Changes() == 0 {
+// printPlan prints what would change on w, and what could not be planned
+// on stderr ("nothing to do" only when everything was planned).
+func printPlan(w, stderr io.Writer, p *engine.Plan) {
+	if p.Changes() == 0 && len(p.Failures) == 0 {
 		fmt.Fprintln(w, "nothing to do")
 	}
 	for _, s := range p.Steps {
@@ -147,7 +155,7 @@ func printPlan(w io.Writer, p *engine.Plan) {
 		}
 	}
 	for _, f := range p.Failures {
-		fmt.Fprintf(w, "%s: cannot plan: %s\n", f.Name, f.Error)
+		fmt.Fprintf(stderr, "sysextctl: %s: cannot plan: %s\n", f.Name, f.Error)
 	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
