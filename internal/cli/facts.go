@@ -99,9 +99,10 @@ type explanation struct {
 
 func newExplainCmd(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "explain NAME",
-		Short: "Show every rule of an extension, whether it matched and the fact compared",
-		Args:  cobra.ExactArgs(1),
+		Use:               "explain NAME",
+		Short:             "Show every rule of an extension, whether it matched and the fact compared",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeNames("explain", 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := o.newEnv(cmd.Context())
 			if err != nil {

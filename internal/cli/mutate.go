@@ -37,6 +37,9 @@ func newMutateCmd(o *options, verb string) *cobra.Command {
 	case engine.VerbAuto:
 		cmd.Args = cobra.NoArgs
 	}
+	if verb != engine.VerbAuto {
+		cmd.ValidArgsFunction = o.completeNames(verb, 0)
+	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan, change nothing")
 	cmd.Flags().BoolVar(&o.noBlock, "no-block", false, "fail at once when another process holds the lock")
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -233,4 +234,34 @@ func TestRootHelpExitsZero(t *testing.T) {
 
 func execCommand(name string, args ...string) ([]byte, error) {
 	return exec.Command(name, args...).CombinedOutput()
+}
+
+// Shell completion offers the manifests' extension names (cobra's
+// __complete is what the bash/zsh/fish scripts call).
+func TestCompletionOffersExtensionNames(t *testing.T) {
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.write(rootfs.StateDir+"/state.json", `{"extensions":{"gone":{"name":"gone","image":"sysext-gone","version":"1"}}}`)
+	for _, tt := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"install", "h"}, []string{"hello"}, []string{"qemu-guest-agent", "gone"}},
+		{[]string{"install", ""}, []string{"hello", "open-vm-tools", "thinkpad-tools"}, []string{"gone"}},
+		{[]string{"remove", "hello", ""}, []string{"gone", "open-vm-tools"}, []string{"hello"}},
+		{[]string{"explain", "q"}, []string{"qemu-guest-agent"}, nil},
+		{[]string{"explain", "hello", ""}, nil, []string{"hello", "open-vm-tools"}},
+	} {
+		out, _, _ := f.run(append([]string{"__complete"}, tt.args...)...)
+		got := strings.Fields(out)
+		for _, w := range tt.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("complete %v = %v, lacks %s", tt.args, got, w)
+			}
+		}
+		for _, n := range tt.not {
+			if slices.Contains(got, n) {
+				t.Errorf("complete %v = %v, offers %s", tt.args, got, n)
+			}
+		}
+	}
 }
