@@ -75,7 +75,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		}
 	}
 	cmd := &cobra.Command{
-		Use:                        "sysextctl",
+		Use:                        "sysextctl COMMAND",
 		Short:                      "Manage systemd system extensions on SpamTagger appliances",
 		Long:                       "sysextctl installs, updates and removes systemd system extensions (sysext images) from the\nreleases named in the SpamTagger manifests, recommending them from the host's hardware.",
 		Version:                    Version,
