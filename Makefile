@@ -96,7 +96,9 @@ clean:
 	rm -rf $(BIN) dist packaging/build e2e.log
 
 # clean, plus the e2e cache in $(E2E_CACHE) (~270 MB, 35 s of
-# debootstrap to rebuild) and this module's Go build and test caches.
+# debootstrap to rebuild), Go's build, test and fuzz caches (this user's,
+# shared with other Go projects) and staticcheck's cache.
 distclean: clean
 	rm -rf $(E2E_CACHE)
-	$(GO) clean -cache -testcache
+	$(GO) clean -cache -testcache -fuzzcache
+	rm -rf "$${XDG_CACHE_HOME:-$$HOME/.cache}/staticcheck"

@@ -55,7 +55,7 @@ func TestReadmeAndMakefileAgree(t *testing.T) {
 			t.Errorf("README.md does not name the Debian package %s that make installs", p)
 		}
 	}
-	for _, want := range []string{"go tool staticcheck", "\ntest: lint unit fuzz e2e", "\nclean:", "\ndistclean: clean", "testsummary"} {
+	for _, want := range []string{"$(GO) tool staticcheck ", "\ntest: lint unit fuzz e2e", "\nclean:", "\ndistclean: clean", "testsummary"} {
 		if !strings.Contains(mk, want) {
 			t.Errorf("Makefile lacks %q", want)
 		}
