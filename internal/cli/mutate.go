@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,15 +71,8 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 			return ee
 		}
 		defer release()
-		adopted, err := e.eng.Adopt()
-		if err != nil {
+		if err := o.recoverAndAdopt(ctx, e); err != nil {
 			return err
-		}
-		if len(adopted) > 0 {
-			fmt.Fprintf(o.stderr, "sysextctl: adopted sysext.pl images: %s\n", strings.Join(adopted, ", "))
-			if err := e.eng.Activate(ctx); err != nil {
-				return err
-			}
 		}
 	}
 	plan, err := e.eng.MakePlan(ctx, verb, names)
@@ -190,4 +184,32 @@ func nonNilResults(r []engine.Result) []engine.Result {
 		return []engine.Result{}
 	}
 	return r
+}
+
+// recoverAndAdopt runs, under the lock, what must precede any plan: undo
+// an interrupted step, then take over sysext.pl's leftovers.
+func (o *options) recoverAndAdopt(ctx context.Context, e *env) error {
+	rec, err := e.eng.Recover(ctx)
+	if rec.Undone != nil {
+		fmt.Fprintf(o.stderr, "sysextctl: undid the interrupted %s of %s\n", rec.Undone.Op, rec.Undone.Name)
+	}
+	if err != nil {
+		return exitWith(ExitFailure, err)
+	}
+	ad, err := e.eng.Adopt()
+	for _, m := range ad.Moved {
+		fmt.Fprintf(o.stderr, "sysextctl: warning: %s\n", m)
+	}
+	if err != nil {
+		return exitWith(ExitFailure, err)
+	}
+	if len(ad.Adopted) > 0 || len(ad.Moved) > 0 {
+		if len(ad.Adopted) > 0 {
+			fmt.Fprintf(o.stderr, "sysextctl: adopted sysext.pl images: %s\n", strings.Join(ad.Adopted, ", "))
+		}
+		if err := e.eng.Activate(ctx); err != nil {
+			return exitWith(ExitFailure, err)
+		}
+	}
+	return nil
 }

@@ -97,7 +97,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVarP(&o.verbose, "verbose", "v", false, "print progress details")
 	pf.Int64Var(&o.maxSize, "max-size", 0, "refuse downloads larger than `BYTES` (default 2 GiB)")
 
-	cmd.AddCommand(newListCmd(o), newFactsCmd(o), newExplainCmd(o))
+	cmd.AddCommand(newListCmd(o), newFactsCmd(o), newExplainCmd(o), newRecoverCmd(o))
 	for _, verb := range mutatingVerbs {
 		cmd.AddCommand(newMutateCmd(o, verb))
 	}

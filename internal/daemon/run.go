@@ -62,7 +62,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, version string) 
 	}
 	log.Info("starting", "version", version, "root", r.Dir())
 	if err := d.Run(ctx, *once); err != nil {
-		log.Error("stopped", "err", err)
+		log.Error("stopped: "+err.Error(), "err", err)
 		return 1
 	}
 	return 0

@@ -63,7 +63,7 @@ func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
 	if e.Sysext != nil {
 		merged, err := e.Sysext.Merged(ctx)
 		if err != nil {
-			e.log().Warn("cannot tell what is merged", "err", err)
+			e.log().Warn("cannot tell what is merged: "+err.Error(), "err", err)
 		}
 		for _, m := range merged {
 			inv.merged[m] = true

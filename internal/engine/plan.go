@@ -37,7 +37,20 @@ type Step struct {
 	Removes []string `json:"removes,omitempty"`
 	Action  string   `json:"action,omitempty"` // update action applied after an update
 
-	Release *fetch.Release `json:"-"`
+	// Resolved when the plan is made, so that applying never re-reads
+	// configuration: the release, the parsed update action, the units the
+	// installed image ships, and what the step takes out of the store.
+	Release  *fetch.Release  `json:"-"`
+	Act      manifest.Action `json:"-"`
+	OldUnits []string        `json:"-"`
+	Removing []Removal       `json:"-"`
+}
+
+// Removal is an installed extension a step takes out.
+type Removal struct {
+	Name  string
+	Image string
+	Units []string
 }
 
 // Failure is an extension the plan could not be made for.
