@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,12 @@ func TestSysextctlPageSections(t *testing.T) {
 	for _, code := range []int{cli.ExitOK, cli.ExitFailure, cli.ExitUsage, cli.ExitPartial, cli.ExitNetwork} {
 		if !strings.Contains(page, fmt.Sprintf(".TP\n.B %d\n", code)) {
 			t.Errorf("sysextctl.8 EXIT STATUS lacks %d", code)
+		}
+	}
+	commands := page[strings.Index(page, ".SH COMMANDS"):strings.Index(page, ".SH EXIT STATUS")]
+	for _, c := range cli.NewRootCmd(io.Discard, io.Discard).Commands() {
+		if c.IsAvailableCommand() && !strings.Contains(commands, `\fB`+c.Name()+`\fP`) {
+			t.Errorf("sysextctl.8 COMMANDS does not describe %s", c.Name())
 		}
 	}
 	if i, j := strings.Index(page, ".SH EXAMPLES"), strings.Index(page, ".SH SEE ALSO"); i < 0 || j < i {
