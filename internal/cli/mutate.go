@@ -38,6 +38,9 @@ func newMutateCmd(o *options, verb string) *cobra.Command {
 	case engine.VerbAuto:
 		cmd.Args = cobra.NoArgs
 	}
+	if verb != engine.VerbAuto {
+		cmd.ValidArgsFunction = o.completeNames(verb, 0)
+	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan, change nothing")
 	cmd.Flags().BoolVar(&o.noBlock, "no-block", false, "fail at once when another process holds the lock")
 	return cmd
@@ -74,10 +77,11 @@ func (o *options) lock(ctx context.Context, e *env) (func(), error) {
 		return nil, exitWith(ExitFailure, err)
 	}
 	if err != nil {
+		ee := &exitError{code: ExitFailure, err: err}
 		if os.Geteuid() != 0 {
-			err = fmt.Errorf("%w (are you root?)", err)
+			ee.hint = "changes need root: run sysextctl as root"
 		}
-		return nil, exitWith(ExitFailure, err)
+		return nil, ee
 	}
 	if err := o.recoverAndAdopt(ctx, e); err != nil {
 		release()
@@ -102,11 +106,11 @@ func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engi
 				return err
 			}
 		} else {
-			printPlan(o.stdout, plan)
+			printPlan(o.stdout, o.stderr, plan)
 		}
 		return resultExit(plan.FailureResults())
 	}
-	if !o.json {
+	if !o.json && !o.quiet {
 		for _, w := range plan.Warnings {
 			fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
 		}
@@ -134,7 +138,8 @@ func resultExit(results []engine.Result) error {
 	case bad == 0:
 		return nil
 	case networkOnly:
-		return &exitError{code: ExitNetwork, err: fmt.Errorf("%d extension(s) failed: network or rate limit", bad), silent: false}
+		return &exitError{code: ExitNetwork, err: fmt.Errorf("%d extension(s) failed: network or rate limit", bad),
+			hint: "check the network (HTTPS_PROXY behind a proxy); set GITHUB_TOKEN for GitHub's higher rate limit; `sysextctl list --offline` shows what is installed"}
 	case ok > 0:
 		return &exitError{code: ExitPartial, err: fmt.Errorf("%d of %d extension(s) failed", bad, ok+bad)}
 	default:
@@ -142,8 +147,10 @@ func resultExit(results []engine.Result) error {
 	}
 }
 
-func printPlan(w io.Writer, p *engine.Plan) {
-	if p.Changes() == 0 {
+// printPlan prints what would change on w, and what could not be planned
+// on stderr ("nothing to do" only when everything was planned).
+func printPlan(w, stderr io.Writer, p *engine.Plan) {
+	if p.Changes() == 0 && len(p.Failures) == 0 {
 		fmt.Fprintln(w, "nothing to do")
 	}
 	for _, s := range p.Steps {
@@ -162,7 +169,7 @@ func printPlan(w io.Writer, p *engine.Plan) {
 		}
 	}
 	for _, f := range p.Failures {
-		fmt.Fprintf(w, "%s: cannot plan: %s\n", f.Name, f.Error)
+		fmt.Fprintf(stderr, "sysextctl: %s: cannot plan: %s\n", f.Name, f.Error)
 	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
