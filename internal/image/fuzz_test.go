@@ -4,33 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
-
-func FuzzParseRelease(f *testing.F) {
-	for _, s := range []string{
-		"ID=debian\nVERSION_ID=\"13\"\n",
-		"# c\nA='x y'\nB=\"a\\\"b\"\n",
-		"A=\"unterminated\n",
-		"=\n",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		fields, err := ParseRelease(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		for k := range fields {
-			if !validKey(k) || strings.ContainsAny(k, "\n=") {
-				t.Fatalf("ParseRelease(%q) returned invalid key %q", data, k)
-			}
-		}
-	})
-}
 
 // FuzzInspect feeds arbitrary bytes, and valid images with bytes changed,
 // to Inspect and ReadFile: they must return, never panic.
