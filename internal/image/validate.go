@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -253,4 +254,18 @@ func DebianToSystemdArch(deb string) string {
 		return "mips-le"
 	}
 	return ""
+}
+
+// Verdict inspects and validates the image at p as wantName on host and
+// says whether systemd-sysext would merge it, with the reason when not. It
+// is what the agreement tests compare with systemd.
+func Verdict(ctx context.Context, p, display, wantName string, host Host) (merge bool, why string) {
+	info, err := InspectNamed(ctx, p, display)
+	if err != nil {
+		return false, err.Error()
+	}
+	if _, err := Validate(info, host, wantName); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
 }

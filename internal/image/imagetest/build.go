@@ -1,0 +1,130 @@
+// Package imagetest builds crafted system-extension images for tests: the
+// agreement table that internal/image checks by itself and that the e2e
+// suite runs through the real systemd-sysext 257 (e2e/agree_test.go).
+package imagetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// File is one entry of an image.
+type File struct {
+	Path  string            // inside the image, e.g. "usr/bin/x"
+	Data  string            // content of a regular file
+	Link  string            // symlink target, when not ""
+	Dir   bool              // a directory
+	Xattr map[string]string // extended attributes of a regular file
+}
+
+// Build writes files into a staging tree and makes an image of format
+// ("squashfs" with compression comp, "erofs" with comp "" or "lz4", or
+// "garbage" / "truncated" for broken files) at out.
+func Build(ctx context.Context, out, format, comp string, files []File) error {
+	stage, err := os.MkdirTemp(filepath.Dir(out), ".stage-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	if err := writeTree(stage, files); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	switch format {
+	case "", "squashfs", "truncated":
+		args := []string{stage, out, "-noappend", "-all-root", "-no-progress", "-quiet"}
+		if comp != "" {
+			args = append(args, "-comp", comp)
+		}
+		if err := run(ctx, "mksquashfs", args...); err != nil {
+			return err
+		}
+		if format == "truncated" {
+			st, err := os.Stat(out)
+			if err != nil {
+				return err
+			}
+			return os.Truncate(out, st.Size()/2)
+		}
+		return nil
+	case "erofs":
+		args := []string{"--all-root", "-T0", "--quiet"}
+		if comp != "" {
+			args = append(args, "-z"+comp)
+		}
+		return run(ctx, "mkfs.erofs", append(args, out, stage)...)
+	case "garbage":
+		return os.WriteFile(out, []byte(strings.Repeat("not an image\n", 400)), 0o644)
+	}
+	return fmt.Errorf("unknown format %q", format)
+}
+
+func writeTree(root string, files []File) error {
+	sorted := append([]File(nil), files...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	for _, f := range sorted {
+		p := filepath.Join(root, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		switch {
+		case f.Dir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+		case f.Link != "":
+			if err := os.Symlink(f.Link, p); err != nil {
+				return err
+			}
+		default:
+			if err := os.WriteFile(p, []byte(f.Data), 0o644); err != nil {
+				return err
+			}
+			for k, v := range f.Xattr {
+				if err := unix.Setxattr(p, k, []byte(v), 0); err != nil {
+					return fmt.Errorf("setting %s on %s: %w", k, f.Path, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, name string, args ...string) error {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// Arch returns the running architecture in Debian and systemd names.
+func Arch() (deb, systemd string) {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "amd64", "x86-64"
+	case "arm64":
+		return "arm64", "arm64"
+	case "arm":
+		return "armhf", "arm"
+	case "386":
+		return "i386", "x86"
+	case "riscv64":
+		return "riscv64", "riscv64"
+	case "s390x":
+		return "s390x", "s390x"
+	case "ppc64le":
+		return "ppc64el", "ppc64-le"
+	}
+	return runtime.GOARCH, runtime.GOARCH
+}
