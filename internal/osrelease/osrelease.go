@@ -11,6 +11,8 @@
 package osrelease
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -36,13 +38,19 @@ func (e *InvalidUTF8Error) Error() string {
 	return fmt.Sprintf("line %d: invalid UTF-8 in %q (systemd refuses the whole file)", e.Line, e.Key)
 }
 
+// ErrNUL is Load's error for a file with a NUL byte: systemd's
+// read_full_stream() refuses it (EBADMSG) rather than cut the file short.
+var ErrNUL = errors.New("file contains a NUL byte (systemd refuses it)")
+
 // Load parses b like systemd's load_env_file_pairs(): later assignments of a
 // key win, lines without "=" and comment lines ("#" or ";" first) are
 // skipped, keys are taken as written (systemd does not validate them; a
-// UTF-8 byte order mark stays part of the first key). Parsing stops at the
-// first NUL byte, as systemd's C string does. The only error is an
-// *InvalidUTF8Error.
+// UTF-8 byte order mark stays part of the first key). The errors are
+// ErrNUL and *InvalidUTF8Error; systemd refuses the whole file for either.
 func Load(b []byte) (map[string]string, error) {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return nil, ErrNUL
+	}
 	m := map[string]string{}
 	err := scan(b, func(line int, key, value string) error {
 		if !validUTF8(key) || !validUTF8(value) {
@@ -57,8 +65,8 @@ func Load(b []byte) (map[string]string, error) {
 	return m, nil
 }
 
-// Parse is Load without the failure: an assignment whose key or value is
-// not valid UTF-8 is dropped and parsing goes on.
+// Parse is Load without the failures: an assignment whose key or value is
+// not valid UTF-8 is dropped and parsing goes on; a NUL byte ends the file.
 func Parse(b []byte) map[string]string {
 	m := map[string]string{}
 	_ = scan(b, func(_ int, key, value string) error {

@@ -140,7 +140,7 @@ func Cases() []Case {
 		c("syn-noncharacter", false, good()+"NAME=\xef\xbf\xbe\n"),
 		c("syn-comment-continuation", true, "# comment \\\nID=debian\nVERSION_ID=13\n"),
 		c("syn-export-prefix", false, "export ID=debian\nexport VERSION_ID=13\n"),
-		c("syn-nul-after", true, good()+"\x00ID=fedora\n"),
+		c("syn-nul-after", false, good()+"\x00ID=fedora\n"),
 		c("syn-escaped-space", false, "ID=debian\\ \nVERSION_ID=13\n"),
 
 		// ID, ID_LIKE, VERSION_ID, SYSEXT_LEVEL.
