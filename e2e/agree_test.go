@@ -42,7 +42,7 @@ func TestAgreeWithSystemd(t *testing.T) {
 	var report strings.Builder
 	for _, k := range cases {
 		p := filepath.Join(dir, k.FileName())
-		if err := imagetest.Build(t.Context(), p, k.Format, k.Comp, k.Files); err != nil {
+		if err := imagetest.Build(t.Context(), p, k.Format, k.Comp, k.Files, k.Args...); err != nil {
 			t.Fatalf("%s: %v", k.Name, err)
 		}
 		os.Remove(osRelease)

@@ -1,10 +1,11 @@
-package image
+package image_test
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/image/imagetest"
 )
 
@@ -25,11 +26,11 @@ func TestAgreementTable(t *testing.T) {
 				t.Skipf("SKIP (not root): %s is read through systemd-dissect, which mounts it", c.Name)
 			}
 			p := filepath.Join(dir, c.FileName())
-			if err := imagetest.Build(t.Context(), p, c.Format, c.Comp, c.Files); err != nil {
+			if err := imagetest.Build(t.Context(), p, c.Format, c.Comp, c.Files, c.Args...); err != nil {
 				t.Fatal(err)
 			}
-			merge, why := Verdict(t.Context(), p, c.FileName(), c.Name,
-				Host{ID: c.Host.ID, IDLike: c.Host.IDLike, VersionID: c.Host.VersionID, SysextLevel: c.Host.SysextLevel, Arch: deb})
+			merge, why := image.Verdict(t.Context(), p, c.FileName(), c.Name,
+				image.Host{ID: c.Host.ID, IDLike: c.Host.IDLike, VersionID: c.Host.VersionID, SysextLevel: c.Host.SysextLevel, Arch: deb})
 			want := c.Merge && !c.Ours
 			if merge != want {
 				t.Errorf("%s: sysextd says merge=%v (%s), want %v", c.Name, merge, why, want)
@@ -40,4 +41,40 @@ func TestAgreementTable(t *testing.T) {
 		})
 	}
 	t.Logf("agreement with the expected table: %d of %d", agree, len(cases))
+}
+
+// TestReaders pins which reader reads each format: a library where one
+// reads it, systemd-dissect (root) only for the rest.
+func TestReaders(t *testing.T) {
+	want := map[string]string{
+		"fmt-gzip": "go-diskfs", "fmt-zstd": "go-diskfs", "fmt-erofs": "go-erofs",
+		"gpt-usr": "go-diskfs", "gpt-root": "go-diskfs",
+		"fmt-lz4": "systemd-dissect", "fmt-erofs-lz4": "systemd-dissect", "fmt-xz-bcj": "go-diskfs",
+	}
+	dir := t.TempDir()
+	for _, c := range imagetest.Cases() {
+		reader, ok := want[c.Name]
+		if !ok {
+			continue
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			if reader == "systemd-dissect" && os.Geteuid() != 0 {
+				t.Skipf("SKIP (not root): %s is read through systemd-dissect, which mounts it", c.Name)
+			}
+			p := filepath.Join(dir, c.FileName())
+			if err := imagetest.Build(t.Context(), p, c.Format, c.Comp, c.Files, c.Args...); err != nil {
+				t.Fatal(err)
+			}
+			info, err := image.InspectContext(t.Context(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Reader != reader {
+				t.Errorf("Reader = %q, want %q", info.Reader, reader)
+			}
+			if c.Format == "gpt-usr" && (len(info.TopLevel) != 1 || info.TopLevel[0] != "usr") {
+				t.Errorf("TopLevel of a usr partition image = %q, want [usr]", info.TopLevel)
+			}
+		})
+	}
 }

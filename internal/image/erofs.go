@@ -23,8 +23,17 @@ type erofsTree struct {
 }
 
 func openErofs(f *os.File) (t *erofsTree, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return openErofsAt(f, 0, st.Size())
+}
+
+// openErofsAt reads the erofs at [start, start+size) of f.
+func openErofsAt(f *os.File, start, size int64) (t *erofsTree, err error) {
 	defer recoverCorrupt(&err)
-	fsys, err := erofs.Open(f)
+	fsys, err := erofs.Open(io.NewSectionReader(f, start, size))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}

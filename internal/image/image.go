@@ -178,10 +178,18 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 			return inspectDissected(ctx, info, "lz4 squashfs")
 		}
 		info.Reader = "go-diskfs"
-		if t, err = openSquashfs(f, info.Size); err != nil {
+		if t, err = openSquashfs(f, info.Size); err == nil {
+			err = info.read(ctx, t)
+			t.close()
+		} else {
 			f.Close()
-			return nil, err
 		}
+		if err == nil || ctx.Err() != nil || !errors.Is(err, ErrCorrupt) {
+			return info, err
+		}
+		// go-diskfs misreads some images the kernel mounts (xz with a BCJ
+		// filter): the kernel has the last word.
+		return retryDissected(ctx, p, display, info, err)
 	case len(head) >= 1028 && binary.LittleEndian.Uint32(head[1024:1028]) == 0xE0F5E1E2:
 		info.Format, info.Reader = "erofs", "go-erofs"
 		if t, err = openErofs(f); err == nil {
@@ -194,15 +202,20 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 			return info, err
 		}
 		// go-erofs reads uncompressed images only: let the kernel try.
-		dinfo, derr := inspectDissected(ctx, &Info{Path: p, Display: display, Size: info.Size, Format: "erofs"}, "erofs")
-		if derr != nil {
-			return nil, fmt.Errorf("%v; go-erofs: %w", derr, err)
-		}
-		return dinfo, nil
+		return retryDissected(ctx, p, display, info, err)
 	case isGPT(head):
-		f.Close()
-		info.Format = "gpt"
-		return inspectDissected(ctx, info, "GPT disk image")
+		info.Format, info.Reader = "gpt", "go-diskfs"
+		if t, err = openGPT(f, info); err == nil {
+			err = info.read(ctx, t)
+			t.close()
+		} else {
+			f.Close()
+		}
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrTooLarge) {
+			return info, err
+		}
+		// lz4 or compressed erofs inside, verity, 4K sectors: the kernel.
+		return retryDissected(ctx, p, display, info, err)
 	default:
 		f.Close()
 		if len(head) < 96 {
@@ -210,11 +223,6 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 		}
 		return nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, head[:4])
 	}
-	defer t.close()
-	if err := info.read(ctx, t); err != nil {
-		return nil, err
-	}
-	return info, nil
 }
 
 func isGPT(head []byte) bool {
@@ -224,6 +232,20 @@ func isGPT(head []byte) bool {
 		}
 	}
 	return false
+}
+
+// retryDissected reads the image with systemd-dissect after a library
+// failed with libErr; when systemd-dissect cannot run, libErr stands.
+func retryDissected(ctx context.Context, p, display string, failed *Info, libErr error) (*Info, error) {
+	fresh := &Info{Path: p, Display: display, Size: failed.Size, Format: failed.Format, Compression: failed.Compression}
+	info, err := inspectDissected(ctx, fresh, failed.Format)
+	switch {
+	case err == nil:
+		return info, nil
+	case errors.Is(err, ErrNeedsDissect):
+		return nil, libErr
+	}
+	return nil, fmt.Errorf("%v; %s: %w", err, failed.Reader, libErr)
 }
 
 func inspectDissected(ctx context.Context, info *Info, what string) (*Info, error) {
@@ -460,8 +482,11 @@ func withTree(ctx context.Context, p string, fn func(*reader) error) error {
 	case n >= 1028 && binary.LittleEndian.Uint32(head[1024:1028]) == 0xE0F5E1E2:
 		t, err = openErofs(f)
 	case isGPT(head):
-		f.Close()
-		t, err = openDissect(ctx, p, filepath.Base(p))
+		info := &Info{Path: p, Size: st.Size()}
+		if t, err = openGPT(f, info); err != nil {
+			f.Close()
+			t, err = openDissect(ctx, p, filepath.Base(p))
+		}
 	default:
 		err = fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}

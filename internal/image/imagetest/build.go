@@ -14,7 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/partition/gpt"
 	"golang.org/x/sys/unix"
+
+	"github.com/spamtagger/sysextd/internal/image"
 )
 
 // File is one entry of an image.
@@ -28,8 +32,9 @@ type File struct {
 
 // Build writes files into a staging tree and makes an image of format
 // ("squashfs" with compression comp, "erofs" with comp "" or "lz4", or
-// "garbage" / "truncated" for broken files) at out.
-func Build(ctx context.Context, out, format, comp string, files []File) error {
+// "garbage" / "truncated" for broken files) at out; extra goes to
+// mksquashfs or mkfs.erofs.
+func Build(ctx context.Context, out, format, comp string, files []File, extra ...string) error {
 	stage, err := os.MkdirTemp(filepath.Dir(out), ".stage-")
 	if err != nil {
 		return err
@@ -46,7 +51,7 @@ func Build(ctx context.Context, out, format, comp string, files []File) error {
 		if comp != "" {
 			args = append(args, "-comp", comp)
 		}
-		if err := run(ctx, "mksquashfs", args...); err != nil {
+		if err := run(ctx, "mksquashfs", append(args, extra...)...); err != nil {
 			return err
 		}
 		if format == "truncated" {
@@ -57,16 +62,61 @@ func Build(ctx context.Context, out, format, comp string, files []File) error {
 			return os.Truncate(out, st.Size()/2)
 		}
 		return nil
+	case "gpt-usr", "gpt-root":
+		inner := out + ".part"
+		defer os.Remove(inner)
+		src, typ := stage, image.RootPartitionType()
+		if format == "gpt-usr" {
+			src, typ = filepath.Join(stage, "usr"), image.UsrPartitionType()
+		}
+		if err := run(ctx, "mksquashfs", src, inner, "-noappend", "-all-root", "-no-progress", "-quiet"); err != nil {
+			return err
+		}
+		return writeGPT(out, inner, typ)
 	case "erofs":
 		args := []string{"--all-root", "-T0", "--quiet"}
 		if comp != "" {
 			args = append(args, "-z"+comp)
 		}
-		return run(ctx, "mkfs.erofs", append(args, out, stage)...)
+		return run(ctx, "mkfs.erofs", append(append(args, extra...), out, stage)...)
 	case "garbage":
 		return os.WriteFile(out, []byte(strings.Repeat("not an image\n", 400)), 0o644)
 	}
 	return fmt.Errorf("unknown format %q", format)
+}
+
+// writeGPT writes a GPT disk image at out with one partition of type typ
+// holding the file system image inner, starting at 1 MiB.
+func writeGPT(out, inner, typ string) error {
+	data, err := os.ReadFile(inner)
+	if err != nil {
+		return err
+	}
+	const start = 2048 // sectors of 512 bytes
+	sectors := (int64(len(data)) + 511) / 512
+	size := (start + sectors + 2048) * 512
+	f, err := os.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	tbl := &gpt.Table{LogicalSectorSize: 512, PhysicalSectorSize: 512, ProtectiveMBR: true, Partitions: []*gpt.Partition{{
+		Index: 1, Start: start, End: uint64(start + sectors - 1), Type: gpt.Type(strings.ToUpper(typ)), Name: "agree",
+	}}}
+	w, err := file.New(f, false).Writable()
+	if err != nil {
+		return err
+	}
+	if err := tbl.Write(w, size); err != nil {
+		return fmt.Errorf("writing GPT: %w", err)
+	}
+	if _, err := f.WriteAt(data, start*512); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func writeTree(root string, files []File) error {

@@ -34,8 +34,9 @@ type Case struct {
 	// release file extension-release.<Name>.
 	Name   string
 	Host   Host
-	Format string // "" (squashfs), "erofs", "garbage", "truncated"
-	Comp   string // squashfs or erofs compressor, "" for the default
+	Format string   // "" (squashfs), "erofs", "garbage", "truncated"
+	Comp   string   // squashfs or erofs compressor, "" for the default
+	Args   []string // more mksquashfs or mkfs.erofs options
 	Files  []File
 	// Merge: systemd-sysext 257 merges the image.
 	Merge bool
@@ -76,7 +77,10 @@ func Cases() []Case {
 		return Case{Name: name, Merge: merge, Files: append([]File{rel(name, content)}, extra...)}
 	}
 	withHost := func(h Host, k Case) Case { k.Host = h; return k }
-	withFormat := func(format, comp string, k Case) Case { k.Format, k.Comp = format, comp; return k }
+	withFormat := func(format, comp string, k Case, args ...string) Case {
+		k.Format, k.Comp, k.Args = format, comp, args
+		return k
+	}
 	dissect := func(k Case) Case { k.NeedsDissect = true; return k }
 	strict := func(name, content, v string) File {
 		f := rel(name, content)
@@ -93,6 +97,18 @@ func Cases() []Case {
 		withFormat("", "lzma", c("fmt-lzma", false, good())),
 		withFormat("erofs", "", c("fmt-erofs", true, good())),
 		dissect(withFormat("erofs", "lz4", c("fmt-erofs-lz4", true, good()))),
+		withFormat("", "xz", c("fmt-xz-bcj", true, good(), File{Path: "usr/share/pad", Data: noise(64 << 10)}), "-Xbcj", "x86"),
+		withFormat("", "zstd", c("fmt-zstd-19", true, good()), "-Xcompression-level", "19"),
+		dissect(withFormat("", "lz4", c("fmt-lz4-hc", true, good()), "-Xhc")),
+		withFormat("", "", c("fmt-uncompressed", true, good()), "-noI", "-noD", "-noF", "-noX"),
+		withFormat("", "", c("fmt-block-4k", true, good(), File{Path: "usr/share/pad", Data: noise(64 << 10)}), "-b", "4096"),
+		withFormat("", "", c("fmt-no-xattrs", true, good()), "-no-xattrs"),
+		dissect(withFormat("erofs", "lz4hc", c("fmt-erofs-lz4hc", true, good()))),
+		{Name: "fmt-erofs-strict-0", Format: "erofs", Merge: true, Files: []File{strict("renamed", good(), "0")}},
+		withFormat("gpt-usr", "", c("gpt-usr", true, good())),
+		withFormat("gpt-root", "", c("gpt-root", true, good())),
+		withFormat("gpt-usr", "", c("gpt-usr-os-release", false, good(), File{Path: "usr/lib/os-release", Data: "ID=debian\n"})),
+		withFormat("gpt-usr", "", c("gpt-usr-wrong-id", false, "ID=fedora\nVERSION_ID=13\n")),
 		withFormat("garbage", "", c("fmt-garbage", false, good())),
 		withFormat("truncated", "", c("fmt-truncated", false, good(), File{Path: "usr/share/pad", Data: noise(256 << 10)})),
 
