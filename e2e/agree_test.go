@@ -38,7 +38,7 @@ func TestAgreeWithSystemd(t *testing.T) {
 	})
 
 	cases := imagetest.Cases()
-	var tableOK, agree, ours, compared int
+	var tableOK, agree, ours, compared, gpt int
 	var report strings.Builder
 	for _, k := range cases {
 		p := filepath.Join(dir, k.FileName())
@@ -59,6 +59,14 @@ rm -f /var/lib/extensions/%s`, k.Marker(), k.FileName())
 		host := image.Host{ID: k.Host.ID, IDLike: k.Host.IDLike, VersionID: k.Host.VersionID, SysextLevel: k.Host.SysextLevel, Arch: deb}
 		ourMerge, ourWhy := image.Verdict(t.Context(), p, k.FileName(), k.Name, host)
 
+		if strings.HasPrefix(k.Format, "gpt") && strings.Contains(sdWhy, "Failed to read metadata") {
+			// The nspawn container's /dev is a tmpfs without devtmpfs: the
+			// loop device's partition nodes (/dev/loopNp1) never appear, so
+			// systemd cannot dissect any GPT image here (docs/extension-release.md).
+			gpt++
+			fmt.Fprintf(&report, "%-30s NOT COMPARED (no partition device nodes in nspawn): %s | sysextd=%v %s\n", k.Name, oneLine(sdWhy), ourMerge, ourWhy)
+			continue
+		}
 		if sdMerge == k.Merge {
 			tableOK++
 		} else {
@@ -79,8 +87,11 @@ rm -f /var/lib/extensions/%s`, k.Marker(), k.FileName())
 		fmt.Fprintf(&report, "%-30s systemd=%-5v sysextd=%-5v %s | %s\n", k.Name, sdMerge, ourMerge, oneLine(sdWhy), ourWhy)
 	}
 	t.Logf("per image (systemd's output | sysextd's reason):\n%s", report.String())
-	t.Logf("%s: table matches systemd on %d of %d images; sysextd agrees with systemd on %d of %d (plus %d refused by sysextd's own ARCH check)",
-		version, tableOK, compared, agree, compared-ours, ours)
+	t.Logf("%s: table matches systemd on %d of %d images; sysextd agrees with systemd on %d of %d (plus %d refused by sysextd's own ARCH check); %d GPT images not comparable in nspawn",
+		version, tableOK, compared, agree, compared-ours, ours, gpt)
+	if compared < 50 {
+		t.Errorf("only %d images compared with systemd, want at least 50", compared)
+	}
 }
 
 func oneLine(s string) string {
