@@ -32,6 +32,9 @@ import (
 	"github.com/spamtagger/sysextd/internal/osrelease"
 )
 
+// maxEntries is MaxEntries, lowered by tests.
+var maxEntries = MaxEntries
+
 // Locations inside an image, without a leading "/".
 const (
 	ReleaseDir = "usr/lib/extension-release.d"
@@ -279,8 +282,8 @@ func (r *reader) readDir(p string) ([]iofs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(es) > MaxEntries {
-		return nil, fmt.Errorf("%w: %s has %d entries, limit %d", ErrTooLarge, p, len(es), MaxEntries)
+	if len(es) > maxEntries {
+		return nil, fmt.Errorf("%w: %s has %d entries, limit %d", ErrTooLarge, p, len(es), maxEntries)
 	}
 	return es, nil
 }
