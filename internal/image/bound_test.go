@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
 )
 
 // manyUnits builds a squashfs whose usr/lib/systemd/system holds n
