@@ -17,8 +17,6 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"golang.org/x/sys/unix"
-
-	"github.com/spamtagger/sysextd/internal/image"
 )
 
 // File is one entry of an image.
@@ -65,9 +63,9 @@ func Build(ctx context.Context, out, format, comp string, files []File, extra ..
 	case "gpt-usr", "gpt-root":
 		inner := out + ".part"
 		defer os.Remove(inner)
-		src, typ := stage, image.RootPartitionType()
+		src, typ := stage, partType[runtime.GOARCH+"-root"]
 		if format == "gpt-usr" {
-			src, typ = filepath.Join(stage, "usr"), image.UsrPartitionType()
+			src, typ = filepath.Join(stage, "usr"), partType[runtime.GOARCH+"-usr"]
 		}
 		if err := run(ctx, "mksquashfs", src, inner, "-noappend", "-all-root", "-no-progress", "-quiet"); err != nil {
 			return err
@@ -83,6 +81,14 @@ func Build(ctx context.Context, out, format, comp string, files []File, extra ..
 		return os.WriteFile(out, []byte(strings.Repeat("not an image\n", 400)), 0o644)
 	}
 	return fmt.Errorf("unknown format %q", format)
+}
+
+// partType holds the Discoverable Partitions Specification types the
+// builder uses (internal/image has the full table; importing it here would
+// be a cycle in its tests).
+var partType = map[string]string{
+	"amd64-root": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", "amd64-usr": "8484680c-9521-48c6-9c11-b0720656f69e",
+	"arm64-root": "b921b045-1df0-41c3-af44-4c6f280d3fae", "arm64-usr": "b0e01050-ee5f-4390-949a-9101b17104e9",
 }
 
 // writeGPT writes a GPT disk image at out with one partition of type typ
