@@ -54,8 +54,12 @@ const (
 	MaxEntries = 20000
 	// MaxReadTotal caps the bytes of file content one Inspect reads.
 	MaxReadTotal = 64 << 20
-	// maxReleaseSize caps the extension-release file and each unit file.
-	maxReleaseSize = 256 << 10
+	// maxReleaseSize caps the extension-release file (systemd reads up to
+	// 64 MiB; a bigger one is refused here, bounded by MaxReadTotal anyway).
+	maxReleaseSize = MaxReadSize
+	// maxUnitSize caps a unit file read for its [Install] section; a
+	// bigger one is not listed in Units (never a refusal).
+	maxUnitSize = 1 << 20
 	// maxReleaseFiles caps the extension-release.* files read.
 	maxReleaseFiles = 64
 )
@@ -411,7 +415,10 @@ func (info *Info) readUnits(r *reader) error {
 		if !e.Type().IsRegular() || !isEnableableUnitName(e.Name()) {
 			continue
 		}
-		b, err := r.readFile(path.Join(dir, e.Name()), e, maxReleaseSize)
+		if fi, err := e.Info(); err == nil && fi.Size() > maxUnitSize {
+			continue
+		}
+		b, err := r.readFile(path.Join(dir, e.Name()), e, maxUnitSize)
 		if err != nil {
 			return err
 		}

@@ -179,7 +179,20 @@ func Cases() []Case {
 		withHost(Host{ID: "debian"}, c("rolling-host", true, "ID=debian\n")),
 		withHost(Host{ID: "debian", SysextLevel: "1.0"}, c("level-only-host", true, "ID=debian\n")),
 
+		c("syn-key-repeated-empty", false, good()+"ID=\n"),
+		c("syn-version-quoted-blank", false, "ID=debian\nVERSION_ID=\" 13\"\n"),
+		c("syn-tabs", true, "\tID\t=\tdebian\t\nVERSION_ID=13\n"),
+		c("syn-big-release", true, strings.Repeat("# padding padding padding padding padding padding\n", 20000)+good()),
+		c("unit-huge", true, good(), File{Path: "usr/lib/systemd/system/huge.service", Data: "[Service]\nExecStart=/bin/true\n" + strings.Repeat("# x\n", 400000)}),
+		{Name: "rel-dir-symlink", Merge: true, Files: []File{
+			{Path: "usr/lib/extension-release.d", Link: "../share/agree-rel"},
+			{Path: "usr/share/agree-rel/extension-release.rel-dir-symlink", Data: good()}}},
+		c("os-release-dir", false, good(), File{Path: "usr/lib/os-release/x", Data: "x"}),
+
 		// ARCHITECTURE, SYSEXT_SCOPE, and ours.
+		c("arch-underscore", false, "ID=debian\nVERSION_ID=13\nARCHITECTURE="+strings.ReplaceAll(sd, "-", "_")+"\n"),
+		c("arch-upper-case", false, "ID=debian\nVERSION_ID=13\nARCHITECTURE="+strings.ToUpper(sd)+"\n"),
+		c("scope-blanks", true, good()+"SYSEXT_SCOPE=\"  portable   system \"\n"),
 		c("arch-other", false, "ID=debian\nVERSION_ID=13\nARCHITECTURE="+other+"\n"),
 		c("arch-any", true, "ID=debian\nVERSION_ID=13\nARCHITECTURE=_any\n"),
 		c("arch-empty", true, "ID=debian\nVERSION_ID=13\nARCHITECTURE=\n"),
