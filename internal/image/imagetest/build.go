@@ -71,6 +71,8 @@ func Build(ctx context.Context, out, format, comp string, files []File, extra ..
 			return err
 		}
 		return writeGPT(out, inner, typ)
+	case "gpt-verity":
+		return repartVerity(ctx, out, stage)
 	case "erofs":
 		args := []string{"--all-root", "-T0", "--quiet"}
 		if comp != "" {
@@ -81,6 +83,26 @@ func Build(ctx context.Context, out, format, comp string, files []File, extra ..
 		return os.WriteFile(out, []byte(strings.Repeat("not an image\n", 400)), 0o644)
 	}
 	return fmt.Errorf("unknown format %q", format)
+}
+
+// repartVerity makes a GPT image with a squashfs usr partition and its
+// dm-verity hash partition, as systemd-repart builds sysext DDIs.
+func repartVerity(ctx context.Context, out, stage string) error {
+	defs, err := os.MkdirTemp(filepath.Dir(out), ".repart-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(defs)
+	files := map[string]string{
+		"10-usr.conf":        "[Partition]\nType=usr\nFormat=squashfs\nCopyFiles=" + filepath.Join(stage, "usr") + ":/\nVerity=data\nVerityMatchKey=usr\nMinimize=best\n",
+		"20-usr-verity.conf": "[Partition]\nType=usr-verity\nVerity=hash\nVerityMatchKey=usr\nMinimize=best\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(defs, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return run(ctx, "systemd-repart", "--definitions="+defs, "--empty=create", "--size=auto", "--dry-run=no", "--root=/", out)
 }
 
 // partType holds the Discoverable Partitions Specification types the

@@ -108,6 +108,7 @@ func Cases() []Case {
 		withFormat("gpt-usr", "", c("gpt-usr", true, good())),
 		withFormat("gpt-root", "", c("gpt-root", true, good())),
 		withFormat("gpt-usr", "", c("gpt-usr-os-release", false, good(), File{Path: "usr/lib/os-release", Data: "ID=debian\n"})),
+		withFormat("gpt-verity", "", c("gpt-verity", true, good())),
 		withFormat("gpt-usr", "", c("gpt-usr-wrong-id", false, "ID=fedora\nVERSION_ID=13\n")),
 		withFormat("garbage", "", c("fmt-garbage", false, good())),
 		withFormat("truncated", "", c("fmt-truncated", false, good(), File{Path: "usr/share/pad", Data: noise(256 << 10)})),
