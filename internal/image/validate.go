@@ -70,7 +70,8 @@ const anyValue = "_any"
 // Ours, not systemd's: ARCH (Debian names, written by the template), unless
 // empty, "_any" or "all", must be host.Arch.
 //
-// On success info.Name and info.Fields are those of the file used. Top-level
+// On success info.Name and info.Fields are those of the file used (set
+// only when Inspect could not know them: safe on a shared, cached Info). Top-level
 // entries other than usr and opt are not errors (systemd ignores them) but
 // are reported in warnings.
 func Validate(info *Info, host Host, wantName string) (warnings []string, err error) {
@@ -120,7 +121,7 @@ func Validate(info *Info, host Host, wantName string) (warnings []string, err er
 	case id == "":
 		return fail(ErrMissingID, "extension-release has no ID (want %q or %q)", host.ID, anyValue)
 	case id == anyValue:
-		info.Name, info.Fields = rel.Name, f
+		info.use(rel)
 		return warnings, nil
 	case id != host.ID && !slices.Contains(strings.Fields(host.IDLike), id):
 		if host.IDLike != "" {
@@ -143,8 +144,17 @@ func Validate(info *Info, host Host, wantName string) (warnings []string, err er
 			return fail(ErrVersionMismatch, "extension-release VERSION_ID %q does not match host VERSION_ID %q", version, host.VersionID)
 		}
 	}
-	info.Name, info.Fields = rel.Name, f
+	info.use(rel)
 	return warnings, nil
+}
+
+// use records rel as the release file in force. It writes only when that
+// changes something (the fallback file, or several files), so a cached
+// Info validated again, even concurrently, is not written to.
+func (info *Info) use(rel *Release) {
+	if info.Name != rel.Name {
+		info.Name, info.Fields = rel.Name, rel.Fields
+	}
 }
 
 // pickRelease chooses the extension-release file systemd 257 would read
