@@ -78,3 +78,30 @@ func TestReaders(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkInspect measures one Inspect per reader: go-diskfs (gzip),
+// go-erofs, and the systemd-dissect mount (lz4, root only).
+func BenchmarkInspect(b *testing.B) {
+	for _, name := range []string{"fmt-gzip", "fmt-erofs", "gpt-usr", "fmt-lz4"} {
+		var c imagetest.Case
+		for _, k := range imagetest.Cases() {
+			if k.Name == name {
+				c = k
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			if c.NeedsDissect && os.Geteuid() != 0 {
+				b.Skip("SKIP (not root): systemd-dissect mounts the image")
+			}
+			p := filepath.Join(b.TempDir(), c.FileName())
+			if err := imagetest.Build(b.Context(), p, c.Format, c.Comp, c.Files, c.Args...); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := image.InspectContext(b.Context(), p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
