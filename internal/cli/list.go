@@ -104,6 +104,9 @@ func printList(w io.Writer, items []engine.Item) {
 			upd += " (reboot required)"
 		}
 		avail := dash(it.AvailableVersion)
+		if it.AvailableBuildTime != "" && it.UpdateAvailable {
+			avail += " (rebuilt " + it.AvailableBuildTime + ")"
+		}
 		if err := it.LookupError(); it.AvailableVersion == "" && err != nil && !errors.Is(err, fetch.ErrNotCached) {
 			avail = "?"
 		}

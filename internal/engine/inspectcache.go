@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -55,7 +56,7 @@ func fileID(path string) (string, error) {
 
 // inspect returns the image's Info, from the cache when the file is the
 // one seen before.
-func (c *inspectCache) inspect(name, path string) (*image.Info, error) {
+func (c *inspectCache) inspect(ctx context.Context, name, path string) (*image.Info, error) {
 	id, err := fileID(path)
 	if err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func (c *inspectCache) inspect(name, path string) (*image.Info, error) {
 		info.Path = path
 		return &info, nil
 	}
-	info, err := image.Inspect(path)
+	info, err := image.InspectContext(ctx, path)
 	if err != nil {
 		return nil, err
 	}

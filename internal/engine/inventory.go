@@ -103,7 +103,7 @@ func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
 	cache := loadInspectCache(e.Root)
 	present := map[string]bool{}
 	for _, in := range inv.byName {
-		e.inspectInstalled(cache, in)
+		e.inspectInstalled(ctx, cache, in)
 		if in.Present {
 			present[in.Image+".raw"] = true
 		}
@@ -114,7 +114,7 @@ func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
 	return inv, nil
 }
 
-func (e *Engine) inspectInstalled(cache *inspectCache, in *installed) {
+func (e *Engine) inspectInstalled(ctx context.Context, cache *inspectCache, in *installed) {
 	path := e.store().ImagePath(in.Image)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		if in.Record != nil {
@@ -123,7 +123,12 @@ func (e *Engine) inspectInstalled(cache *inspectCache, in *installed) {
 		return
 	}
 	in.Present = true
-	info, err := cache.inspect(in.Image+".raw", path)
+	info, err := cache.inspect(ctx, in.Image+".raw", path)
+	if errors.Is(err, image.ErrNeedsDissect) && os.Geteuid() != 0 {
+		// lz4 or compressed erofs: only root can read it (by mounting);
+		// that is no reason to call it broken.
+		return
+	}
 	if err != nil {
 		in.Broken = err.Error()
 		return

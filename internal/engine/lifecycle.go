@@ -102,7 +102,7 @@ func (e *Engine) RollbackPlan(ctx context.Context, name string) (*Plan, error) {
 	if prev == nil {
 		return nil, fmt.Errorf("rolling back %s: %w (only an update keeps the image it replaced)", name, ErrNoPrevious)
 	}
-	info, err := image.Inspect(path)
+	info, err := image.InspectContext(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("rolling back %s: the kept image %s: %w", name, path, err)
 	}

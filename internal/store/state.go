@@ -16,6 +16,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -48,6 +49,9 @@ type Record struct {
 	HoldReason string `json:"hold_reason,omitempty"`
 	// Pin is the version the extension is to stay on.
 	Pin string `json:"pin,omitempty"`
+	// Payload lists the etc/ and var/ files the image carries, installed
+	// onto the host like dpkg conffiles (internal/payload).
+	Payload []payload.File `json:"payload,omitempty"`
 	// Previous is the image the last successful update replaced, kept at
 	// /var/lib/sysextd/previous/IMAGE.raw for an offline rollback.
 	Previous *Previous `json:"previous,omitempty"`
