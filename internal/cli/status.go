@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,15 +15,19 @@ import (
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/upgrade"
 )
 
 // statusView is `status --json`: the daemon, a pending reboot, holds, and
 // the list (SPEC §10 keeps `status` a superset of `list`).
 type statusView struct {
-	Daemon     *daemonView   `json:"daemon"` // null: sysextd never ran
-	Reboot     daemon.Reboot `json:"reboot"`
-	Holds      []hold        `json:"holds"`
-	Extensions []engine.Item `json:"extensions"`
+	Daemon *daemonView   `json:"daemon"` // null: sysextd never ran
+	Reboot daemon.Reboot `json:"reboot"`
+	Holds  []hold        `json:"holds"`
+	// Staged are the builds waiting for the first boot of another OS
+	// version (VERSION_ID -> images; internal/upgrade).
+	Staged     map[string][]string `json:"staged"`
+	Extensions []engine.Item       `json:"extensions"`
 }
 
 type daemonView struct {
@@ -56,6 +61,9 @@ func newStatusCmd(o *options) *cobra.Command {
 			if v.Holds, err = readHolds(root); err != nil {
 				fmt.Fprintln(o.stderr, "sysextctl: warning:", err)
 			}
+			if v.Staged, err = upgrade.Waiting(root); err != nil {
+				fmt.Fprintln(o.stderr, "sysextctl: warning:", err)
+			}
 			e, err := o.newEnv(cmd.Context())
 			if err != nil {
 				return err
@@ -67,6 +75,9 @@ func newStatusCmd(o *options) *cobra.Command {
 			if o.json {
 				if v.Holds == nil {
 					v.Holds = []hold{}
+				}
+				if v.Staged == nil {
+					v.Staged = map[string][]string{}
 				}
 				if err := writeJSON(o.stdout, v); err != nil {
 					return err
@@ -156,6 +167,14 @@ func printStatusHeader(w io.Writer, v statusView) {
 			s += " (" + h.Reason + ")"
 		}
 		fmt.Fprintf(w, "Held:    %s\n", s)
+	}
+	vers := make([]string, 0, len(v.Staged))
+	for ver := range v.Staged {
+		vers = append(vers, ver)
+	}
+	sort.Strings(vers)
+	for _, ver := range vers {
+		fmt.Fprintf(w, "Staged:  for OS version %s, at its first boot: %s\n", ver, strings.Join(v.Staged[ver], ", "))
 	}
 	fmt.Fprintln(w)
 }

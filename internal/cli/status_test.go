@@ -32,8 +32,9 @@ func TestStatus(t *testing.T) {
 	if err := store.MarkRebootRequired(f.root, "qemu-guest-agent"); err != nil {
 		t.Fatal(err)
 	}
+	f.write("/var/lib/sysextd/staged/14/sysext-qemu-guest-agent.raw", "not read by status")
 	out = f.mustRun("status", "--offline")
-	for _, want := range []string{"Daemon:  idle, last check 2026-11-25", ", next 2026-11-26", "last error at", "auto failed: 1 extension(s) failed",
+	for _, want := range []string{"Staged:  for OS version 14, at its first boot: sysext-qemu-guest-agent", "Daemon:  idle, last check 2026-11-25", ", next 2026-11-26", "last error at", "auto failed: 1 extension(s) failed",
 		"Reboot:  required: the update of qemu-guest-agent requires it", "Held:    qemu-guest-agent pinned to 1 (rolled back)", "EXTENSION"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
@@ -45,10 +46,11 @@ func TestStatus(t *testing.T) {
 
 	out = f.mustRun("status", "--offline", "--json")
 	var v struct {
-		Daemon     map[string]any   `json:"daemon"`
-		Reboot     daemon.Reboot    `json:"reboot"`
-		Holds      []map[string]any `json:"holds"`
-		Extensions []map[string]any `json:"extensions"`
+		Daemon     map[string]any      `json:"daemon"`
+		Reboot     daemon.Reboot       `json:"reboot"`
+		Holds      []map[string]any    `json:"holds"`
+		Extensions []map[string]any    `json:"extensions"`
+		Staged     map[string][]string `json:"staged"`
 	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
@@ -58,6 +60,9 @@ func TestStatus(t *testing.T) {
 	}
 	if _, ok := v.Daemon["running"]; !ok {
 		t.Errorf("daemon has no running key: %v", v.Daemon)
+	}
+	if len(v.Staged["14"]) != 1 {
+		t.Errorf("staged = %v", v.Staged)
 	}
 	if !v.Reboot.Required || len(v.Holds) != 1 || v.Holds[0]["name"] != "qemu-guest-agent" || len(v.Extensions) == 0 || v.Extensions[0]["name"] == nil {
 		t.Errorf("status --json = %s", out)
