@@ -29,9 +29,9 @@ func newInspectCmd(o *options) *cobra.Command {
 				return exitWith(ExitFailure, err)
 			}
 			arg := args[0]
-			img, self := "", ""
+			img := ""
 			if rec := st.Extensions[arg]; rec != nil && !strings.Contains(arg, "/") {
-				img, self = s.ImagePath(rec.Image), arg
+				img = s.ImagePath(rec.Image)
 			} else if fi, err := os.Stat(arg); err == nil && fi.Mode().IsRegular() {
 				img = arg
 			} else {
@@ -39,9 +39,6 @@ func newInspectCmd(o *options) *cobra.Command {
 			}
 			installed := map[string]string{}
 			for n, rec := range st.Extensions {
-				if n == self {
-					continue
-				}
 				if p := s.ImagePath(rec.Image); fileExists(p) {
 					installed[n] = p
 				}
@@ -70,7 +67,7 @@ func printInspect(w io.Writer, r shadow.Report) {
 	if len(r.Overlaps) > 0 {
 		fmt.Fprintf(w, "\nShips %d file(s) an installed extension ships too (the overlay order decides):\n", len(r.Overlaps))
 		for _, o := range r.Overlaps {
-			fmt.Fprintf(w, "  %s (also in %s)\n", o.Path, o.With)
+			fmt.Fprintf(w, "  %s (also in %s; %s's copy is seen)\n", o.Path, o.With, o.Wins)
 		}
 	}
 	if r.BaseUnknown {

@@ -31,7 +31,7 @@ func TestInspect(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect a: exit %d, %s", code, errOut)
 	}
-	for _, want := range []string{"Shadows 1 file(s)", "  /usr/bin/a\n", "/usr/share/common (also in b)", "Adds 2 file(s)"} {
+	for _, want := range []string{"Shadows 1 file(s)", "  /usr/bin/a\n", "/usr/share/common (also in b; sysext-b's copy is seen)", "Adds 2 file(s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect a lacks %q:\n%s", want, out)
 		}

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ type Overlap struct {
 	Path string `json:"path"`
 	// With is the installed extension (manifest name) that ships it too.
 	With string `json:"with"`
+	// Wins is the image whose copy is seen when both are merged: the one
+	// whose name sorts last (systemd-sysext stacks images in name order;
+	// TestShadowingIsReal checks it).
+	Wins string `json:"wins"`
 }
 
 // Report is what Check found.
@@ -104,12 +109,14 @@ func few(ps []string) string {
 }
 
 // Check lists imagePath and compares it with the base tree under root and
-// with installed (manifest name -> image path; an entry for the image
-// itself, such as the version an update replaces, is ignored by path and
-// should be left out by the caller). It reads only; ctx bounds it.
+// with installed (manifest name -> image path, every installed extension).
+// An installed image with the same extension-release name as imagePath
+// (the version an update replaces) is not an overlap; while it is merged,
+// the files it ships are in /usr, so they are not counted as shadowing the
+// base. It reads only; ctx bounds it.
 func Check(ctx context.Context, root rootfs.Root, imagePath string, installed map[string]string) (Report, error) {
 	rep := Report{Image: imagePath, Adds: []string{}, Shadows: []string{}, Overlaps: []Overlap{}}
-	entries, err := List(ctx, imagePath)
+	entries, selfNames, err := list(ctx, imagePath)
 	if err != nil {
 		return rep, err
 	}
@@ -121,8 +128,10 @@ func Check(ctx context.Context, root rootfs.Root, imagePath string, installed ma
 	if _, err := r.Lstat(rootfs.InRoot("/usr/.systemd-sysext")); err == nil {
 		rep.BaseUnknown = true
 	}
-	// Paths other extensions ship, to tell overlaps from the base.
-	others := map[string][]string{}
+	// Paths other extensions ship, to tell overlaps from the base, and
+	// paths the replaced version of this one ships.
+	others := map[string][]Overlap{}
+	previous := map[string]bool{}
 	names := make([]string, 0, len(installed))
 	for n := range installed {
 		names = append(names, n)
@@ -130,16 +139,20 @@ func Check(ctx context.Context, root rootfs.Root, imagePath string, installed ma
 	sort.Strings(names)
 	for _, n := range names {
 		p := installed[n]
-		if same(p, imagePath) {
-			continue
-		}
-		oe, err := List(ctx, p)
+		oe, on, err := list(ctx, p)
 		if err != nil {
 			return rep, fmt.Errorf("listing installed extension %s: %w", n, err)
 		}
+		if same(p, imagePath) || overlapping(on, selfNames) {
+			for _, e := range oe {
+				previous[e.Path] = !e.Dir
+			}
+			continue
+		}
+		wins := lastName(selfNames, on)
 		for _, e := range oe {
 			if !e.Dir {
-				others[e.Path] = append(others[e.Path], n)
+				others[e.Path] = append(others[e.Path], Overlap{Path: e.Path, With: n, Wins: wins})
 			}
 		}
 	}
@@ -148,13 +161,10 @@ func Check(ctx context.Context, root rootfs.Root, imagePath string, installed ma
 			continue
 		}
 		rep.Adds = append(rep.Adds, e.Path)
-		if with := others[e.Path]; len(with) > 0 {
-			for _, w := range with {
-				rep.Overlaps = append(rep.Overlaps, Overlap{Path: e.Path, With: w})
-			}
-			if rep.BaseUnknown {
-				continue
-			}
+		with := others[e.Path]
+		rep.Overlaps = append(rep.Overlaps, with...)
+		if rep.BaseUnknown && (len(with) > 0 || previous[e.Path]) {
+			continue
 		}
 		if _, err := r.Lstat(rootfs.InRoot(e.Path)); err == nil {
 			rep.Shadows = append(rep.Shadows, e.Path)
@@ -175,37 +185,66 @@ func same(a, b string) bool {
 // List returns every entry of a squashfs image under usr/ and opt/
 // (directories included, the image's own extension-release files not),
 // sorted by path. It is bounded by MaxEntries, ListTimeout and ctx.
-func List(ctx context.Context, imagePath string) (out []Entry, err error) {
+func List(ctx context.Context, imagePath string) ([]Entry, error) {
+	out, _, err := list(ctx, imagePath)
+	return out, err
+}
+
+// overlapping reports whether a and b share a name.
+func overlapping(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastName is the image name that sorts last of a's first and b's first:
+// the one systemd-sysext stacks on top.
+func lastName(a, b []string) string {
+	var x, y string
+	if len(a) > 0 {
+		x = a[0]
+	}
+	if len(b) > 0 {
+		y = b[0]
+	}
+	return max(x, y)
+}
+
+// list is List plus the names of the image's extension-release files.
+func list(ctx context.Context, imagePath string) (out []Entry, names []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
 	defer cancel()
 	f, err := os.Open(imagePath)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", imagePath, err)
+		return nil, nil, fmt.Errorf("listing %s: %w", imagePath, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", imagePath, err)
+		return nil, nil, fmt.Errorf("listing %s: %w", imagePath, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("listing %s: not a regular file", imagePath)
+		return nil, nil, fmt.Errorf("listing %s: not a regular file", imagePath)
 	}
 	var sb [96]byte
 	if _, err := f.ReadAt(sb[:], 0); err != nil || string(sb[:4]) != "hsqs" {
-		return nil, fmt.Errorf("listing %s: not a squashfs image (the shadowing check reads squashfs only)", imagePath)
+		return nil, nil, fmt.Errorf("listing %s: not a squashfs image (the shadowing check reads squashfs only)", imagePath)
 	}
 	if used := binary.LittleEndian.Uint64(sb[40:48]); used > uint64(fi.Size()) {
-		return nil, fmt.Errorf("listing %s: truncated: the superblock says %d bytes, the file has %d", imagePath, used, fi.Size())
+		return nil, nil, fmt.Errorf("listing %s: truncated: the superblock says %d bytes, the file has %d", imagePath, used, fi.Size())
 	}
 	defer func() {
 		// go-diskfs panics on some damaged images.
 		if p := recover(); p != nil {
-			out, err = nil, fmt.Errorf("listing %s: damaged image: %v", imagePath, p)
+			out, names, err = nil, nil, fmt.Errorf("listing %s: damaged image: %v", imagePath, p)
 		}
 	}()
 	fsys, err := squashfs.Read(file.New(f, true), fi.Size(), 0, 0)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", imagePath, err)
+		return nil, nil, fmt.Errorf("listing %s: %w", imagePath, err)
 	}
 	defer fsys.Close()
 	seen := 0
@@ -231,6 +270,7 @@ func List(ctx context.Context, imagePath string) (out []Entry, err error) {
 				continue
 			}
 			if path.Dir(p) == "usr/lib/extension-release.d" && strings.HasPrefix(name, "extension-release.") {
+				names = append(names, strings.TrimPrefix(name, "extension-release."))
 				continue
 			}
 			isDir := de.Type()&fs.ModeDir != 0
@@ -244,8 +284,9 @@ func List(ctx context.Context, imagePath string) (out []Entry, err error) {
 		return nil
 	}
 	if err := walk("."); err != nil {
-		return nil, fmt.Errorf("listing %s: %w", imagePath, err)
+		return nil, nil, fmt.Errorf("listing %s: %w", imagePath, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	sort.Strings(names)
+	return out, names, nil
 }

@@ -53,7 +53,7 @@ func TestCheck(t *testing.T) {
 	if !slices.Equal(rep.Shadows, []string{"/usr/bin/hello"}) {
 		t.Errorf("Shadows = %q, want /usr/bin/hello only (directories the base has are merged, not shadowed)", rep.Shadows)
 	}
-	if len(rep.Overlaps) != 1 || rep.Overlaps[0] != (Overlap{Path: "/usr/share/doc/tools/copyright", With: "other"}) {
+	if len(rep.Overlaps) != 1 || rep.Overlaps[0] != (Overlap{Path: "/usr/share/doc/tools/copyright", With: "other", Wins: "sysext-tools"}) {
 		t.Errorf("Overlaps = %+v, want the copyright file with other (and never the image with itself)", rep.Overlaps)
 	}
 	if s := rep.Summary(); !strings.Contains(s, "shadows 1 file(s) of the base tree (/usr/bin/hello)") || !strings.Contains(s, "copyright with other") {
@@ -82,6 +82,27 @@ func TestCheckMergedBase(t *testing.T) {
 	}
 	if !rep.BaseUnknown || !slices.Equal(rep.Shadows, []string{"/usr/bin/hello"}) || len(rep.Overlaps) != 1 {
 		t.Errorf("merged base: %+v; want /usr/bin/x as an overlap with b only, /usr/bin/hello shadowed", rep)
+	}
+}
+
+// An update while the old version is merged: the old version's files are
+// in /usr, and neither shadow the base nor overlap another extension.
+func TestCheckUpdateOfMerged(t *testing.T) {
+	old := sqfs.Build(t, t.TempDir(), sqfs.Spec{Name: "sysext-a", Files: map[string]string{"usr/bin/x": "1", "usr/bin/gone": "1"}})
+	img := sqfs.Build(t, t.TempDir(), sqfs.Spec{Name: "sysext-a", Files: map[string]string{"usr/bin/x": "2", "usr/bin/new": "2"}})
+	root := base(t, "/usr/bin/x", "/usr/bin/gone", "/usr/.systemd-sysext/extensions")
+	rep, err := Check(t.Context(), root, img, map[string]string{"a": old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Shadowing() || !rep.BaseUnknown {
+		t.Errorf("update of a merged extension: %+v; want nothing hidden", rep)
+	}
+	// Not merged: /usr/bin/x is really the base's.
+	os.RemoveAll(root.Path("/usr/.systemd-sysext"))
+	rep, err = Check(t.Context(), root, img, map[string]string{"a": old})
+	if err != nil || len(rep.Shadows) != 1 || rep.Shadows[0] != "/usr/bin/x" || len(rep.Overlaps) != 0 {
+		t.Errorf("update, not merged: %+v, %v; want /usr/bin/x shadowed, no overlap with itself", rep, err)
 	}
 }
 
