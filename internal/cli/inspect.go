@@ -37,11 +37,9 @@ func newInspectCmd(o *options) *cobra.Command {
 			} else {
 				return exitWith(ExitUsage, fmt.Errorf("inspect %s: neither an installed extension nor an image file", arg))
 			}
-			installed := map[string]string{}
-			for n, rec := range st.Extensions {
-				if p := s.ImagePath(rec.Image); fileExists(p) {
-					installed[n] = p
-				}
+			installed, err := shadow.Installed(s)
+			if err != nil {
+				return exitWith(ExitFailure, err)
 			}
 			rep, err := shadow.Check(cmd.Context(), root, img, installed)
 			if err != nil {
@@ -80,9 +78,4 @@ func printInspect(w io.Writer, r shadow.Report) {
 	for _, p := range r.Adds {
 		fmt.Fprintln(w, "  "+p)
 	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

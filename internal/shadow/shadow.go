@@ -21,6 +21,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
 )
 
 // Bounds of one listing: an image with more entries, or that takes longer
@@ -289,4 +290,21 @@ func list(ctx context.Context, imagePath string) (out []Entry, names []string, e
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	sort.Strings(names)
 	return out, names, nil
+}
+
+// Installed maps every extension state.json records, whose image is in
+// the store, to its image path: the installed argument of Check.
+func Installed(s store.Store) (map[string]string, error) {
+	st, err := s.LoadState()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for n, rec := range st.Extensions {
+		p := s.ImagePath(rec.Image)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			out[n] = p
+		}
+	}
+	return out, nil
 }

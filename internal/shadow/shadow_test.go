@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
 
@@ -152,4 +153,19 @@ func FuzzList(f *testing.F) {
 			t.Fatalf("List hangs past its own bound on %d bytes", len(data))
 		}
 	})
+}
+
+func TestInstalled(t *testing.T) {
+	root := rootfs.New(t.TempDir())
+	s := store.Store{Root: root}
+	os.MkdirAll(root.Path(rootfs.ExtensionsDir), 0o755)
+	os.WriteFile(s.ImagePath("sysext-a"), []byte("image"), 0o644)
+	if err := s.SaveState(&store.State{Extensions: map[string]*store.Record{
+		"a": {Name: "a", Image: "sysext-a"}, "gone": {Name: "gone", Image: "sysext-gone"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Installed(s)
+	if err != nil || len(got) != 1 || got["a"] != s.ImagePath("sysext-a") {
+		t.Errorf("Installed = %v, %v; want only a (gone's image is missing)", got, err)
+	}
 }
