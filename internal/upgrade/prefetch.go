@@ -70,10 +70,12 @@ func TargetFacts(host *facts.Facts, s *StagedOS) *facts.Facts {
 }
 
 // Waiting lists the images waiting for each staged OS version, sorted.
+// A directory the caller may not read counts as empty: status runs
+// unprivileged (create StagedRoot 0755; images are not secret).
 func Waiting(root rootfs.Root) (map[string][]string, error) {
 	out := map[string][]string{}
 	vers, err := os.ReadDir(root.Path(StagedRoot))
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return out, nil
 	}
 	if err != nil {
