@@ -16,10 +16,9 @@ import (
 
 func newListCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"status"},
-		Short:   "Show every extension: status, versions, recommendation, update action",
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "Show every extension: status, versions, recommendation, update action",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			e, err := o.newEnv(cmd.Context())
 			if err != nil {

@@ -103,6 +103,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		cmd.AddCommand(newMutateCmd(o, verb))
 	}
 	cmd.AddCommand(newSignCmd(o), newKeysCmd(o))
+	cmd.AddCommand(newHistoryCmd(o), newStatusCmd(o), newInspectCmd(o))
 	return cmd
 }
 
