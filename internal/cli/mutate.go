@@ -116,6 +116,7 @@ func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engi
 		}
 	}
 	results := e.eng.Apply(ctx, plan)
+	e.eng.RecordHistory(plan.Verb, store.HistoryByCLI, results)
 	if o.json {
 		if err := writeJSON(o.stdout, struct {
 			Verb     string          `json:"verb"`

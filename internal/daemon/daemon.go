@@ -286,6 +286,7 @@ func (d *Daemon) cycle(ctx context.Context, cfg Config) outcome {
 			d.Log.Warn(w)
 		}
 		results := a.Engine.Apply(ctx, plan)
+		a.Engine.RecordHistory(plan.Verb, store.HistoryByDaemon, results)
 		for _, r := range results {
 			d.logResult(r)
 			if rl, ok := fetch.IsRateLimit(r.Err()); ok && rl.Reset.After(out.rateReset) {

@@ -14,6 +14,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/payload"
+	"github.com/spamtagger/sysextd/internal/shadow"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -148,6 +149,9 @@ func (t *txn) verify(ctx context.Context) error {
 	for _, w := range warnings {
 		t.e.log().Warn(t.s.Name+": "+w, "extension", t.s.Name)
 	}
+	if err := t.checkShadowing(ctx); err != nil {
+		return fmt.Errorf("refusing %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
+	}
 	for _, k := range []string{"PACKAGE_VERSION", "BUILD_TIME"} {
 		if got, want := info.Fields[k], t.s.Release.Fields[k]; got != want {
 			return fmt.Errorf("refusing %s (%s %s): the image says %s=%q but the release's .manifest says %q",
@@ -156,6 +160,33 @@ func (t *txn) verify(ctx context.Context) error {
 	}
 	t.info = info
 	return ctx.Err()
+}
+
+// checkShadowing warns about files the image would hide (the base's, or
+// another extension's: the overlay order decides silently), and refuses
+// them when the entry says allow_shadow = false.
+func (t *txn) checkShadowing(ctx context.Context) error {
+	en := t.e.Manifests.Get(t.s.Name)
+	strict := en != nil && !en.ShadowAllowed()
+	inst, err := shadow.Installed(t.e.store())
+	var rep shadow.Report
+	if err == nil {
+		rep, err = shadow.Check(ctx, t.e.Root, t.dl.Path, inst)
+	}
+	if err != nil {
+		if strict {
+			return fmt.Errorf("allow_shadow = false, but shadowing cannot be checked: %w", err)
+		}
+		t.e.log().Debug(t.s.Name + ": not checking shadowing: " + err.Error())
+		return nil
+	}
+	if strict {
+		return rep.Refuse(t.s.Name)
+	}
+	if sum := rep.Summary(); sum != "" {
+		t.e.log().Warn(t.s.Name+": "+sum, "extension", t.s.Name)
+	}
+	return nil
 }
 
 // place records the intent, keeps the previous images and puts the new one
