@@ -80,5 +80,5 @@ func (e *Engine) host() image.Host {
 }
 
 func request(en *manifest.Entry) fetch.Request {
-	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image()}
+	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image(), Prerelease: en.Prerelease, Mirrors: en.Mirrors}
 }

@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // releaseEntry is a remembered "latest release" answer.
@@ -31,10 +34,12 @@ type cache struct {
 	mu       sync.Mutex
 	releases map[string]releaseEntry
 	assets   map[string][]byte
+	renames  map[string]string // old repo path prefix -> new
+	loaded   bool              // renames read from disk
 }
 
 func newCache(dir string) *cache {
-	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}}
+	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}, renames: map[string]string{}}
 }
 
 func (c *cache) releasePath(key string) string {
@@ -79,13 +84,81 @@ func (c *cache) putRelease(key string, ent releaseEntry) {
 	}
 }
 
+// repoPrefix is the "/repos/OWNER/REPO/" (or "/api/v3/repos/...",
+// "/repositories/ID/") part of an API path, or "".
+func repoPrefix(p string) string {
+	for _, marker := range []string{"/repos/", "/repositories/"} {
+		i := strings.Index(p, marker)
+		if i < 0 {
+			continue
+		}
+		rest := strings.Split(p[i+len(marker):], "/")
+		n := 2
+		if marker == "/repositories/" {
+			n = 1
+		}
+		if len(rest) <= n {
+			return ""
+		}
+		return p[:i+len(marker)] + strings.Join(rest[:n], "/") + "/"
+	}
+	return ""
+}
+
+// renamed maps an API path of a moved repository to its new place.
+func (c *cache) renamed(p string) (string, bool) {
+	old := repoPrefix(p)
+	if old == "" {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	n, ok := c.renames[old]
+	if !ok {
+		return "", false
+	}
+	return n + strings.TrimPrefix(p, old), true
+}
+
+// putRename remembers that the repository of path from now answers at to.
+func (c *cache) putRename(from, to string) {
+	oldP, newP := repoPrefix(from), repoPrefix(to)
+	if oldP == "" || newP == "" || oldP == newP {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	c.renames[oldP] = newP
+	if c.dir != "" {
+		if b, err := json.Marshal(c.renames); err == nil {
+			_ = writeAtomic(filepath.Join(c.dir, "renames.json"), b)
+		}
+	}
+}
+
+// loadRenames reads the remembered moves once. Caller holds c.mu.
+func (c *cache) loadRenames() {
+	if c.loaded || c.dir == "" {
+		c.loaded = true
+		return
+	}
+	c.loaded = true
+	b, err := os.ReadFile(filepath.Join(c.dir, "renames.json"))
+	if err != nil {
+		return
+	}
+	m := map[string]string{}
+	if json.Unmarshal(b, &m) == nil {
+		maps.Copy(c.renames, m)
+	}
+}
+
 // assetKey names a cached asset body; an asset re-uploaded to GitHub gets a
 // new id, and a changed digest changes the key too.
 func assetKey(a Asset) string {
-	if d, ok := strings.CutPrefix(a.Digest, "sha256:"); ok && isHex(d) {
-		return fmt.Sprintf("%d-%s", a.ID, d)
-	}
-	return fmt.Sprintf("%d-size-%d", a.ID, a.Size)
+	return fmt.Sprintf("%d-%s", a.ID, source.DigestKey(a))
 }
 
 func isHex(s string) bool {

@@ -72,7 +72,7 @@ func TestLatest(t *testing.T) {
 			name:    "no build for codename",
 			exts:    []ext{{tag: "t1", version: "1.0-1"}},
 			target:  Target{Codename: "forky", Arch: "amd64"},
-			wantErr: "has no asset sysext-hello_forky_amd64.squashfs", wantNoAsset: true,
+			wantErr: "has sysext-hello_forky_amd64.squashfs", wantNoAsset: true,
 		},
 		{
 			name:    "release.json disagrees",

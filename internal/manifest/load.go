@@ -12,7 +12,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -87,7 +87,7 @@ func (s *Set) add(e *Entry) {
 
 func (e *Entry) onlyEnabled() bool {
 	return e.Enabled != nil && e.URL == "" && len(e.PCIID)+len(e.DMI)+len(e.DeviceTree)+len(e.VirtEnv)+len(e.Conflicts) == 0 &&
-		e.IfFile == "" && e.Update == "" && e.Asset == ""
+		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Mirrors) == 0 && !e.Prerelease
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)
@@ -151,8 +151,13 @@ func validate(e *Entry) []Problem {
 		bad("", "invalid extension name %q (want a Debian package name)", e.Name)
 	}
 	if e.URL != "" {
-		if _, _, err := fetch.ParseRepoURL(e.URL); err != nil {
+		if _, err := source.Parse(e.URL); err != nil {
 			bad("url", "%v", err)
+		}
+	}
+	for _, m := range e.Mirrors {
+		if _, err := source.Parse(m); err != nil {
+			bad("mirrors", "%v", err)
 		}
 	}
 	for _, id := range e.PCIID {

@@ -23,6 +23,11 @@ type Entry struct {
 	Update     string   `toml:"update" json:"update,omitempty"`
 	Asset      string   `toml:"asset" json:"asset,omitempty"`
 	Enabled    *bool    `toml:"enabled" json:"enabled,omitempty"`
+	// Mirrors are further sources of the same releases (static mirrors,
+	// OCI registries), tried in order when url fails.
+	Mirrors []string `toml:"mirrors" json:"mirrors,omitempty"`
+	// Prerelease lets a release marked prerelease be installed.
+	Prerelease bool `toml:"prerelease" json:"prerelease,omitempty"`
 
 	// Source is the in-root path of the file the table came from, Line the
 	// line of its header.
