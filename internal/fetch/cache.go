@@ -161,10 +161,6 @@ func assetKey(a Asset) string {
 	return fmt.Sprintf("%d-%s", a.ID, source.DigestKey(a))
 }
 
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil && s != ""
-}
 
 func (c *cache) asset(a Asset) ([]byte, bool) {
 	key := assetKey(a)

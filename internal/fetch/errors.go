@@ -16,6 +16,7 @@ var (
 	ErrStalled    = source.ErrStalled
 	ErrInsecure   = source.ErrInsecure
 	ErrUnverified = source.ErrUnverified
+	ErrTooSlow    = source.ErrTooSlow
 )
 
 type (
