@@ -199,8 +199,10 @@ func TestNoBlock(t *testing.T) {
 	f.mustRun("list", "--offline")
 }
 
-// TestListOnline is the fetch issue's contract: available versions for
-// every entry with at most one API request each, and 304s on a second run.
+// TestListOnline is the sources issue's contract: available versions for
+// every entry with at most one API request each; a second list inside the
+// freshness window makes no request at all; --refresh checks again, with
+// no download, and a third check is answered by 304s.
 func TestListOnline(t *testing.T) {
 	f := newFixture(t, copyRoot(t, "kvm"))
 	names := []string{"open-vm-tools", "qemu-guest-agent", "raspi-firmware", "thinkpad-tools", "hello"}
@@ -226,9 +228,18 @@ func TestListOnline(t *testing.T) {
 	}
 	f.gh.ResetStats()
 	items = f.list()
-	st = f.gh.Stats()
-	if st.API != len(names) || st.NotModified != st.API || st.Downloads != 0 {
-		t.Errorf("second list: %+v, want %d API requests all 304 and no downloads", st, len(names))
+	if st = f.gh.Stats(); st.API != 0 || st.Downloads != 0 {
+		t.Errorf("second list: %+v, want no request (fresh data)", st)
+	}
+	f.gh.ResetStats()
+	items = f.list("--refresh")
+	if st = f.gh.Stats(); st.API != len(names) || st.Downloads != 0 {
+		t.Errorf("list --refresh: %+v, want %d API requests and no downloads", st, len(names))
+	}
+	f.gh.ResetStats()
+	f.list("--refresh")
+	if st = f.gh.Stats(); st.API != len(names) || st.NotModified != st.API || st.Downloads != 0 {
+		t.Errorf("third list: %+v, want %d API requests all 304 and no downloads", st, len(names))
 	}
 	if items["hello"].AvailableVersion == "" {
 		t.Error("second list lost the available version")

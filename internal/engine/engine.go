@@ -17,11 +17,14 @@ import (
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
-// Source finds and downloads releases (internal/fetch.GitHub).
+// Source finds and downloads releases (internal/source.Router: GitHub,
+// mirrors, OCI, local files). Fetch returns the verified bytes of a small
+// asset of a release (Release.Assets: SHA256SUMS, a signature).
 type Source interface {
 	LatestAll(ctx context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result
 	Cached(req fetch.Request, t fetch.Target) (*fetch.Release, error)
 	Download(ctx context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error)
+	Fetch(ctx context.Context, a fetch.Asset) ([]byte, error)
 }
 
 // Merger activates what is in the store (internal/merge.Sysext).

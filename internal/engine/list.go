@@ -3,11 +3,16 @@ package engine
 import (
 	"context"
 	"errors"
+	"maps"
+	"os"
+	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -37,6 +42,11 @@ type Item struct {
 	InManifest     bool   `json:"in_manifest"`
 	RebootRequired bool   `json:"reboot_required,omitempty"`
 	Problem        string `json:"problem,omitempty"`
+	// Unverified: the available release's image has no published digest.
+	Unverified bool `json:"unverified,omitempty"`
+	// Source is where the available release was found (its URL, or
+	// "local").
+	Source string `json:"source,omitempty"`
 
 	lookupErr error
 }
@@ -45,13 +55,72 @@ type Item struct {
 func (it *Item) LookupError() error { return it.lookupErr }
 
 // List describes every extension of the manifests plus anything installed
-// that they no longer name. offline uses only cached release data.
+// that they no longer name. offline uses only cached release data; else
+// every release is checked.
 func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
+	items, _, err := e.ListWith(ctx, ListOptions{Offline: offline, MaxAge: -1})
+	return items, err
+}
+
+// ListOptions say how fresh list's release data must be.
+type ListOptions struct {
+	// Offline uses only cached release data.
+	Offline bool
+	// MaxAge: release data checked less than MaxAge ago (by sysextd or any
+	// earlier command) is used without a request; 0 means
+	// DefaultFreshness, negative always checks (list --refresh).
+	MaxAge time.Duration
+}
+
+// DefaultFreshness is how long list trusts the last check.
+const DefaultFreshness = time.Hour
+
+// ListInfo says where list's release data came from.
+type ListInfo struct {
+	// CheckedAt is when the release data was last checked online (zero:
+	// never). Checked is true when this call checked.
+	CheckedAt time.Time `json:"checked_at"`
+	Checked   bool      `json:"checked"`
+}
+
+// ListWith is List with a freshness window: within it, the answer comes
+// from the cache with no request, and ListInfo says how old it is.
+// Entries with nothing cached are looked up online all the same.
+func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo, error) {
 	inv, err := e.inventory(ctx)
 	if err != nil {
-		return nil, err
+		return nil, ListInfo{}, err
 	}
-	releases := e.releases(ctx, e.manifestNames(), offline)
+	maxAge := o.MaxAge
+	if maxAge == 0 {
+		maxAge = DefaultFreshness
+	}
+	info := ListInfo{CheckedAt: e.lastCheck()}
+	var releases map[string]fetch.Result
+	switch {
+	case o.Offline:
+		releases = e.releases(ctx, e.manifestNames(), true)
+	case maxAge > 0 && !info.CheckedAt.IsZero() && e.now().Sub(info.CheckedAt) < maxAge:
+		releases = e.releases(ctx, e.manifestNames(), true)
+		var missing []string
+		for n, r := range releases {
+			if errors.Is(r.Err, fetch.ErrNotCached) {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 {
+			maps.Copy(releases, e.releases(ctx, missing, false))
+		}
+	default:
+		releases = e.releases(ctx, e.manifestNames(), false)
+		info.Checked = true
+		info.CheckedAt = e.lastCheck()
+	}
+	items := e.listItems(inv, releases)
+	return items, info, nil
+}
+
+func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []Item {
 	pending := store.RebootPending(e.Root)
 	var items []Item
 	for name, in := range inv.byName {
@@ -79,6 +148,8 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 				}
 			} else {
 				it.AvailableVersion = r.Release.Version
+				it.Unverified = r.Release.Image.Unverified
+				it.Source = r.Release.Origin
 			}
 		}
 		it.Update = e.action(en, in.Fields, releases[name].Release).String()
@@ -86,7 +157,7 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 		items = append(items, it)
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
-	return items, nil
+	return items
 }
 
 func status(in *installed, inv *inventory) string {
@@ -122,7 +193,21 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 		}
 	}
 	if !offline {
-		return e.Source.LatestAll(ctx, reqs, e.target())
+		res := e.Source.LatestAll(ctx, reqs, e.target())
+		for _, r := range res {
+			if r.Err == nil {
+				e.markChecked()
+				break
+			}
+		}
+		for name, r := range res {
+			if r.Release != nil {
+				for _, w := range r.Release.Warnings {
+					e.log().Warn("extension "+name+": "+w, "extension", name)
+				}
+			}
+		}
+		return res
 	}
 	for _, r := range reqs {
 		rel, err := e.Source.Cached(r, e.target())
@@ -175,4 +260,34 @@ func joinProblem(a, b string) string {
 		return b
 	}
 	return a + "; " + b
+}
+
+// lastCheckFile records when release data was last checked online. It
+// lives in the cache: losing it only costs one check.
+const lastCheckFile = "last-check"
+
+// lastCheck is when releases were last checked online, zero when unknown.
+func (e *Engine) lastCheck() time.Time {
+	fi, err := os.Stat(filepath.Join(e.Root.Path(rootfs.CacheDir), lastCheckFile))
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// markChecked records a check now. An unprivileged list cannot write the
+// cache: then the next list checks again, which is only slower.
+func (e *Engine) markChecked() {
+	p := filepath.Join(e.Root.Path(rootfs.CacheDir), lastCheckFile)
+	now := e.now()
+	if err := os.Chtimes(p, now, now); err == nil {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return
+	}
+	if f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		f.Close()
+		_ = os.Chtimes(p, now, now)
+	}
 }

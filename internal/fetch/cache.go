@@ -161,7 +161,6 @@ func assetKey(a Asset) string {
 	return fmt.Sprintf("%d-%s", a.ID, source.DigestKey(a))
 }
 
-
 func (c *cache) asset(a Asset) ([]byte, bool) {
 	key := assetKey(a)
 	c.mu.Lock()

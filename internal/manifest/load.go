@@ -12,8 +12,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // Files returns the manifest files under root in merge order: vendor,
