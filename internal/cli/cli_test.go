@@ -227,7 +227,9 @@ func TestListOnline(t *testing.T) {
 		}
 	}
 	f.gh.ResetStats()
-	items = f.list()
+	if fresh := f.list(); fresh["hello"].AvailableVersion != items["hello"].AvailableVersion {
+		t.Errorf("second list: available %q, want the cached %q", fresh["hello"].AvailableVersion, items["hello"].AvailableVersion)
+	}
 	if st = f.gh.Stats(); st.API != 0 || st.Downloads != 0 {
 		t.Errorf("second list: %+v, want no request (fresh data)", st)
 	}
