@@ -15,6 +15,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -49,6 +50,11 @@ type Config struct {
 	GitHubAPI    string `toml:"github_api"`
 	TokenFile    string `toml:"token_file"`
 	MaxSize      int64  `toml:"max_size"`
+	// Where else releases come from (app.Sources, docs/sources.md).
+	GitHubEnterprise []string `toml:"github_enterprise"`
+	Mirrors          []string `toml:"mirrors"`
+	MirrorsFirst     bool     `toml:"mirrors_first"`
+	RequireDigest    bool     `toml:"require_digest"`
 
 	window *window
 }
@@ -87,6 +93,9 @@ func LoadConfig(root rootfs.Root) (Config, error) {
 	}
 	if cfg.Interval.Duration <= 0 {
 		return DefaultConfig(), fmt.Errorf("%s: interval must be positive", rootfs.DaemonConfig)
+	}
+	if err := cfg.sources().Check(); err != nil {
+		return DefaultConfig(), fmt.Errorf("%s: %w", rootfs.DaemonConfig, err)
 	}
 	w, err := parseWindow(cfg.RebootWindow)
 	if err != nil {
@@ -139,4 +148,9 @@ func (w *window) next(t time.Time) time.Time {
 		start = start.AddDate(0, 0, 1)
 	}
 	return start
+}
+
+// sources is the source part of the configuration.
+func (c Config) sources() app.Sources {
+	return app.Sources{GitHubEnterprise: c.GitHubEnterprise, Mirrors: c.Mirrors, MirrorsFirst: c.MirrorsFirst, RequireDigest: c.RequireDigest}
 }

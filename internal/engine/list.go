@@ -180,6 +180,12 @@ func (e *Engine) manifestNames() []string {
 	return e.Manifests.Names()
 }
 
+// Releases looks up, online, the release of each named manifest entry for
+// this host (sysextctl mirror).
+func (e *Engine) Releases(ctx context.Context, names []string) map[string]fetch.Result {
+	return e.releases(ctx, names, false)
+}
+
 // releases looks up the latest release of each named manifest entry.
 func (e *Engine) releases(ctx context.Context, names []string, offline bool) map[string]fetch.Result {
 	out := map[string]fetch.Result{}
