@@ -70,7 +70,7 @@ func LoadSources(root rootfs.Root) (Sources, error) {
 
 // newRouter registers every source kind: GitHub (github.com through
 // cfg.GitHubAPI, each GHES host through its /api/v3/), static mirrors,
-// local files.
+// OCI registries, local files.
 func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 	cacheDir := cfg.Root.Path(rootfs.CacheDir)
 	gh, err := fetch.New(fetch.Options{APIBase: cfg.GitHubAPI, Token: cfg.Token, CacheDir: cacheDir,
@@ -103,6 +103,7 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest}
 	r.Kinds[source.KindMirror] = source.NewMirror(httpOpts, cacheDir)
 	r.Kinds[source.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
+	r.Kinds[source.KindOCI] = source.NewOCI(httpOpts, cacheDir)
 	return r, nil
 }
 

@@ -74,6 +74,9 @@ func (e *Engine) now() time.Time {
 	return e.Now()
 }
 
+// Target is the codename and architecture releases are chosen for.
+func (e *Engine) Target() fetch.Target { return e.target() }
+
 func (e *Engine) target() fetch.Target {
 	return fetch.Target{Codename: e.Facts.OS.VersionCodename, Arch: e.Facts.Arch}
 }
