@@ -1,13 +1,20 @@
 package cli
 
 import (
+	"bytes"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
+
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 	"github.com/spamtagger/sysextd/internal/testutil/nsroot"
 	"github.com/spamtagger/sysextd/internal/testutil/release"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
@@ -118,6 +125,47 @@ func TestMirrorFallback(t *testing.T) {
 		}
 		if f.exists("/var/lib/extensions/sysext-hello.raw") {
 			t.Error("the tampered image was placed")
+		}
+	})
+}
+
+// TestOCIMirrorFallback: sysextctl mirror pushes to an OCI registry (the
+// in-process registry of go-containerregistry); with GitHub unreachable,
+// install and update come from it, digests checked.
+func TestOCIMirrorFallback(t *testing.T) {
+	nsroot.Run(t, func(t *testing.T) {
+		reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+		t.Cleanup(reg.Close)
+		t.Setenv("DOCKER_CONFIG", t.TempDir())
+		oci := "oci://" + strings.TrimPrefix(reg.URL, "http://") + "/spamtagger"
+
+		f := newFixture(t, nsroot.NewRoot(t))
+		f.write(rootfs.VendorManifest, helloManifest)
+		v1 := release.Ext{Package: "hello", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v1": "v1"}}}
+		f.publish(v1)
+		f.mustRun("mirror", "--to", oci)
+		f.write(rootfs.DaemonConfig, "mirrors = [\""+oci+"\"]\n")
+		ghURL := f.gh.URL()
+		f.gh.Close()
+
+		f.mustRun("install", "hello")
+		if !f.exists("/usr/share/sysextd-test/v1") {
+			t.Fatal("install from the registry: v1 marker missing")
+		}
+
+		// A new release reaches the registry through another GitHub; the
+		// appliance, GitHub still down, updates from the registry.
+		gh2 := fakegithub.New()
+		t.Cleanup(gh2.Close)
+		v2 := release.Ext{Package: "hello", Version: "2.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v2": "v2"}}}
+		release.Publish(t, gh2, v2)
+		f.gh = gh2
+		f.mustRun("mirror", "--to", oci, "hello")
+		f.gh = nil
+		var out, errb bytes.Buffer
+		code := Run(t.Context(), []string{"--root", f.root.Dir(), "--github-api", ghURL, "update"}, &out, &errb)
+		if code != 0 || !f.exists("/usr/share/sysextd-test/v2") {
+			t.Fatalf("update from the registry: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 		}
 	})
 }
