@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -172,5 +173,30 @@ func TestOCIRoundTrip(t *testing.T) {
 	res = NewOCI(HTTPOptions{}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
 	if !IsNetwork(res.Err) {
 		t.Errorf("registry down: %v, want a network error (falls through to the next mirror)", res.Err)
+	}
+}
+
+func TestHTTPSMirrorCachedOffline(t *testing.T) {
+	base := t.TempDir()
+	writeMirror(t, base, helloFiles())
+	srv := httptest.NewServer(http.FileServer(http.Dir(base)))
+	defer srv.Close()
+	cache := t.TempDir()
+	m := NewMirror(HTTPOptions{}, cache)
+	req := Request{Name: "hello", URL: srv.URL + "/"}
+	if res := m.LatestAll(t.Context(), []Request{req}, trixie)["hello"]; res.Err != nil || res.Release.Version != "1.0-1" {
+		t.Fatalf("online: %+v", res)
+	}
+	srv.Close()
+	rel, err := NewMirror(HTTPOptions{}, cache).Cached(req, trixie)
+	if err != nil || rel.Version != "1.0-1" {
+		t.Fatalf("offline from the cache: %v, %v", rel, err)
+	}
+	if _, err := NewMirror(HTTPOptions{}, t.TempDir()).Cached(req, trixie); !errors.Is(err, ErrNotCached) {
+		t.Errorf("offline, empty cache: %v, want ErrNotCached", err)
+	}
+	// Plain http to anything but loopback is refused before any request.
+	if _, err := Parse("http://mirror.example/m"); err == nil {
+		t.Error("plain http to a remote mirror accepted")
 	}
 }
