@@ -200,6 +200,7 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 	}
 	if !offline {
 		res := e.Source.LatestAll(ctx, reqs, e.target())
+		e.saveSnapshot(reqs, res)
 		for _, r := range res {
 			if r.Err == nil {
 				e.markChecked()
@@ -215,7 +216,12 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 		}
 		return res
 	}
+	snap := e.loadSnapshot()
 	for _, r := range reqs {
+		if rel, ok := snap.lookup(r); ok {
+			out[r.Name] = fetch.Result{Release: rel}
+			continue
+		}
 		rel, err := e.Source.Cached(r, e.target())
 		out[r.Name] = fetch.Result{Release: rel, Err: err}
 	}

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -58,7 +59,7 @@ func (c *cache) release(key string) (releaseEntry, bool) {
 	if err != nil {
 		return releaseEntry{}, false
 	}
-	if err := json.Unmarshal(b, &ent); err != nil || ent.Key != key || len(ent.Body) == 0 {
+	if ent, ok = decodeEntry(b); !ok || ent.Key != key {
 		return releaseEntry{}, false
 	}
 	c.mu.Lock()
@@ -78,10 +79,36 @@ func (c *cache) putRelease(key string, ent releaseEntry) {
 	if c.dir == "" {
 		return
 	}
-	b, err := json.Marshal(ent)
-	if err == nil {
-		_ = writeAtomic(c.releasePath(key), b)
+	_ = writeAtomic(c.releasePath(key), encodeEntry(ent))
+}
+
+// entryMagic starts a cached release file: the magic line, the key, the
+// ETag, then the body as GitHub sent it. Reading it is one scan of the
+// body (by the caller's decoder), not two.
+const entryMagic = "sysextd-release-cache 2\n"
+
+func encodeEntry(ent releaseEntry) []byte {
+	var b bytes.Buffer
+	b.WriteString(entryMagic)
+	b.WriteString(strings.ReplaceAll(ent.Key, "\n", ""))
+	b.WriteByte('\n')
+	b.WriteString(strings.ReplaceAll(ent.ETag, "\n", ""))
+	b.WriteByte('\n')
+	b.Write(ent.Body)
+	return b.Bytes()
+}
+
+func decodeEntry(b []byte) (releaseEntry, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(entryMagic))
+	if !ok {
+		return releaseEntry{}, false
 	}
+	key, rest, ok1 := bytes.Cut(rest, []byte("\n"))
+	etag, body, ok2 := bytes.Cut(rest, []byte("\n"))
+	if !ok1 || !ok2 || len(body) == 0 {
+		return releaseEntry{}, false
+	}
+	return releaseEntry{Key: string(key), ETag: string(etag), Body: body}, true
 }
 
 // repoPrefix is the "/repos/OWNER/REPO/" (or "/api/v3/repos/...",

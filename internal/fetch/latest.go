@@ -211,9 +211,9 @@ func (g *GitHub) Cached(req Request, t Target) (*Release, error) {
 	var cands []source.Candidate
 	if !req.Prerelease {
 		if rel, ok := g.cachedJSON(fmt.Sprintf("repos/%s/%s/releases/latest", owner, repo), ""); ok {
-			var r github.RepositoryRelease
+			var r cachedRelease
 			if err := json.Unmarshal(rel, &r); err == nil {
-				if c := candidate(&r); c.Usable(req, t) {
+				if c := r.candidate(); c.Usable(req, t) {
 					cands = []source.Candidate{c}
 				}
 			}
@@ -224,12 +224,12 @@ func (g *GitHub) Cached(req Request, t Target) (*Release, error) {
 		if !ok {
 			return nil, fmt.Errorf("extension %s: %w", req.Name, ErrNotCached)
 		}
-		var rels []*github.RepositoryRelease
+		var rels []cachedRelease
 		if err := json.Unmarshal(body, &rels); err != nil {
 			return nil, fmt.Errorf("extension %s: decoding cached releases: %w", req.Name, err)
 		}
 		for _, r := range rels {
-			cands = append(cands, candidate(r))
+			cands = append(cands, r.candidate())
 		}
 	}
 	return g.pick(context.Background(), req, t, owner, repo, cands, true)
@@ -240,4 +240,28 @@ func (g *GitHub) cachedJSON(path, query string) ([]byte, bool) {
 	u := g.base.ResolveReference(&url.URL{Path: path, RawQuery: query})
 	ent, ok := g.cache.release(cacheKey(u))
 	return ent.Body, ok
+}
+
+// cachedRelease is the part of a cached release answer Cached needs:
+// decoding only these fields keeps a warm list of 100 cheap.
+type cachedRelease struct {
+	TagName    string `json:"tag_name"`
+	Draft      bool   `json:"draft"`
+	Prerelease bool   `json:"prerelease"`
+	Assets     []struct {
+		ID                 int64  `json:"id"`
+		Name               string `json:"name"`
+		URL                string `json:"url"`
+		BrowserDownloadURL string `json:"browser_download_url"`
+		Size               int64  `json:"size"`
+		Digest             string `json:"digest"`
+	} `json:"assets"`
+}
+
+func (r *cachedRelease) candidate() source.Candidate {
+	c := source.Candidate{Tag: r.TagName, Draft: r.Draft, Prerelease: r.Prerelease}
+	for _, a := range r.Assets {
+		c.Assets = append(c.Assets, Asset{ID: a.ID, Name: a.Name, URL: a.URL, BrowserURL: a.BrowserDownloadURL, Size: a.Size, Digest: a.Digest})
+	}
+	return c
 }
