@@ -24,7 +24,7 @@ const helloManifest = "ID=debian\nVERSION_ID=13\nPACKAGE=hello\nPACKAGE_VERSION=
 
 // writeMirror writes a static mirror by hand, as a CI following
 // docs/sources.md would: BASE/IMAGE/index.json and BASE/IMAGE/TAG/NAME.
-func writeMirror(t *testing.T, base string, files map[string][]byte, extra ...IndexRelease) {
+func writeMirror(t testing.TB, base string, files map[string][]byte, extra ...IndexRelease) {
 	t.Helper()
 	rel := IndexRelease{Tag: "v1.0-1", PublishedAt: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}
 	dir := filepath.Join(base, "sysext-hello", rel.Tag)
