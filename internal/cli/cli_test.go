@@ -315,3 +315,15 @@ func TestSilentServerEndsWithExit4(t *testing.T) {
 	}
 	t.Logf("silent server: exit %d after %s", code, elapsed.Round(time.Second))
 }
+
+// TestSecondaryLimitExit4: a secondary rate limit (403 with Retry-After)
+// is a rate limit, not a failure.
+func TestSecondaryLimitExit4(t *testing.T) {
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.publish(release.Ext{Package: "hello", Version: "1.0-1", Repo: "sysext-template"})
+	f.gh.SetSecondaryLimit(1000, 30*time.Second)
+	_, stderr, code := f.run("list", "--refresh")
+	if code != ExitNetwork || !strings.Contains(stderr, "rate limit") {
+		t.Errorf("list: exit %d, stderr %q; want %d and a rate limit", code, stderr, ExitNetwork)
+	}
+}
