@@ -94,6 +94,12 @@ func LoadConfig(root rootfs.Root) (Config, error) {
 	if cfg.Interval.Duration <= 0 {
 		return DefaultConfig(), fmt.Errorf("%s: interval must be positive", rootfs.DaemonConfig)
 	}
+	if len(cfg.Mirrors) == 0 {
+		cfg.Mirrors = nil // "mirrors = []" is the default
+	}
+	if len(cfg.GitHubEnterprise) == 0 {
+		cfg.GitHubEnterprise = nil
+	}
 	if err := cfg.sources().Check(); err != nil {
 		return DefaultConfig(), fmt.Errorf("%s: %w", rootfs.DaemonConfig, err)
 	}
