@@ -327,3 +327,33 @@ func TestSecondaryLimitExit4(t *testing.T) {
 		t.Errorf("list: exit %d, stderr %q; want %d and a rate limit", code, stderr, ExitNetwork)
 	}
 }
+
+// TestDrippingDownloadFailsFast (issue 9): a download host that sends one
+// byte every 2 s must not hold the lock for a minute: with the default
+// minimum throughput the install ends with exit 4 after about one 15 s
+// window, and the lock is free again.
+func TestDrippingDownloadFailsFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIPPED in -short: waits for the default throughput window (about 15 s)")
+	}
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.publish(release.Ext{Package: "hello", Version: "1.0-1", Repo: "sysext-template", Spec: sqfs.Spec{Files: map[string]string{"usr/share/x": "x"}}})
+	// The small assets are cached by a list first; then only the image drips.
+	if it := f.list()["hello"]; it.AvailableVersion != "1.0-1" {
+		t.Fatalf("list: available %q, want 1.0-1", it.AvailableVersion)
+	}
+	f.gh.SetFaults(fakegithub.Faults{Download: fakegithub.FaultDrip})
+	start := time.Now()
+	_, stderr, code := f.run("install", "hello")
+	elapsed := time.Since(start)
+	if code != ExitNetwork || !strings.Contains(stderr, "too slow") {
+		t.Errorf("install from a dripping server: exit %d, stderr %q; want %d and too slow", code, stderr, ExitNetwork)
+	}
+	if elapsed > 30*time.Second {
+		t.Errorf("install from a dripping server took %s, want about 15 s", elapsed)
+	}
+	if _, stderr, code := f.run("remove", "hello", "--no-block"); code != 0 {
+		t.Errorf("the lock is still held after the failed install: exit %d (%s)", code, stderr)
+	}
+	t.Logf("dripping server: exit %d after %s", code, elapsed.Round(time.Second))
+}

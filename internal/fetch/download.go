@@ -103,13 +103,21 @@ func (g *GitHub) small(ctx context.Context, a Asset, offline bool) ([]byte, erro
 		return nil, ctx.Err()
 	}
 	defer func() { <-g.dlSem }()
+	// A small asset is bounded like an image: by throughput, and as a
+	// whole by two throughput windows.
+	limit := 2 * g.opts.RateWindow
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w: not done within %s", source.ErrTooSlow, limit))
+	defer cancel()
 	body, err := g.open(ctx, a, true)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
 	}
 	defer body.Close()
 	var buf bytes.Buffer
-	if _, err := source.VerifiedCopy(&buf, body, a, maxSmallAsset); err != nil {
+	if _, err := source.VerifiedCopy(&buf, source.Throttle(body, g.opts.MinRate, g.opts.RateWindow), a, maxSmallAsset); err != nil {
+		if c := context.Cause(ctx); errors.Is(c, source.ErrTooSlow) {
+			err = &NetworkError{Err: c}
+		}
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
 	}
 	g.cache.putAsset(a, buf.Bytes())

@@ -125,13 +125,16 @@ func (m *Mirror) Fetch(ctx context.Context, a Asset) ([]byte, error) {
 	if a.Size > MaxSmallAsset {
 		return nil, fmt.Errorf("asset %s (%d bytes): %w", a.Name, a.Size, ErrTooLarge)
 	}
+	limit := 2 * m.opts.RateWindow
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w: not done within %s", ErrTooSlow, limit))
+	defer cancel()
 	body, _, err := open(ctx, m.client, a.URL)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
 	}
 	defer body.Close()
 	var buf bytes.Buffer
-	if _, err := VerifiedCopy(&buf, body, a, MaxSmallAsset); err != nil {
+	if _, err := VerifiedCopy(&buf, Throttle(body, m.opts.MinRate, m.opts.RateWindow), a, MaxSmallAsset); err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
 	}
 	m.small.put(a, buf.Bytes())
