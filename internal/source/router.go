@@ -29,6 +29,31 @@ type Router struct {
 	// MirrorsFirst tries the mirrors before the request's URL.
 	MirrorsFirst bool
 	Log          *slog.Logger
+
+	mu       sync.Mutex
+	resolved map[string]resolvedAt // Asset.Origin + "\x00" + Asset.Name -> how it was found
+}
+
+// resolvedAt remembers the request and target an asset was found for, so
+// that a download that fails for the network can be retried at the next
+// place.
+type resolvedAt struct {
+	req    Request
+	target Target
+}
+
+func assetKey(a Asset) string { return a.Origin + "\x00" + a.Name }
+
+func (r *Router) remember(rel *Release, q Request, t Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.resolved == nil {
+		r.resolved = map[string]resolvedAt{}
+	}
+	for _, a := range rel.Assets {
+		r.resolved[assetKey(a)] = resolvedAt{req: q, target: t}
+	}
+	r.resolved[assetKey(rel.Image)] = resolvedAt{req: q, target: t}
 }
 
 // Places returns where req is looked up, in order: its URL and mirrors,
@@ -122,6 +147,15 @@ func (r *Router) LatestAll(ctx context.Context, reqs []Request, t Target) map[st
 				mu.Lock()
 				defer mu.Unlock()
 				for _, q := range qs {
+					if rel := res[q.Name].Release; rel != nil {
+						orig := q
+						for _, o := range reqs {
+							if o.Name == q.Name {
+								orig = o
+							}
+						}
+						r.remember(rel, orig, t)
+					}
 					if round > 0 && res[q.Name].Err == nil {
 						r.log().Info("extension "+q.Name+": using mirror "+q.URL+" after: "+out[q.Name].Err.Error(), "extension", q.Name, "mirror", q.URL)
 						out[q.Name] = res[q.Name]
@@ -177,13 +211,78 @@ func (r *Router) Cached(req Request, t Target) (*Release, error) {
 	return nil, first
 }
 
-// Download hands the download to the provider the asset came from.
+// Download hands the download to the provider the asset came from. When
+// that fails for the network or a rate limit, the same asset is looked up
+// at the request's later places and downloaded from the first that has it
+// with the same published digest (or, without digests, the same size).
 func (r *Router) Download(ctx context.Context, a Asset, dir string) (*Downloaded, error) {
 	p, err := r.assetProvider(a)
 	if err != nil {
 		return nil, fmt.Errorf("downloading %s: %w", a.Name, err)
 	}
-	return p.Download(ctx, a, dir)
+	d, err := p.Download(ctx, a, dir)
+	if err == nil || !IsNetwork(err) || ctx.Err() != nil {
+		return d, err
+	}
+	r.mu.Lock()
+	at, ok := r.resolved[assetKey(a)]
+	r.mu.Unlock()
+	if !ok {
+		return nil, err
+	}
+	places := r.Places(at.req)
+	for i, u := range places {
+		if u != a.Origin {
+			continue
+		}
+		for _, next := range places[i+1:] {
+			alt, aerr := r.alternative(ctx, at, next, a)
+			if aerr != nil {
+				r.log().Info("downloading "+a.Name+": mirror "+next+" cannot serve it: "+aerr.Error(), "asset", a.Name)
+				continue
+			}
+			r.log().Info("downloading "+a.Name+" from mirror "+next+" after: "+err.Error(), "asset", a.Name)
+			if d, derr := r.Download(ctx, alt, dir); derr == nil {
+				return d, nil
+			}
+		}
+	}
+	return nil, err
+}
+
+// alternative finds asset a at place u.
+func (r *Router) alternative(ctx context.Context, at resolvedAt, u string, a Asset) (Asset, error) {
+	p, err := r.provider(u)
+	if err != nil {
+		return Asset{}, err
+	}
+	q := at.req
+	q.URL = u
+	res := p.LatestAll(ctx, []Request{q}, at.target)[q.Name]
+	if res.Err != nil {
+		return Asset{}, res.Err
+	}
+	alt, ok := res.Release.Assets[a.Name]
+	if !ok && res.Release.Image.Name == a.Name {
+		alt, ok = res.Release.Image, true
+	}
+	switch {
+	case !ok:
+		return Asset{}, fmt.Errorf("no asset %s", a.Name)
+	case a.Digest != "" && alt.Digest != "" && !sameDigest(a.Digest, alt.Digest):
+		return Asset{}, fmt.Errorf("asset %s has another digest there (%s, not %s)", a.Name, alt.Digest, a.Digest)
+	case (a.Digest == "" || alt.Digest == "") && a.Size != alt.Size:
+		return Asset{}, fmt.Errorf("asset %s has another size there", a.Name)
+	}
+	// Keep the stricter check: the digest first published, if any.
+	if alt.Digest == "" {
+		alt.Digest = a.Digest
+	}
+	return alt, nil
+}
+
+func sameDigest(a, b string) bool {
+	return strings.EqualFold(a, b)
 }
 
 // Fetch hands the fetch to the provider the asset came from.

@@ -200,3 +200,45 @@ func TestHTTPSMirrorCachedOffline(t *testing.T) {
 		t.Error("plain http to a remote mirror accepted")
 	}
 }
+
+// TestRouterDownloadFallsThrough: the primary answers the lookup but
+// rate-limits the download (a bare 429); the image comes from the mirror,
+// checked against the digest the primary published.
+func TestRouterDownloadFallsThrough(t *testing.T) {
+	base := t.TempDir()
+	writeMirror(t, base, helloFiles())
+	fs := http.FileServer(http.Dir(base))
+	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".squashfs") {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		}
+		fs.ServeHTTP(w, r)
+	}))
+	defer primary.Close()
+	mirror := t.TempDir()
+	writeMirror(t, mirror, helloFiles())
+	r := &Router{Kinds: map[Kind]Provider{KindMirror: NewMirror(HTTPOptions{}, "")}, Mirrors: []string{"file://" + mirror}}
+	res := r.LatestAll(t.Context(), []Request{{Name: "hello", URL: primary.URL}}, trixie)["hello"]
+	if res.Err != nil || res.Release.Origin != primary.URL {
+		t.Fatalf("lookup: %+v, want the primary's answer", res)
+	}
+	d, err := r.Download(t.Context(), res.Release.Image, t.TempDir())
+	if err != nil {
+		t.Fatalf("download: %v, want it from the mirror", err)
+	}
+	if d.SHA256 != res.Release.Image.Digest {
+		t.Errorf("downloaded %s, want the primary's digest %s", d.SHA256, res.Release.Image.Digest)
+	}
+
+	// A mirror with other bytes under the same name is not used.
+	files := helloFiles()
+	files["sysext-hello_trixie_amd64.squashfs"] = []byte("other squashfs!!")
+	writeMirror(t, mirror, files)
+	if _, err := r.Download(t.Context(), res.Release.Image, t.TempDir()); err == nil {
+		t.Error("downloaded from a mirror whose digest differs")
+	} else if _, rl := IsRateLimit(err); !rl {
+		t.Errorf("error %v, want the primary's rate limit", err)
+	}
+}
