@@ -151,8 +151,10 @@ func validate(e *Entry) []Problem {
 		bad("", "invalid extension name %q (want a Debian package name)", e.Name)
 	}
 	if e.URL != "" {
-		if _, err := source.Parse(e.URL); err != nil {
+		if ref, err := source.Parse(e.URL); err != nil {
 			bad("url", "%v", err)
+		} else if ref.Kind == source.KindLocal && !strings.HasPrefix(e.URL, "/") {
+			bad("url", "local image path %q must be absolute", e.URL)
 		}
 	}
 	for _, m := range e.Mirrors {
