@@ -36,11 +36,12 @@ type cache struct {
 	releases map[string]releaseEntry
 	assets   map[string][]byte
 	renames  map[string]string // old repo path prefix -> new
-	loaded   bool              // renames read from disk
+	flags    map[string]bool   // "owner/repo|IMAGE_CODENAME_ARCH": ask the release list first
+	loaded   bool              // renames and flags read from disk
 }
 
 func newCache(dir string) *cache {
-	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}, renames: map[string]string{}}
+	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}, renames: map[string]string{}, flags: map[string]bool{}}
 }
 
 func (c *cache) releasePath(key string) string {
@@ -165,20 +166,52 @@ func (c *cache) putRename(from, to string) {
 	}
 }
 
-// loadRenames reads the remembered moves once. Caller holds c.mu.
+// loadRenames reads the remembered moves and flags once. Caller holds c.mu.
 func (c *cache) loadRenames() {
 	if c.loaded || c.dir == "" {
 		c.loaded = true
 		return
 	}
 	c.loaded = true
-	b, err := os.ReadFile(filepath.Join(c.dir, "renames.json"))
-	if err != nil {
+	if b, err := os.ReadFile(filepath.Join(c.dir, "renames.json")); err == nil {
+		m := map[string]string{}
+		if json.Unmarshal(b, &m) == nil {
+			maps.Copy(c.renames, m)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(c.dir, "list-first.json")); err == nil {
+		m := map[string]bool{}
+		if json.Unmarshal(b, &m) == nil {
+			maps.Copy(c.flags, m)
+		}
+	}
+}
+
+// flag reports a remembered "ask the list first" for key.
+func (c *cache) flag(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	return c.flags[key]
+}
+
+// setFlag remembers (or forgets) "ask the list first" for key.
+func (c *cache) setFlag(key string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	if c.flags[key] == on {
 		return
 	}
-	m := map[string]string{}
-	if json.Unmarshal(b, &m) == nil {
-		maps.Copy(c.renames, m)
+	if on {
+		c.flags[key] = true
+	} else {
+		delete(c.flags, key)
+	}
+	if c.dir != "" {
+		if b, err := json.Marshal(c.flags); err == nil {
+			_ = writeAtomic(filepath.Join(c.dir, "list-first.json"), b)
+		}
 	}
 }
 

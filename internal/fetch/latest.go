@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/google/go-github/v93/github"
@@ -92,7 +93,8 @@ func (g *GitHub) latest(ctx context.Context, req Request, t Target, br *breaker)
 // is followed by the list too, to say why.
 func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, repo string) ([]source.Candidate, error) {
 	where := owner + "/" + repo
-	if !req.Prerelease {
+	listKey := strings.ToLower(where) + "|" + t.Prefix(req.ImageName())
+	if !req.Prerelease && !g.cache.flag(listKey) {
 		rel, resp, err := g.client.Repositories.GetLatestRelease(ctx, owner, repo)
 		err = classify(err)
 		if err == nil {
@@ -120,7 +122,26 @@ func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, r
 	for _, r := range rels {
 		cands = append(cands, candidate(r))
 	}
+	if !req.Prerelease {
+		// Remember whether the newest stable release lacks this host's
+		// build: then the list is asked first next time, so that a
+		// repository whose latest release is for another codename costs
+		// one request per check, not two.
+		g.cache.setFlag(listKey, !newestStableUsable(cands, req, t))
+	}
 	return cands, nil
+}
+
+// newestStableUsable reports whether the newest non-draft, non-prerelease
+// release of cands is usable for t.
+func newestStableUsable(cands []source.Candidate, req Request, t Target) bool {
+	for i := range cands {
+		if cands[i].Draft || cands[i].Prerelease {
+			continue
+		}
+		return cands[i].Usable(req, t)
+	}
+	return false
 }
 
 // listPerPage bounds the fallback to the newest releases: an extension

@@ -35,10 +35,35 @@ func TestFallsBackToOlderReleaseWithThisHostsAsset(t *testing.T) {
 	if st := s.Stats(); st.API != 2 {
 		t.Errorf("%d API requests, want 2 (latest, then the list)", st.API)
 	}
-	// Offline, the same answer comes from the cache.
+	if off, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Cached(request("sysext-hello", "sysext-hello"), trixie); err != nil || off.Tag != "t1" {
+		t.Errorf("Cached after the fallback = %v, %v; want t1", off, err)
+	}
+	// Next time (another process, same cache) the list is asked first: one request.
+	s.ResetStats()
+	again, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
+	if err != nil || again.Tag != "t1" {
+		t.Fatalf("second lookup: %v %v", again, err)
+	}
+	if st := s.Stats(); st.API != 1 {
+		t.Errorf("second lookup: %d API requests, want 1 (the list only)", st.API)
+	}
+	// A new trixie release is found, and latest is asked again after it.
+	publish(s, ext{repo: "sysext-hello", image: "sysext-hello", tag: "t3", version: "3.0-1", published: time.Now().Add(time.Hour)})
+	rel3, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
+	if err != nil || rel3.Tag != "t3" {
+		t.Fatalf("after a new trixie release: %v %v, want t3", rel3, err)
+	}
+	s.ResetStats()
+	if _, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := s.Requests(); len(reqs) == 0 || !strings.HasSuffix(reqs[0].Path, "/releases/latest") {
+		t.Errorf("after the newest release is usable again, first request %v, want latest", reqs)
+	}
+	// Offline, the last answer comes from the cache.
 	off, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Cached(request("sysext-hello", "sysext-hello"), trixie)
-	if err != nil || off.Tag != "t1" {
-		t.Errorf("Cached = %v, %v; want t1", off, err)
+	if err != nil || off.Tag != "t3" {
+		t.Errorf("Cached = %v, %v; want t3", off, err)
 	}
 }
 
