@@ -250,6 +250,18 @@ func TestListOnline(t *testing.T) {
 	if offline["hello"].AvailableVersion != items["hello"].AvailableVersion {
 		t.Errorf("--offline available = %q, want the cached %q", offline["hello"].AvailableVersion, items["hello"].AvailableVersion)
 	}
+
+	// An entry added since the last check is looked up alone.
+	f.publish(release.Ext{Package: "newcomer", Version: "7.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/x": "n"}}})
+	f.write(rootfs.LocalManifest, "[newcomer]\nurl = \"https://github.com/SpamTagger/sysext-newcomer\"\n")
+	f.gh.ResetStats()
+	items = f.list()
+	if st = f.gh.Stats(); st.API != 1 || st.APIByRepo["SpamTagger/sysext-newcomer"] != 1 {
+		t.Errorf("list after a new entry: %+v, want one API request, for the new entry", st)
+	}
+	if items["newcomer"].AvailableVersion != "7.0-1" {
+		t.Errorf("newcomer available = %q, want 7.0-1", items["newcomer"].AvailableVersion)
+	}
 }
 
 func TestNetworkExitCodes(t *testing.T) {

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
-	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -77,15 +74,16 @@ const DefaultFreshness = time.Hour
 
 // ListInfo says where list's release data came from.
 type ListInfo struct {
-	// CheckedAt is when the release data was last checked online (zero:
-	// never). Checked is true when this call checked.
+	// CheckedAt is when the oldest release data shown was checked online
+	// (zero: never). Checked is true when this call checked every entry.
 	CheckedAt time.Time `json:"checked_at"`
 	Checked   bool      `json:"checked"`
 }
 
-// ListWith is List with a freshness window: within it, the answer comes
-// from the cache with no request, and ListInfo says how old it is.
-// Entries with nothing cached are looked up online all the same.
+// ListWith is List with a freshness window: an entry whose release was
+// checked (by any command or sysextd) less than MaxAge ago is answered
+// from the snapshot with no request; the others are looked up, together,
+// online. ListInfo says how old the oldest answer is.
 func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo, error) {
 	inv, err := e.inventory(ctx)
 	if err != nil {
@@ -95,26 +93,34 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 	if maxAge == 0 {
 		maxAge = DefaultFreshness
 	}
-	info := ListInfo{CheckedAt: e.lastCheck()}
-	var releases map[string]fetch.Result
-	switch {
-	case o.Offline:
-		releases = e.releases(ctx, e.manifestNames(), true)
-	case maxAge > 0 && !info.CheckedAt.IsZero() && e.now().Sub(info.CheckedAt) < maxAge:
-		releases = e.releases(ctx, e.manifestNames(), true)
-		var missing []string
-		for n, r := range releases {
-			if errors.Is(r.Err, fetch.ErrNotCached) {
-				missing = append(missing, n)
+	names := e.manifestNames()
+	var info ListInfo
+	releases := map[string]fetch.Result{}
+	snap := e.loadSnapshot()
+	var stale []string
+	for _, n := range names {
+		en := e.Manifests.Get(n)
+		if en == nil {
+			continue
+		}
+		rel, at, ok := snap.lookup(request(en))
+		if ok && (o.Offline || (maxAge > 0 && e.now().Sub(at) < maxAge)) {
+			releases[n] = fetch.Result{Release: rel}
+			if info.CheckedAt.IsZero() || at.Before(info.CheckedAt) {
+				info.CheckedAt = at
+			}
+			continue
+		}
+		stale = append(stale, n)
+	}
+	if len(stale) > 0 {
+		maps.Copy(releases, e.releases(ctx, stale, o.Offline))
+		if !o.Offline {
+			info.Checked = len(stale) == len(names)
+			if info.CheckedAt.IsZero() {
+				info.CheckedAt = e.now()
 			}
 		}
-		if len(missing) > 0 {
-			maps.Copy(releases, e.releases(ctx, missing, false))
-		}
-	default:
-		releases = e.releases(ctx, e.manifestNames(), false)
-		info.Checked = true
-		info.CheckedAt = e.lastCheck()
 	}
 	items := e.listItems(inv, releases)
 	return items, info, nil
@@ -201,12 +207,6 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 	if !offline {
 		res := e.Source.LatestAll(ctx, reqs, e.target())
 		e.saveSnapshot(reqs, res)
-		for _, r := range res {
-			if r.Err == nil {
-				e.markChecked()
-				break
-			}
-		}
 		for name, r := range res {
 			if r.Release != nil {
 				for _, w := range r.Release.Warnings {
@@ -218,7 +218,7 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 	}
 	snap := e.loadSnapshot()
 	for _, r := range reqs {
-		if rel, ok := snap.lookup(r); ok {
+		if rel, _, ok := snap.lookup(r); ok {
 			out[r.Name] = fetch.Result{Release: rel}
 			continue
 		}
@@ -272,34 +272,4 @@ func joinProblem(a, b string) string {
 		return b
 	}
 	return a + "; " + b
-}
-
-// lastCheckFile records when release data was last checked online. It
-// lives in the cache: losing it only costs one check.
-const lastCheckFile = "last-check"
-
-// lastCheck is when releases were last checked online, zero when unknown.
-func (e *Engine) lastCheck() time.Time {
-	fi, err := os.Stat(filepath.Join(e.Root.Path(rootfs.CacheDir), lastCheckFile))
-	if err != nil {
-		return time.Time{}
-	}
-	return fi.ModTime()
-}
-
-// markChecked records a check now. An unprivileged list cannot write the
-// cache: then the next list checks again, which is only slower.
-func (e *Engine) markChecked() {
-	p := filepath.Join(e.Root.Path(rootfs.CacheDir), lastCheckFile)
-	now := e.now()
-	if err := os.Chtimes(p, now, now); err == nil {
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
-	}
-	if f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-		f.Close()
-		_ = os.Chtimes(p, now, now)
-	}
 }

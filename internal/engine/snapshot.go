@@ -5,27 +5,30 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
 // snapshot is the last resolved release of every extension for one
-// target, in one file, so that a fresh list reads one file instead of
+// target, with when it was checked, in one file: list's freshness window
+// is judged per entry from it, and a fresh list reads one file instead of
 // three per extension. It is a cache: any mismatch with the request (a
-// changed url, mirrors, image or prerelease) or a read error falls back
-// to the source's own cache.
+// changed url, mirrors, image or prerelease) or a read error means a
+// lookup (offline: the source's own cache).
 type snapshot struct {
 	Format   int                      `json:"format"`
 	Releases map[string]snapshotEntry `json:"releases"`
 }
 
 type snapshotEntry struct {
-	Request fetch.Request  `json:"request"`
-	Release *fetch.Release `json:"release"`
+	Request   fetch.Request  `json:"request"`
+	Release   *fetch.Release `json:"release"`
+	CheckedAt time.Time      `json:"checked_at"`
 }
 
-const snapshotFormat = 1
+const snapshotFormat = 2
 
 func (e *Engine) snapshotPath() string {
 	t := e.target()
@@ -44,17 +47,17 @@ func (e *Engine) loadSnapshot() *snapshot {
 	return &s
 }
 
-// lookup returns the snapshot's release for req, if it was resolved for
-// the same request.
-func (s *snapshot) lookup(req fetch.Request) (*fetch.Release, bool) {
+// lookup returns the snapshot's release for req and when it was checked,
+// if it was resolved for the same request.
+func (s *snapshot) lookup(req fetch.Request) (*fetch.Release, time.Time, bool) {
 	if s == nil {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	ent, ok := s.Releases[req.Name]
 	if !ok || ent.Release == nil || !sameRequest(ent.Request, req) {
-		return nil, false
+		return nil, time.Time{}, false
 	}
-	return ent.Release, true
+	return ent.Release, ent.CheckedAt, true
 }
 
 func sameRequest(a, b fetch.Request) bool {
@@ -75,7 +78,7 @@ func (e *Engine) saveSnapshot(reqs []fetch.Request, res map[string]fetch.Result)
 	changed := false
 	for _, q := range reqs {
 		if r := res[q.Name]; r.Err == nil && r.Release != nil {
-			s.Releases[q.Name] = snapshotEntry{Request: q, Release: r.Release}
+			s.Releases[q.Name] = snapshotEntry{Request: q, Release: r.Release, CheckedAt: e.now()}
 			changed = true
 		}
 	}
