@@ -193,7 +193,7 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 	} else {
 		d.lastGood = set
 	}
-	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set})
+	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: cfg.sources()})
 }
 
 // locked runs fn with the mutation lock held; the lock is never held

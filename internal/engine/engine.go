@@ -17,11 +17,14 @@ import (
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
-// Source finds and downloads releases (internal/fetch.GitHub).
+// Source finds and downloads releases (internal/source.Router: GitHub,
+// mirrors, OCI, local files). Fetch returns the verified bytes of a small
+// asset of a release (Release.Assets: SHA256SUMS, a signature).
 type Source interface {
 	LatestAll(ctx context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result
 	Cached(req fetch.Request, t fetch.Target) (*fetch.Release, error)
 	Download(ctx context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error)
+	Fetch(ctx context.Context, a fetch.Asset) ([]byte, error)
 }
 
 // Merger activates what is in the store (internal/merge.Sysext).
@@ -74,6 +77,9 @@ func (e *Engine) now() time.Time {
 	return e.Now()
 }
 
+// Target is the codename and architecture releases are chosen for.
+func (e *Engine) Target() fetch.Target { return e.target() }
+
 func (e *Engine) target() fetch.Target {
 	return fetch.Target{Codename: e.Facts.OS.VersionCodename, Arch: e.Facts.Arch}
 }
@@ -83,5 +89,5 @@ func (e *Engine) host() image.Host {
 }
 
 func request(en *manifest.Entry) fetch.Request {
-	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image()}
+	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image(), Prerelease: en.Prerelease, Mirrors: en.Mirrors}
 }

@@ -54,6 +54,14 @@ func (s *fakeSource) Cached(req fetch.Request, _ fetch.Target) (*fetch.Release, 
 	return s.releases[req.Name], nil
 }
 
+func (s *fakeSource) Fetch(_ context.Context, a fetch.Asset) ([]byte, error) {
+	s.rec.add("fetch %s", a.Name)
+	if err := s.fail["fetch "+a.Name]; err != nil {
+		return nil, err
+	}
+	return os.ReadFile(s.files[a.Name])
+}
+
 func (s *fakeSource) Download(_ context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error) {
 	s.rec.add("download %s", a.Name)
 	if err := s.fail["download "+a.Name]; err != nil {
