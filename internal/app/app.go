@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Engine = &engine.Engine{
 		Root: root, Manifests: set, Facts: f, Source: src,
 		Sysext: &merge.Sysext{Root: root, Logger: log}, Log: log,
+		SignatureDefault: cfg.Sources.Signature,
 	}
 	if um != nil {
 		a.Engine.Units = um

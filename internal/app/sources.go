@@ -31,6 +31,9 @@ type Sources struct {
 	MirrorsFirst bool     `toml:"mirrors_first"`
 	// RequireDigest refuses assets without a published digest.
 	RequireDigest bool `toml:"require_digest"`
+	// Signature is the signature policy of entries that set none
+	// (docs/trust.md).
+	Signature string `toml:"signature"`
 }
 
 // Check validates the URLs and hosts.

@@ -165,5 +165,6 @@ func (w *window) next(t time.Time) time.Time {
 
 // sources is the source part of the configuration.
 func (c Config) sources() app.Sources {
-	return app.Sources{GitHubEnterprise: c.GitHubEnterprise, Mirrors: c.Mirrors, MirrorsFirst: c.MirrorsFirst, RequireDigest: c.RequireDigest}
+	return app.Sources{GitHubEnterprise: c.GitHubEnterprise, Mirrors: c.Mirrors, MirrorsFirst: c.MirrorsFirst, RequireDigest: c.RequireDigest,
+		Signature: c.Signature}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 // Source finds and downloads releases (internal/source.Router: GitHub,
@@ -59,6 +60,22 @@ type Engine struct {
 	// FreeSpace reports the bytes available to root under a directory;
 	// nil means statfs(2).
 	FreeSpace func(dir string) (uint64, error)
+	// Keyring holds the signing keys (nil: loaded from the root when first
+	// needed); SignatureDefault is sysextd.toml's signature policy.
+	Keyring          *trust.Keyring
+	SignatureDefault string
+}
+
+// keyring returns the run's keyring, loading it from the root once.
+func (e *Engine) keyring() *trust.Keyring {
+	if e.Keyring == nil {
+		kr, errs := trust.LoadKeyring(e.Root)
+		for _, err := range errs {
+			e.log().Warn("ignoring a signing key: " + err.Error())
+		}
+		e.Keyring = kr
+	}
+	return e.Keyring
 }
 
 func (e *Engine) store() store.Store { return store.Store{Root: e.Root} }

@@ -47,10 +47,13 @@ type Item struct {
 	// with a newer BUILD_TIME, whose build time AvailableBuildTime gives).
 	UpdateAvailable    bool   `json:"update_available"`
 	AvailableBuildTime string `json:"available_build_time,omitempty"`
-	Held               bool   `json:"held,omitempty"`
-	HoldReason         string `json:"hold_reason,omitempty"`
-	Pin                string `json:"pin,omitempty"`
-	PreviousVersion    string `json:"previous_version,omitempty"`
+	// SignedBy is the key that verified the installed release, or
+	// "unsigned".
+	SignedBy        string `json:"signed_by,omitempty"`
+	Held            bool   `json:"held,omitempty"`
+	HoldReason      string `json:"hold_reason,omitempty"`
+	Pin             string `json:"pin,omitempty"`
+	PreviousVersion string `json:"previous_version,omitempty"`
 	// Unverified: the available release's image has no published digest.
 	Unverified bool `json:"unverified,omitempty"`
 	// Source is where the available release was found (its URL, or
@@ -153,7 +156,7 @@ func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []I
 		}
 		it.Problem = in.Broken
 		if r := in.Record; r != nil {
-			it.Held, it.HoldReason, it.Pin = r.Hold, r.HoldReason, r.Pin
+			it.Held, it.HoldReason, it.Pin, it.SignedBy = r.Hold, r.HoldReason, r.Pin, r.SignedBy
 			if r.Previous != nil {
 				it.PreviousVersion = r.Previous.Version
 			}

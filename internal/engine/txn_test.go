@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -75,7 +77,8 @@ func (s *fakeSource) Download(_ context.Context, a fetch.Asset, dir string) (*fe
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		return nil, err
 	}
-	return &fetch.Downloaded{Path: p, SHA256: "sha256:" + a.Name}, nil
+	sum := sha256.Sum256(b)
+	return &fetch.Downloaded{Path: p, SHA256: "sha256:" + hex.EncodeToString(sum[:])}, nil
 }
 
 // fakeMerger "merges" every image in the store except those it is told
