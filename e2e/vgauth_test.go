@@ -149,20 +149,11 @@ func refreshRetryingBusy(t *testing.T, c *Container) string {
 	}
 }
 
-// payloadWired says the engine runs payload.Install/Remove as a phase of
-// install, update and remove. Until the lead wires that seam (issue 10),
-// TestVGAuthThroughSysextctl cannot pass and skips saying so; flip it with
-// the wiring.
-const payloadWired = false
-
 // TestVGAuthThroughSysextctl is TestVGAuthFromTemplateImage through the
 // product: sysextctl install/update/remove of a template-built
 // open-vm-tools from a GitHub stand-in.
 func TestVGAuthThroughSysextctl(t *testing.T) {
 	requireRoot(t)
-	if !payloadWired {
-		t.Skip("SKIP: the engine does not run internal/payload yet (issue 10 seam); TestVGAuthFromTemplateImage covers the mechanism")
-	}
 	base := EnsureBase(t)
 	gh := fakegithub.New()
 	t.Cleanup(gh.Close)
