@@ -1,0 +1,70 @@
+package buildcli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spamtagger/sysextd/internal/build"
+)
+
+func newBuildCmd(getenv func(string) string) *cobra.Command {
+	a := &archiveOptions{getenv: getenv}
+	var out, tag string
+	var noRecommends bool
+	cmd := &cobra.Command{
+		Use:   "build [--base ROOTFS] [--out DIR] [metadata.json]",
+		Short: "Build every dist and architecture of metadata.json into DIR",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := build.LoadMetadata(metadataArg(args))
+			if err != nil {
+				return &exitError{ExitUsage, err}
+			}
+			bases, err := a.loadBases()
+			if err != nil {
+				return err
+			}
+			arch, err := a.archive()
+			if err != nil {
+				return err
+			}
+			res, err := build.Build(cmd.Context(), build.Options{
+				Metadata: m, Bases: bases, Archive: arch, OutDir: out, Tag: tag,
+				NoRecommends: noRecommends, Log: cmd.ErrOrStderr(),
+			})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			for _, img := range res.Images {
+				fmt.Fprintf(w, "%s: %s %s, %d packages, %d files\n", img.Path, m.Package, img.Packages[m.Package], len(img.Packages), len(img.Files))
+				for _, s := range img.Scripts {
+					fmt.Fprintf(w, "  note: %s has maintainer scripts that do not run for an extension; its postinst %s\n", s.Package, strings.Join(s.Actions, ", "))
+				}
+				for _, d := range img.Dropped {
+					fmt.Fprintf(w, "  note: left out (outside /usr, /opt and /etc): %s\n", d)
+				}
+				for _, r := range img.Resolution.SkippedRecommends {
+					fmt.Fprintf(w, "  note: recommendation not installable: %s\n", r)
+				}
+			}
+			fmt.Fprintf(w, "release %s: %s\n", res.Release.Version, strings.Join(res.Assets, " "))
+			return nil
+		},
+	}
+	a.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "output", "directory the release assets are written to")
+	cmd.Flags().StringVar(&tag, "tag", "", "release version written to release.json (default: now as 2006.01.02-1504)")
+	cmd.Flags().BoolVar(&noRecommends, "no-install-recommends", false, "leave Recommends out")
+	return cmd
+}
+
+func newCheckCmd(getenv func(string) string) *cobra.Command {
+	return &cobra.Command{Use: "check", Short: "not yet", RunE: func(*cobra.Command, []string) error { return fmt.Errorf("not implemented") }}
+}
+
+func newPublishCmd(getenv func(string) string) *cobra.Command {
+	return &cobra.Command{Use: "publish", Short: "not yet", RunE: func(*cobra.Command, []string) error { return fmt.Errorf("not implemented") }}
+}
