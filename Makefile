@@ -11,7 +11,7 @@ FUZZTIME  ?= 10s
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/sysextctl ./cmd/sysextd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/sysextctl ./cmd/sysextd ./cmd/sysext-build
 
 ## test: everything CI runs — lint, unit + root integration tests (tier 1+2),
 ## short fuzzing of every parser, and the booted-container end-to-end suite (tier 3).

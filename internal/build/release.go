@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +81,7 @@ func Key(dist, arch string) string { return dist + "_" + arch }
 // WriteSHA256SUMS writes dir/SHA256SUMS for files (names in dir), in the
 // format sha256sum -c reads.
 func WriteSHA256SUMS(dir string, files []string) error {
-	sort.Strings(files)
+	files = slices.Sorted(slices.Values(files))
 	var b strings.Builder
 	for _, name := range files {
 		sum, err := fileSHA256(filepath.Join(dir, name))

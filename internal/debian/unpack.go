@@ -260,6 +260,10 @@ func maintScripts(d *deb.Deb, pkg string) (*MaintScripts, error) {
 	if ctl == nil {
 		return ms, nil
 	}
+	// deb.Load read the control member already.
+	if _, err := ctl.Data.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	tr, closer, err := ctl.Tarfile()
 	if err != nil {
 		return nil, err
