@@ -147,15 +147,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	for _, dist := range m.Dists {
-		base := o.Bases[dist]
-		if base == nil {
-			base = o.Bases[""]
-		}
-		if base == nil {
-			return nil, fmt.Errorf("no base for %s: pass --base", dist)
-		}
-		if base.Codename != "" && base.Codename != dist {
-			return nil, fmt.Errorf("base %s is %s, not %s: pass --base %s=DIR", base.Dir, base.Codename, dist, dist)
+		base, err := o.baseFor(dist)
+		if err != nil {
+			return nil, err
 		}
 		for _, arch := range m.Architectures {
 			img, err := buildOne(ctx, o, base, dist, arch, work, staged)
@@ -190,6 +184,21 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Assets = names
 	return res, nil
+}
+
+// baseFor returns the base for dist.
+func (o Options) baseFor(dist string) (*Base, error) {
+	base := o.Bases[dist]
+	if base == nil {
+		base = o.Bases[""]
+	}
+	if base == nil {
+		return nil, fmt.Errorf("no base for %s: pass --base", dist)
+	}
+	if base.Codename != "" && base.Codename != dist {
+		return nil, fmt.Errorf("base %s is %s, not %s: pass --base %s=DIR", base.Dir, base.Codename, dist, dist)
+	}
+	return base, nil
 }
 
 func buildOne(ctx context.Context, o Options, base *Base, dist, arch, work, staged string) (*Image, error) {

@@ -61,10 +61,3 @@ func newBuildCmd(getenv func(string) string) *cobra.Command {
 	return cmd
 }
 
-func newCheckCmd(getenv func(string) string) *cobra.Command {
-	return &cobra.Command{Use: "check", Short: "not yet", RunE: func(*cobra.Command, []string) error { return fmt.Errorf("not implemented") }}
-}
-
-func newPublishCmd(getenv func(string) string) *cobra.Command {
-	return &cobra.Command{Use: "publish", Short: "not yet", RunE: func(*cobra.Command, []string) error { return fmt.Errorf("not implemented") }}
-}

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ulikunitz/xz"
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ulikunitz/xz"
 )
 
 // Default archive locations.

@@ -240,3 +240,16 @@ func arMember(w *bytes.Buffer, name string, data []byte) {
 		w.WriteByte('\n')
 	}
 }
+
+// KeyringFile writes the archive's public key as a binary keyring (like
+// debian-archive-keyring.gpg) and returns its path.
+func (a *Archive) KeyringFile(t testing.TB) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Key(t).Serialize(&b); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "keyring.gpg")
+	write(t, p, b.Bytes())
+	return p
+}
