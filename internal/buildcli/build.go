@@ -60,4 +60,3 @@ func newBuildCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().BoolVar(&noRecommends, "no-install-recommends", false, "leave Recommends out")
 	return cmd
 }
-
