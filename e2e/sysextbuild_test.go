@@ -47,7 +47,22 @@ func sysextBuild(t *testing.T, base *Base, metadata string) string {
 	for _, d := range []string{work, cache} {
 		mustRun(t, t.Context(), "chown", "-R", "65534:65534", d)
 	}
-	cmd := exec.CommandContext(t.Context(), bin, "build", "--base", base.Dir, "--mirror", base.Stamp.Mirror,
+	// The cached base root is 0700 (debootstrap ran in a MkdirTemp
+	// directory); nobody gets a copy of what a build reads from a base.
+	baseCopy := filepath.Join(work, "base")
+	for _, p := range []string{"var/lib/dpkg/status", "etc/passwd", "etc/group", "etc/os-release", "usr/lib/os-release", "usr/share/keyrings"} {
+		if _, err := os.Lstat(filepath.Join(base.Dir, p)); err != nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(baseCopy, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mustRun(t, t.Context(), "cp", "-a", filepath.Join(base.Dir, p), filepath.Join(baseCopy, p))
+	}
+	if err := os.Chmod(baseCopy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, "build", "--base", baseCopy, "--mirror", base.Stamp.Mirror,
 		"--security-mirror", securityMirror, "--cache", cache, "--out", out, meta)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Env = []string{"PATH=" + guestPath, "HOME=/nonexistent"}
