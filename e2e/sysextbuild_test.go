@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"debug/elf"
+	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,10 +115,19 @@ chroot "$MNT" apt-get update -q
 chroot "$MNT" apt-get install -y -q "$PKG"
 `
 
-// aptAdds returns the regular files and symlinks under usr/ and opt/ that
-// apt-get install PKG adds to a copy of the base (the overlay's upper
-// layer, merged-/usr paths as they land), with their mode and owner.
-func aptAdds(t *testing.T, base *Base, pkg string) map[string]string {
+// aptResult is what apt-get install added to a copy of the base.
+type aptResult struct {
+	// Files are the regular files and symlinks under usr/ and opt/ of the
+	// overlay's upper layer, with ls-style mode and owner.
+	Files map[string]string
+	// Packages are the packages installed that the base did not have.
+	Packages map[string]string
+	// Listed are the paths dpkg lists for those packages (merged-/usr).
+	Listed map[string]bool
+}
+
+// aptAdds runs apt-get install pkg in an overlay over base.
+func aptAdds(t *testing.T, base *Base, pkg string) aptResult {
 	t.Helper()
 	dir := t.TempDir()
 	upper, work, mnt := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "mnt")
@@ -133,7 +144,7 @@ func aptAdds(t *testing.T, base *Base, pkg string) map[string]string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("apt-get install %s in a copy of the base: %v\n%s", pkg, err, tail(string(out), 40))
 	}
-	files := map[string]string{}
+	res := aptResult{Files: map[string]string{}, Packages: map[string]string{}, Listed: map[string]bool{}}
 	err := filepath.Walk(upper, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -144,20 +155,59 @@ func aptAdds(t *testing.T, base *Base, pkg string) map[string]string {
 		}
 		if info.Mode().IsRegular() || info.Mode()&os.ModeSymlink != 0 {
 			st := info.Sys().(*syscall.Stat_t)
-			files[rel] = info.Mode().String() + " " + itoa(st.Uid) + "/" + itoa(st.Gid)
+			res.Files[rel] = lsMode(st.Mode) + " " + itoa(st.Uid) + "/" + itoa(st.Gid)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Files apt's own run writes that no package ships.
-	for p := range files {
-		if strings.HasPrefix(p, "usr/sbin/policy-rc.d") {
-			delete(files, p)
+	before := dpkgVersions(t, filepath.Join(base.Dir, "var/lib/dpkg/status"))
+	for name, v := range dpkgVersions(t, filepath.Join(upper, "var/lib/dpkg/status")) {
+		if _, ok := before[name]; ok {
+			continue
+		}
+		res.Packages[name] = v
+		list, err := packageList(upper, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list {
+			res.Listed[mergedUsr(p)] = true
 		}
 	}
-	return files
+	return res
+}
+
+// lsMode renders a stat mode the way unsquashfs -lln does.
+func lsMode(m uint32) string {
+	b := []byte("?rwxrwxrwx")
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		b[0] = '-'
+	case syscall.S_IFLNK:
+		b[0] = 'l'
+	case syscall.S_IFDIR:
+		b[0] = 'd'
+	}
+	for i := 0; i < 9; i++ {
+		if m&(1<<(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	special := func(bit uint32, pos int, set, unset byte) {
+		if m&bit != 0 {
+			if b[pos] == 'x' {
+				b[pos] = set
+			} else {
+				b[pos] = unset
+			}
+		}
+	}
+	special(syscall.S_ISUID, 3, 's', 'S')
+	special(syscall.S_ISGID, 6, 's', 'S')
+	special(syscall.S_ISVTX, 9, 't', 'T')
+	return string(b)
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
@@ -184,28 +234,7 @@ func TestSysextBuildHello(t *testing.T) {
 	fields := osrelease.Parse(manifest)
 
 	t.Run("same files as apt-get install", func(t *testing.T) {
-		got, want := imageFiles(t, img), aptAdds(t, base, "hello")
-		var missing, extra, differ []string
-		for p, w := range want {
-			g, ok := got[p]
-			switch {
-			case !ok:
-				missing = append(missing, p)
-			case g[0] != w[0] || (g[0] == '-' && g != w):
-				differ = append(differ, p+": image "+g+", apt "+w)
-			}
-		}
-		for p := range got {
-			if _, ok := want[p]; !ok && !strings.HasPrefix(p, "etc/") {
-				extra = append(extra, p)
-			}
-		}
-		slices.Sort(missing)
-		slices.Sort(extra)
-		if len(missing)+len(extra)+len(differ) > 0 || len(want) == 0 {
-			t.Errorf("image vs apt (%d vs %d files):\nmissing from image: %v\nonly in image: %v\ndiffering: %v", len(got), len(want), missing, extra, differ)
-		}
-		t.Logf("%d files, equal to what apt adds", len(got))
+		compareWithApt(t, base, out, img, "hello", nil)
 	})
 
 	t.Run("installs and runs on a booted trixie", func(t *testing.T) {
@@ -216,6 +245,102 @@ func TestSysextBuildHello(t *testing.T) {
 		a.mustCtl("install", "hello")
 		if got := strings.TrimSpace(a.c.MustExec(t, "hello")); got != "Hello, world!" {
 			t.Errorf("hello printed %q", got)
+		}
+	})
+}
+
+// compareWithApt fails unless the image holds the packages apt-get
+// install pkg adds to a copy of base, and their files under usr/ and opt/
+// (type, and mode and owner of regular files). Files apt's run adds that no
+// package lists (generated by maintainer scripts and triggers, e.g.
+// update-mime-database) are logged, not compared; scriptModes lists the
+// paths whose mode a maintainer script changes (path -> why), expected to
+// differ.
+func compareWithApt(t *testing.T, base *Base, out, img, pkg string, scriptModes map[string]string) {
+	t.Helper()
+	var rel struct {
+		Packages map[string]map[string]string `json:"packages"`
+	}
+	if err := json.Unmarshal(mustReadFile(t, filepath.Join(out, "release.json")), &rel); err != nil {
+		t.Fatal(err)
+	}
+	apt := aptAdds(t, base, pkg)
+	if got := rel.Packages["trixie_amd64"]; !maps.Equal(got, apt.Packages) {
+		t.Errorf("packages: image %v\napt adds %v", got, apt.Packages)
+	}
+	got := imageFiles(t, img)
+	var missing, extra, differ, generated []string
+	for p, w := range apt.Files {
+		if !apt.Listed[p] {
+			generated = append(generated, p)
+			continue
+		}
+		g, ok := got[p]
+		switch {
+		case !ok:
+			missing = append(missing, p)
+		case g[0] != w[0] || (g[0] == '-' && g != w):
+			if why, ok := scriptModes[p]; ok {
+				t.Logf("%s: image %s, apt %s (%s; maintainer scripts do not run)", p, g, w, why)
+				delete(scriptModes, p)
+				continue
+			}
+			differ = append(differ, p+": image "+g+", apt "+w)
+		}
+	}
+	for p := range got {
+		if _, ok := apt.Files[p]; !ok && !strings.HasPrefix(p, "etc/") {
+			extra = append(extra, p)
+		}
+	}
+	for p := range scriptModes {
+		t.Errorf("%s: expected a mode difference (%s), found none", p, scriptModes[p])
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	slices.Sort(differ)
+	if len(missing)+len(extra)+len(differ) > 0 || len(apt.Files) == 0 {
+		t.Errorf("image vs apt (%d vs %d files):\nmissing from image: %v\nonly in image: %v\ndiffering: %v", len(got), len(apt.Files), missing, extra, differ)
+		return
+	}
+	t.Logf("%d packages and %d files under usr/ and opt/ as apt installs them; %d more files generated by maintainer scripts or triggers (not in the image)",
+		len(apt.Packages), len(apt.Files)-len(generated), len(generated))
+	if len(generated) > 0 {
+		slices.Sort(generated)
+		t.Logf("generated, e.g.: %v", generated[:min(5, len(generated))])
+	}
+}
+
+// TestSysextBuildOpenVMTools does for open-vm-tools (many dependencies,
+// Recommends, units, etc/ files) what TestSysextBuildHello does for hello.
+func TestSysextBuildOpenVMTools(t *testing.T) {
+	requireRoot(t)
+	base := EnsureBase(t)
+	meta := strings.ReplaceAll(helloMetadata(`"trixie"`, `"amd64"`), "hello", "open-vm-tools")
+	out := sysextBuild(t, base, meta)
+	img := filepath.Join(out, "sysext-open-vm-tools_trixie_amd64.squashfs")
+	fields := osrelease.Parse(mustReadFile(t, filepath.Join(out, "sysext-open-vm-tools_trixie_amd64.manifest")))
+	t.Run("same files as apt-get install", func(t *testing.T) {
+		compareWithApt(t, base, out, img, "open-vm-tools", map[string]string{
+			"usr/bin/fusermount3": "fuse3's postinst makes it setuid root",
+		})
+	})
+	t.Run("installs and runs on a booted trixie", func(t *testing.T) {
+		a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
+		a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte("[open-vm-tools]\nurl = \"https://github.com/SpamTagger/sysext-open-vm-tools\"\n"), 0o644)
+		release.Publish(t, a.gh, release.Ext{Package: "open-vm-tools", Version: fields["PACKAGE_VERSION"], Image: "sysext-open-vm-tools",
+			Arch: "amd64", ImagePath: img, Release: fields, ManifestFields: fields})
+		a.mustCtl("install", "open-vm-tools")
+		// vmware-toolbox-cmd refuses to run outside a VM; ethtool comes
+		// from the image too, with libraries from the image.
+		if got := a.c.MustExec(t, "ethtool", "--version"); !strings.Contains(got, "ethtool version") {
+			t.Errorf("ethtool --version printed %q", got)
+		}
+		if got := a.unit("LoadState", "open-vm-tools.service"); got != "loaded" {
+			t.Errorf("open-vm-tools.service is %q, want loaded from the image", got)
+		}
+		if _, _, code := a.c.Exec(t, "test", "-x", "/usr/bin/vmtoolsd"); code != 0 {
+			t.Error("/usr/bin/vmtoolsd is not there")
 		}
 	})
 }

@@ -2,6 +2,7 @@ package buildcli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,11 +23,16 @@ func newBuildCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return &exitError{ExitUsage, err}
 			}
-			bases, err := a.loadBases()
+			tmp, err := os.MkdirTemp("", "sysext-build-")
 			if err != nil {
 				return err
 			}
-			arch, err := a.archive()
+			defer os.RemoveAll(tmp)
+			bases, err := a.loadBases(cmd.Context(), tmp)
+			if err != nil {
+				return err
+			}
+			arch, err := a.archive(bases)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package buildcli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -25,11 +26,16 @@ func newCheckCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return &exitError{ExitUsage, err}
 			}
-			bases, err := a.loadBases()
+			tmp, err := os.MkdirTemp("", "sysext-build-")
 			if err != nil {
 				return err
 			}
-			arch, err := a.archive()
+			defer os.RemoveAll(tmp)
+			bases, err := a.loadBases(cmd.Context(), tmp)
+			if err != nil {
+				return err
+			}
+			arch, err := a.archive(bases)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/build"
 	"github.com/spamtagger/sysextd/internal/debian"
+	"github.com/spamtagger/sysextd/internal/ocibase"
 )
 
 // Exit codes.
@@ -42,6 +43,7 @@ func (e *exitError) Unwrap() error { return e.err }
 type archiveOptions struct {
 	mirror, security, keyring, cache string
 	bases                            []string
+	insecureRegistry                 bool
 	getenv                           func(string) string
 }
 
@@ -51,10 +53,11 @@ func (a *archiveOptions) register(cmd *cobra.Command) {
 	f.StringVar(&a.security, "security-mirror", debian.DefaultSecurityMirror, "Debian security archive URL (DIST-security); empty to leave it out")
 	f.StringVar(&a.keyring, "keyring", "", "OpenPGP keyring that signs the archive's InRelease (default: the base's, then the host's debian-archive-keyring)")
 	f.StringVar(&a.cache, "cache", "", "download cache (default $SYSEXT_BUILD_CACHE or "+DefaultCacheDir+")")
-	f.StringArrayVar(&a.bases, "base", nil, "base root directory or dpkg status file the extension adds to; DIST=PATH for one dist (repeatable)")
+	f.StringArrayVar(&a.bases, "base", nil, "base the extension adds to: a root directory, a dpkg status file or oci:IMAGE; DIST=BASE for one dist (repeatable)")
+	f.BoolVar(&a.insecureRegistry, "insecure-registry", false, "allow plain HTTP for oci: bases (tests)")
 }
 
-func (a *archiveOptions) archive() (*debian.Archive, error) {
+func (a *archiveOptions) archive(bases map[string]*build.Base) (*debian.Archive, error) {
 	cache := a.cache
 	if cache == "" {
 		cache = a.getenv("SYSEXT_BUILD_CACHE")
@@ -65,11 +68,11 @@ func (a *archiveOptions) archive() (*debian.Archive, error) {
 	paths := []string{a.keyring}
 	if a.keyring == "" {
 		paths = nil
-		for _, b := range a.bases {
-			_, dir, _ := strings.Cut(b, "=")
-			if !strings.Contains(b, "=") {
-				dir = b
+		for _, b := range bases {
+			if b.Dir == "" {
+				continue
 			}
+			dir := b.Dir
 			paths = append(paths, filepath.Join(dir, "usr/share/keyrings/debian-archive-keyring.pgp"),
 				filepath.Join(dir, "usr/share/keyrings/debian-archive-keyring.gpg"))
 		}
@@ -82,15 +85,27 @@ func (a *archiveOptions) archive() (*debian.Archive, error) {
 	return &debian.Archive{Mirror: a.mirror, SecurityMirror: a.security, Keyring: kr, CacheDir: cache}, nil
 }
 
-func (a *archiveOptions) loadBases() (map[string]*build.Base, error) {
+// loadBases reads every --base. An "oci:REF" base is pulled and the
+// files a build reads are extracted into a directory under tmp.
+func (a *archiveOptions) loadBases(ctx context.Context, tmp string) (map[string]*build.Base, error) {
 	if len(a.bases) == 0 {
-		return nil, &exitError{ExitUsage, errors.New("--base is required: a root directory (e.g. the vendor image unpacked) or its var/lib/dpkg/status")}
+		return nil, &exitError{ExitUsage, errors.New("--base is required: a root directory (e.g. the vendor image unpacked), its var/lib/dpkg/status, or oci:IMAGE")}
 	}
 	out := map[string]*build.Base{}
-	for _, b := range a.bases {
+	for i, b := range a.bases {
 		dist, path, ok := strings.Cut(b, "=")
-		if !ok {
+		if !ok || strings.Contains(dist, ":") {
 			dist, path = "", b
+		}
+		if ref, ok := strings.CutPrefix(path, "oci:"); ok {
+			dir := filepath.Join(tmp, fmt.Sprintf("base-%d", i))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			if err := ocibase.Pull(ctx, ref, "", dir, a.insecureRegistry); err != nil {
+				return nil, err
+			}
+			path = dir
 		}
 		base, err := build.LoadBase(path)
 		if err != nil {

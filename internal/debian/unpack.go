@@ -240,6 +240,7 @@ var postinstActions = []struct {
 	{regexp.MustCompile(`\bupdate-alternatives\b.*--install`), "registers alternatives (their symlinks are not in the image)"},
 	{regexp.MustCompile(`\bsetcap\b`), "sets file capabilities"},
 	{regexp.MustCompile(`\b(dpkg-statoverride|chown|chgrp)\b`), "changes file owners"},
+	{regexp.MustCompile(`\bchmod\b`), "changes file modes"},
 	{regexp.MustCompile(`\bupdate-rc\.d\b`), "registers SysV init scripts"},
 	{regexp.MustCompile(`\b(db_get|db_input|ucf|ucfr)\b`), "manages configuration (debconf or ucf)"},
 	{regexp.MustCompile(`\bsystemd-tmpfiles\b`), "creates tmpfiles.d entries"},
