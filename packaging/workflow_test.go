@@ -18,7 +18,7 @@ func TestWorkflowUsesRealFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := buildcli.NewRootCmd(io.Discard, io.Discard, os.Getenv)
-	calls := regexp.MustCompile(`sysext-build (\w+)([^\n]*)`).FindAllStringSubmatch(string(data), -1)
+	calls := regexp.MustCompile(`(?m)^\s*(?:run:\s*)?sysext-build (\w+)([^\n]*)`).FindAllStringSubmatch(string(data), -1)
 	if len(calls) < 3 {
 		t.Fatalf("found %d sysext-build calls, want check, build and publish", len(calls))
 	}
