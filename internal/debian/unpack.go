@@ -283,6 +283,15 @@ func maintScripts(d *deb.Deb, pkg string) (*MaintScripts, error) {
 		switch name {
 		case "preinst", "postinst", "prerm", "postrm", "config":
 			ms.Scripts = append(ms.Scripts, name)
+		case "triggers":
+			sc := bufio.NewScanner(io.LimitReader(tr, 1<<20))
+			for sc.Scan() {
+				f := strings.Fields(sc.Text())
+				if len(f) == 2 && strings.HasPrefix(f[0], "interest") {
+					ms.Actions = append(ms.Actions, "regenerates data when "+f[1]+" changes (a dpkg trigger; what it generates is not in the image)")
+				}
+			}
+			continue
 		default:
 			continue
 		}

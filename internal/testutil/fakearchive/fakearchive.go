@@ -38,6 +38,7 @@ type Pkg struct {
 	Files    map[string]string
 	Modes    map[string]int64 // per-path mode (default 0644, 0755 under bin/)
 	Postinst string
+	Triggers string // the control member "triggers", e.g. "interest /usr/share/mime/packages"
 }
 
 // Archive is a served archive.
@@ -165,6 +166,9 @@ func buildDeb(t testing.TB, p Pkg) []byte {
 	ctl := map[string]tarFile{"./control": {data: control, mode: 0o644}}
 	if p.Postinst != "" {
 		ctl["./postinst"] = tarFile{data: p.Postinst, mode: 0o755}
+	}
+	if p.Triggers != "" {
+		ctl["./triggers"] = tarFile{data: p.Triggers, mode: 0o644}
 	}
 	data := map[string]tarFile{}
 	for path, content := range p.Files {
