@@ -17,6 +17,13 @@ import (
 // builtRelease runs `sysext-build build` against the check fixture
 // archive and returns the output directory and metadata.json.
 func builtRelease(t *testing.T) (out, meta string) {
+	out, meta, _ = builtReleaseWithArgs(t)
+	return out, meta
+}
+
+// builtReleaseWithArgs is builtRelease that also returns the flags that
+// reach the same fixture archive and base.
+func builtReleaseWithArgs(t *testing.T) (out, meta string, archiveArgs []string) {
 	t.Helper()
 	if _, err := exec.LookPath("mksquashfs"); err != nil {
 		t.Skip("SKIP: mksquashfs (squashfs-tools) not installed")
@@ -24,20 +31,34 @@ func builtRelease(t *testing.T) (out, meta string) {
 	fa := checkArchive(t)
 	in := writeFiles(t, map[string]string{"metadata.json": metadata, "status": status})
 	out = filepath.Join(t.TempDir(), "output")
-	stdout, stderr, code := run(t, "build", "--base", filepath.Join(in, "status"), "--mirror", fa.URL, "--security-mirror", fa.URL,
-		"--keyring", fa.KeyringFile(t), "--cache", t.TempDir(), "--out", out, "--tag", "2026.11.01-0900", filepath.Join(in, "metadata.json"))
+	archiveArgs = []string{"--base", filepath.Join(in, "status"), "--mirror", fa.URL, "--security-mirror", fa.URL,
+		"--keyring", fa.KeyringFile(t), "--cache", t.TempDir()}
+	args := append([]string{"build"}, archiveArgs...)
+	stdout, stderr, code := run(t, append(args, "--out", out, "--tag", "2026.11.01-0900", filepath.Join(in, "metadata.json"))...)
 	if code != 0 {
 		t.Fatalf("build: exit %d\n%s%s", code, stdout, stderr)
 	}
-	return out, filepath.Join(in, "metadata.json")
+	return out, filepath.Join(in, "metadata.json"), archiveArgs
 }
 
 var wantAssets = []string{"SHA256SUMS", "release.json", "sysext-hello_trixie_amd64.manifest", "sysext-hello_trixie_amd64.squashfs"}
 
 func TestPublishGitHub(t *testing.T) {
-	out, meta := builtRelease(t)
+	out, meta, archiveArgs := builtReleaseWithArgs(t)
 	gh := fakegithub.NewPublishing()
 	t.Cleanup(gh.Close)
+	check := func(t *testing.T) (string, int) {
+		args := append([]string{"check", "--github-api", gh.URL()}, archiveArgs...)
+		stdout, stderr, code := run(t, append(args, meta)...)
+		t.Logf("check: exit %d\n%s%s", code, stdout, stderr)
+		return stdout, code
+	}
+
+	t.Run("check before any release", func(t *testing.T) {
+		if out, code := check(t); code != ExitRebuild || !strings.Contains(out, "no release yet") {
+			t.Errorf("exit %d, %q", code, out)
+		}
+	})
 
 	t.Run("no token", func(t *testing.T) {
 		t.Setenv("GITHUB_TOKEN", "")
@@ -85,6 +106,12 @@ func TestPublishGitHub(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&latest)
 		if latest.TagName != "2026.11.01-0900" {
 			t.Errorf("latest = %q", latest.TagName)
+		}
+	})
+
+	t.Run("check after the release: up to date", func(t *testing.T) {
+		if out, code := check(t); code != 0 || !strings.Contains(out, "up to date (release 2026.11.01-0900)") {
+			t.Errorf("exit %d, %q", code, out)
 		}
 	})
 }
