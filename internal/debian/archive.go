@@ -38,6 +38,8 @@ type Archive struct {
 	// CacheDir holds downloads (created on demand).
 	CacheDir string
 	Client   *http.Client // default: a client with a 5 min timeout
+	// Now is the clock Valid-Until is checked against (default time.Now).
+	Now func() time.Time
 }
 
 // Suite is one archive suite to read: trixie from the main mirror,
@@ -74,7 +76,18 @@ func (a *Archive) Release(ctx context.Context, s Suite) (*Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: %w", url, err)
 	}
-	return ParseRelease(body, url)
+	rel, err := ParseRelease(body, url)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	if !rel.ValidUntil.IsZero() && now().After(rel.ValidUntil) {
+		return nil, fmt.Errorf("%s expired at %s (Valid-Until): the mirror is stale or replays an old file", url, rel.ValidUntil.UTC().Format(time.RFC3339))
+	}
+	return rel, nil
 }
 
 // Packages returns the entries of SUITE/COMPONENT/binary-ARCH/Packages,

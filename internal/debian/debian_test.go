@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/testutil/fakearchive"
 )
@@ -164,6 +165,13 @@ func TestArchiveVerifiesEverything(t *testing.T) {
 		other := &Archive{Mirror: fa.URL, Keyring: nil, CacheDir: t.TempDir()}
 		if _, err := other.Universe(ctx, "trixie", "main", "amd64"); !errors.Is(err, ErrUnsigned) {
 			t.Errorf("error = %v, want ErrUnsigned", err)
+		}
+	})
+	t.Run("expired InRelease", func(t *testing.T) {
+		late := &Archive{Mirror: fa.URL, Keyring: fa.Keyring, CacheDir: t.TempDir(),
+			Now: func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }}
+		if _, err := late.Release(ctx, Suite{fa.URL, "trixie"}); err == nil || !strings.Contains(err.Error(), "Valid-Until") {
+			t.Errorf("error = %v, want an expiry error", err)
 		}
 	})
 	t.Run("tampered InRelease", func(t *testing.T) {

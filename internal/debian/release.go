@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
@@ -15,6 +16,10 @@ import (
 // here: which index files exist and their SHA-256.
 type Release struct {
 	Suite, Codename string
+	// ValidUntil is when the signed file expires (zero when it does not
+	// say); apt refuses an expired one, and so does Archive.Release, so
+	// that an old signed file cannot be replayed to hide updates.
+	ValidUntil time.Time
 	// SHA256 maps a path relative to dists/SUITE/ (main/binary-amd64/Packages.xz)
 	// to its checksum and size.
 	SHA256 map[string]FileSum
@@ -41,6 +46,13 @@ func ParseRelease(b []byte, name string) (*Release, error) {
 	}
 	s := st[0]
 	r := &Release{Suite: s.Get("Suite"), Codename: s.Get("Codename"), SHA256: map[string]FileSum{}}
+	if v := s.Get("Valid-Until"); v != "" {
+		t, err := parseReleaseDate(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad Valid-Until %q: %w", name, v, err)
+		}
+		r.ValidUntil = t
+	}
 	for i, line := range strings.Split(s.Get("SHA256"), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -59,6 +71,19 @@ func ParseRelease(b []byte, name string) (*Release, error) {
 		return nil, fmt.Errorf("%s: no SHA256 file list", name)
 	}
 	return r, nil
+}
+
+// parseReleaseDate reads the RFC 2822 dates of Release files
+// ("Sat, 06 Dec 2025 08:51:46 UTC").
+func parseReleaseDate(v string) (time.Time, error) {
+	var err error
+	for _, layout := range []string{time.RFC1123, time.RFC1123Z, "Mon, 2 Jan 2006 15:04:05 MST", "Mon, 2 Jan 2006 15:04:05 -0700"} {
+		var t time.Time
+		if t, err = time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
 }
 
 // VerifyInRelease checks the clearsigned InRelease data against keyring

@@ -114,8 +114,8 @@ func New(t testing.TB, pkgs []Pkg) *Archive {
 	}
 	for suite, perArch := range bySuiteArch {
 		var rel strings.Builder
-		fmt.Fprintf(&rel, "Origin: Debian\nSuite: %s\nCodename: %s\nDate: %s\nComponents: main\nSHA256:\n",
-			suite, suite, time.Now().UTC().Format(time.RFC1123))
+		fmt.Fprintf(&rel, "Origin: Debian\nSuite: %s\nCodename: %s\nDate: %s\nValid-Until: %s\nComponents: main\nSHA256:\n",
+			suite, suite, time.Now().UTC().Format(time.RFC1123), time.Now().Add(7*24*time.Hour).UTC().Format(time.RFC1123))
 		var names []string
 		for arch := range archs {
 			names = append(names, arch)
