@@ -105,6 +105,12 @@ func (a *Archive) Packages(ctx context.Context, s Suite, rel *Release, component
 		if err != nil {
 			return nil, err
 		}
+		if pkgs := loadParsed(path); pkgs != nil {
+			for _, p := range pkgs {
+				p.Suite, p.Mirror = s.Name, s.Mirror
+			}
+			return pkgs, nil
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, err
@@ -129,6 +135,7 @@ func (a *Archive) Packages(ctx context.Context, s Suite, rel *Release, component
 		if err != nil {
 			return nil, err
 		}
+		_ = storeParsed(path, pkgs) // best effort: only a warm build is slower without it
 		for _, p := range pkgs {
 			p.Suite, p.Mirror = s.Name, s.Mirror
 		}

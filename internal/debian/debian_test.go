@@ -160,6 +160,26 @@ func TestArchiveVerifiesEverything(t *testing.T) {
 	if _, err := a.Fetch(ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("warm: parsed index from the cache", func(t *testing.T) {
+		cached, _ := filepath.Glob(filepath.Join(a.CacheDir, "indices", "*.parsed-"+parsedCacheFormat))
+		if len(cached) != 1 {
+			t.Fatalf("parsed caches: %v", cached)
+		}
+		again, err := a.Universe(ctx, "trixie", "main", "amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := again.Candidate("hello")
+		if q == nil || q.String() != p.String() || q.SHA256 != p.SHA256 || q.Filename != p.Filename || q.Suite != "trixie" || q.Mirror != fa.URL {
+			t.Errorf("from the cache: %+v, want %+v", q, p)
+		}
+		if err := os.WriteFile(cached[0], []byte("garbage"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := a.Universe(ctx, "trixie", "main", "amd64"); err != nil || u.Candidate("hello") == nil {
+			t.Errorf("a damaged cache must be ignored: %v", err)
+		}
+	})
 
 	t.Run("wrong key", func(t *testing.T) {
 		other := &Archive{Mirror: fa.URL, Keyring: nil, CacheDir: t.TempDir()}
