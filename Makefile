@@ -1,33 +1,69 @@
 # sysextd — build, test, package. `make test` is what CI runs (.ci/run).
+#
+# `make demo` and `make test` work on a fresh Debian 12/13 clone with Go:
+# missing Debian packages are installed (as root) or named with the command
+# that installs them (not root); staticcheck comes through go.mod's `tool`
+# directive, so the Go module proxy is the only other download.
+SHELL     := /bin/bash
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/spamtagger/sysextd/internal/cli.Version=$(VERSION)
 BIN       := bin
-STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 FUZZTIME  ?= 10s
+# Reads `go test -json`; prints failures, one line per package and a closing
+# count of skipped tests with their reasons.
+SUMMARY   := $(GO) run ./internal/tools/testsummary
+E2E_CACHE ?= /var/cache/sysextd-e2e
 
-.PHONY: all build test lint unit e2e fuzz demo deb docs bench clean
+# Every Debian package a target needs, in one place (add yours here).
+#   squashfs-tools: mksquashfs (tests, demo)  debootstrap: e2e base
+#   systemd-container: systemd-nspawn (e2e)   dbus: D-Bus in e2e and units tests
+#   erofs-utils: mkfs.erofs (erofs images)     ca-certificates, curl: downloads
+#   man-db: man pages checked (e2e)           bash-completion: completion checked (e2e)
+#   git: version stamp, gofmt file list
+#   minisign, gnupg: signatures made by the real tools verify (internal/trust)
+APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
+	ca-certificates man-db bash-completion curl git minisign gnupg
+
+.PHONY: all build deps test lint unit e2e fuzz demo deb docs bench clean distclean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/sysextctl ./cmd/sysextd ./cmd/sysext-build
 
+## deps: install the Debian packages above that are missing (as root), or
+## name them with the exact command to run (not root).
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	missing=$$(echo $$missing); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing $$missing (apt-get, from the Debian mirror)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+	  echo "deps: missing Debian packages: $$missing"; \
+	  echo "deps: install them with:  sudo apt-get install -y --no-install-recommends $$missing"; \
+	  exit 1; \
+	fi
+
 ## test: everything CI runs — lint, unit + root integration tests (tier 1+2),
 ## short fuzzing of every parser, and the booted-container end-to-end suite (tier 3).
 test: lint unit fuzz e2e
 
-lint:
+lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
-	$(STATICCHECK) ./...
-	$(STATICCHECK) -tags e2e ./...
+	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags e2e ./...
 
 # Tier 1 (no root) and tier 2 (as root: real systemd-sysext in a private
-# mount namespace; skipped loudly when not root).
-unit:
-	$(GO) test -count=1 ./...
+# mount namespace). Skipped tests are counted, with their reasons, at the end.
+unit: deps
+	set -o pipefail; $(GO) test -json -count=1 ./... | $(SUMMARY)
 
 # Every fuzz target, briefly; the seed corpora also run in `unit`.
 fuzz:
@@ -36,13 +72,14 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
 	  done; done
 
-# Tier 3: Debian trixie booted with systemd-nspawn (root only).
-SHELL := /bin/bash
+# Tier 3: Debian trixie booted with systemd-nspawn (root only). The full
+# output goes to e2e.log; RUN= selects tests (go test -run).
+RUN ?= .
+e2e: deps
+	set -o pipefail; $(GO) test -json -count=1 -tags e2e -timeout 40m -run '$(RUN)' ./e2e/ \
+	  | $(SUMMARY) -log e2e.log -progress '^(=== RUN|\s*--- |panic)|_test\.go:[0-9]+:'
 
-e2e:
-	$(GO) test -count=1 -tags e2e -timeout 40m -v ./e2e/ 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test\.go:[0-9]+:'; exit $${PIPESTATUS[0]}
-
-demo:
+demo: deps
 	bash demo/run.sh
 
 deb:
@@ -54,5 +91,15 @@ docs:
 bench:
 	bash bench/run.sh
 
+# What the build, the demo and the tests leave in the tree. The shared e2e
+# cache (debootstrapped trixie, package trees) is kept: see distclean.
 clean:
 	rm -rf $(BIN) dist packaging/build e2e.log
+
+# clean, plus the e2e cache in $(E2E_CACHE) (~270 MB, 35 s of
+# debootstrap to rebuild), Go's build, test and fuzz caches (this user's,
+# shared with other Go projects) and staticcheck's cache.
+distclean: clean
+	rm -rf $(E2E_CACHE)
+	$(GO) clean -cache -testcache -fuzzcache
+	rm -rf "$${XDG_CACHE_HOME:-$$HOME/.cache}/staticcheck"

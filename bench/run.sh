@@ -152,6 +152,8 @@ else
 fi
 
 # Write docs/PERFORMANCE.md.
+parallel=$(sed -n 's/^[[:space:]]*DefaultParallel[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' internal/fetch/fetch.go)
+rounds=$(( (100 + parallel - 1) / parallel ))
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 {
 	cat <<EOF
@@ -169,15 +171,15 @@ network figures are loopback figures: they show the cost of sysextd's own work
 | --- | --- | --- |
 EOF
 	printf '%s\n' "${rows[@]}"
-	cat <<'EOF'
+	sed -e "s/@PARALLEL@/$parallel/g" -e "s/@ROUNDS@/$rounds/g" <<'EOF'
 
 Reading the numbers:
 
 - A cold `list` costs one API request per extension plus two small asset
   downloads (`.manifest`, `release.json`); a warm one costs one conditional
   request per extension, each answered 304 from the cache, and no download.
-  At 100 ms per answer, lookups run 16 at a time (fetch.DefaultParallel), so
-  100 extensions take about ceil(100/16) = 7 round trips warm.
+  At 100 ms per answer, lookups run @PARALLEL@ at a time (fetch.DefaultParallel), so
+  100 extensions take about ceil(100/@PARALLEL@) = @ROUNDS@ round trips warm.
 - sysextd's download figure includes sha256 over every byte, the size
   check, and writing and fsyncing the file before it may be renamed into the
   store. curl to /dev/null does none of that and only shows that the server

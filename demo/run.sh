@@ -27,7 +27,10 @@ step "building sysextctl and the release server"
 CGO_ENABLED=0 go build -o "$work/bin/" ./cmd/sysextctl ./demo/releaseserver
 
 step "building sysext-hello from Debian's hello package (two releases)"
-(cd "$work" && apt-get download hello >/dev/null 2>&1) || { echo "demo: apt-get download hello failed"; exit 1; }
+# A fresh machine (or container) may have no package lists yet: update once.
+(cd "$work" && apt-get download hello >/dev/null 2>&1) ||
+  (apt-get update -qq && cd "$work" && apt-get download hello >/dev/null) ||
+  { echo "demo: apt-get download hello failed (needs the Debian mirror; see /etc/apt/sources.list*)"; exit 1; }
 deb=$(ls "$work"/hello_*.deb)
 pkgver=$(dpkg-deb -f "$deb" Version)
 arch=$(dpkg --print-architecture)

@@ -93,8 +93,8 @@ fi
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 fi
-# The project has not declared a licence yet; the package says so.
-DEB_LICENSE=${DEB_LICENSE:-"UNDECLARED"}
+# The licence of sysext.pl, which this replaces; LICENSE holds its text.
+DEB_LICENSE=${DEB_LICENSE:-"GPL-3.0-or-later"}
 export DEB_VERSION DEB_ARCH DEB_MAINTAINER DEB_LICENSE SOURCE_DATE_EPOCH
 
 build=packaging/build
@@ -108,7 +108,7 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$goarch $GO build -trimpath -ldflags "$ldflags" 
 echo "generating man pages and completions"
 # gendocs runs on the build host, so no GOARCH here.
 GOARCH= $GO run -ldflags "-X $MODULE/internal/cli.Version=$raw_version" ./packaging/gendocs "$build"
-gzip -9n "$build"/man/*.8
+gzip -9n "$build"/man/*.8 "$build"/man/*.5
 
 date_rfc2822=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 cat >"$build/doc/changelog" <<EOF
@@ -126,8 +126,19 @@ Source: https://github.com/spamtagger/sysextd
 
 Files: *
 Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) SpamTagger contributors
-License: $DEB_LICENSE
- The project has not declared its licence yet.
+License: GPL-3.0+
+ This program is free software: you can redistribute it and/or modify
+ it under the terms of the GNU General Public License as published by
+ the Free Software Foundation, either version 3 of the License, or
+ (at your option) any later version.
+ .
+ This program is distributed in the hope that it will be useful,
+ but WITHOUT ANY WARRANTY; without even the implied warranty of
+ MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+ GNU General Public License for more details.
+ .
+ On Debian systems, the complete text of the GNU General Public License
+ version 3 can be found in "/usr/share/common-licenses/GPL-3".
 EOF
 
 pkg="dist/sysextd_${DEB_VERSION}_${DEB_ARCH}.deb"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
@@ -48,8 +49,32 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, exitWith(ExitFailure, err)
 	}
-	for _, w := range a.ManifestWarnings {
-		fmt.Fprintln(o.stderr, "sysextctl:", w.String())
+	if !o.quiet {
+		for _, w := range a.ManifestWarnings {
+			fmt.Fprintln(o.stderr, "sysextctl:", w.String())
+		}
+		if a.ManifestErr == nil && len(a.Engine.Manifests.Files) == 0 {
+			fmt.Fprintf(o.stderr, "sysextctl: note: no manifest found; looked for %s\n", searched(root))
+		}
 	}
 	return &env{root: root, eng: a.Engine, manifestErr: a.ManifestErr, close: a.Close}, nil
+}
+
+// searched names the manifest files looked for, under a --root when set.
+func searched(root rootfs.Root) string {
+	paths := []string{root.Path(rootfs.VendorManifest), root.Path(rootfs.LocalManifest), root.Path(rootfs.DropinDir) + "/*.toml"}
+	return strings.Join(paths, ", ")
+}
+
+// manifestsRead says which manifest files this run read.
+func (e *env) manifestsRead() string {
+	files := e.eng.Manifests.Files
+	if len(files) == 0 {
+		return "no manifest found; looked for " + searched(e.root)
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = e.root.Path(f)
+	}
+	return "manifests read: " + strings.Join(paths, ", ")
 }

@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/facts"
 	"github.com/spamtagger/sysextd/internal/match"
 )
 
@@ -25,21 +30,58 @@ func newFactsCmd(o *options) *cobra.Command {
 			if o.json {
 				return writeJSON(o.stdout, f)
 			}
-			tw := tabwriter.NewWriter(o.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "arch\t%s\n", f.Arch)
-			fmt.Fprintf(tw, "os\t%s %s (%s)\n", f.OS.ID, f.OS.VersionID, f.OS.VersionCodename)
-			fmt.Fprintf(tw, "virtualization\t%s\n", f.Virtualization)
-			fmt.Fprintf(tw, "dmi\t%s:%s\n", f.DMI.Vendor, f.DMI.Product)
-			fmt.Fprintf(tw, "device_tree\t%s\n", strings.Join(f.DeviceTree, " "))
-			for _, d := range f.PCI {
-				fmt.Fprintf(tw, "pci\t%s:%s\t%s\n", d.Vendor, d.Device, d.Address)
-			}
-			for p, ok := range f.Files {
-				fmt.Fprintf(tw, "file\t%s\t%v\n", p, ok)
-			}
-			return tw.Flush()
+			printFacts(o.stdout, f, o.virtNote(e))
+			return nil
 		},
 	}
+}
+
+// virtNote says where the virtualization fact came from when it is not
+// the tree's own: under --root, PCI, DMI and the device tree are read from
+// the tree, but virtualization is the running host's (systemd answers for
+// the machine it runs on).
+func (o *options) virtNote(e *env) string {
+	if e.root.IsHost() || o.factsFile != "" {
+		return ""
+	}
+	return "detected on the running host, not read from --root"
+}
+
+// printFacts prints the facts one per line, in a fixed order, with "-" for
+// what was not found.
+func printFacts(w io.Writer, f *facts.Facts, virtNote string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "arch\t%s\n", dash(f.Arch))
+	osLine := strings.TrimSpace(f.OS.ID + " " + f.OS.VersionID)
+	if f.OS.VersionCodename != "" {
+		osLine += " (" + f.OS.VersionCodename + ")"
+	}
+	fmt.Fprintf(tw, "os\t%s\n", dash(strings.TrimSpace(osLine)))
+	virt := dash(f.Virtualization)
+	if virtNote != "" {
+		virt += "  (" + virtNote + ")"
+	}
+	fmt.Fprintf(tw, "virtualization\t%s\n", virt)
+	dmi := f.DMI.Vendor
+	if f.DMI.Product != "" {
+		dmi += ":" + f.DMI.Product
+	}
+	fmt.Fprintf(tw, "dmi\t%s\n", dash(dmi))
+	fmt.Fprintf(tw, "device_tree\t%s\n", dash(strings.Join(f.DeviceTree, " ")))
+	if len(f.PCI) == 0 {
+		fmt.Fprintf(tw, "pci\t-\n")
+	}
+	for _, d := range f.PCI {
+		fmt.Fprintf(tw, "pci\t%s:%s\t%s\n", d.Vendor, d.Device, d.Address)
+	}
+	for _, p := range slices.Sorted(maps.Keys(f.Files)) {
+		exists := "missing"
+		if f.Files[p] {
+			exists = "exists"
+		}
+		fmt.Fprintf(tw, "file\t%s\t%s\n", p, exists)
+	}
+	tw.Flush()
 }
 
 // explanation is explain's JSON.
@@ -57,9 +99,10 @@ type explanation struct {
 
 func newExplainCmd(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "explain NAME",
-		Short: "Show every rule of an extension, whether it matched and the fact compared",
-		Args:  cobra.ExactArgs(1),
+		Use:               "explain NAME",
+		Short:             "Show every rule of an extension, whether it matched and the fact compared",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeNames("explain", 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := o.newEnv(cmd.Context())
 			if err != nil {
@@ -67,11 +110,19 @@ func newExplainCmd(o *options) *cobra.Command {
 			}
 			defer e.close()
 			en := e.eng.Manifests.Get(args[0])
-			if en == nil {
-				if e.manifestErr != nil {
-					return exitWith(ExitUsage, fmt.Errorf("unknown extension %q (and %v)", args[0], e.manifestErr))
+			if ps := e.eng.Manifests.Invalid[args[0]]; en == nil && len(ps) > 0 {
+				msg := fmt.Sprintf("%s is left out: its manifest table has %d problem(s):", args[0], len(ps))
+				for _, p := range ps {
+					msg += "\n  " + p.String()
 				}
-				return exitWith(ExitUsage, fmt.Errorf("unknown extension %q", args[0]))
+				return exitWith(ExitUsage, errors.New(msg))
+			}
+			if en == nil {
+				err := fmt.Errorf("unknown extension %q: no manifest names it (%s)", args[0], e.manifestsRead())
+				if e.manifestErr != nil {
+					err = fmt.Errorf("%w\n%w", err, e.manifestErr)
+				}
+				return exitWith(ExitUsage, err)
 			}
 			res := match.Evaluate(en, e.eng.Facts)
 			ex := explanation{Name: en.Name, Source: fmt.Sprintf("%s:%d", en.Source, en.Line), Image: en.Image(), Enabled: en.AutoEnabled(),
@@ -94,7 +145,11 @@ func newExplainCmd(o *options) *cobra.Command {
 					if c.Matched {
 						mark = "YES"
 					}
-					fmt.Fprintf(w, "  %s %s %q  (host: %s)\n", mark, c.Rule, c.Pattern, c.Fact)
+					fact := c.Fact
+					if note := o.virtNote(e); note != "" && c.Rule == "virt_env" {
+						fact += "; " + note
+					}
+					fmt.Fprintf(w, "  %s %s %q  (host: %s)\n", mark, c.Rule, c.Pattern, fact)
 				}
 				verdict := "not recommended"
 				if ex.Recommended {

@@ -30,6 +30,9 @@ func newListCmd(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if items == nil {
+				items = []engine.Item{} // `[]`, never `null`: jq '.[]' must work
+			}
 			if o.json {
 				if err := writeJSON(o.stdout, items); err != nil {
 					return err
@@ -57,19 +60,35 @@ func lookupExit(items []engine.Item) error {
 			continue
 		}
 		if rl, ok := fetch.IsRateLimit(err); ok {
-			return exitWith(ExitNetwork, fmt.Errorf("GitHub rate limit reached; it resets at %s (set GITHUB_TOKEN for a higher limit)", rl.Reset.Local().Format("15:04:05 MST")))
+			return &exitError{code: ExitNetwork, hint: hintRateLimit,
+				err: fmt.Errorf("GitHub rate limit reached; it resets at %s", rl.Reset.Local().Format("15:04:05 MST"))}
 		}
 		if fetch.IsNetwork(err) {
 			errs = append(errs, fmt.Errorf("%s: %w", it.Name, err))
 		}
 	}
 	if len(errs) > 0 {
-		return exitWith(ExitNetwork, errors.Join(errs...))
+		return &exitError{code: ExitNetwork, err: errors.Join(errs...), hint: hintNetwork}
 	}
 	return nil
 }
 
+// reportedOnStderr is the part of an item's problem that lookupExit prints
+// as the command's error: a network or rate-limit lookup failure. It is left
+// out under the table so that each error is printed once.
+func reportedOnStderr(it engine.Item) string {
+	err := it.LookupError()
+	if _, rl := fetch.IsRateLimit(err); rl || fetch.IsNetwork(err) {
+		return err.Error()
+	}
+	return ""
+}
+
 func printList(w io.Writer, items []engine.Item) {
+	if len(items) == 0 {
+		fmt.Fprintln(w, "no extensions: no manifest names one and none is installed")
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EXTENSION\tSTATUS\tINSTALLED\tAVAILABLE\tRECOMMENDED\tUPDATE")
 	for _, it := range items {
@@ -84,12 +103,20 @@ func printList(w io.Writer, items []engine.Item) {
 		if it.RebootRequired {
 			upd += " (reboot required)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Name, it.Status, dash(it.InstalledVersion), dash(it.AvailableVersion), rec, upd)
+		avail := dash(it.AvailableVersion)
+		if err := it.LookupError(); it.AvailableVersion == "" && err != nil && !errors.Is(err, fetch.ErrNotCached) {
+			avail = "?"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Name, it.Status, dash(it.InstalledVersion), avail, rec, upd)
 	}
 	tw.Flush()
 	for _, it := range items {
-		if it.Problem != "" {
-			fmt.Fprintf(w, "%s: %s\n", it.Name, it.Problem)
+		problem := it.Problem
+		if dup := reportedOnStderr(it); dup != "" {
+			problem = strings.TrimSuffix(strings.TrimSuffix(problem, dup), "; ")
+		}
+		if problem != "" {
+			fmt.Fprintf(w, "%s: %s\n", it.Name, problem)
 		}
 	}
 }

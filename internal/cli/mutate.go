@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,6 +38,9 @@ func newMutateCmd(o *options, verb string) *cobra.Command {
 	case engine.VerbAuto:
 		cmd.Args = cobra.NoArgs
 	}
+	if verb != engine.VerbAuto {
+		cmd.ValidArgsFunction = o.completeNames(verb, 0)
+	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan, change nothing")
 	cmd.Flags().BoolVar(&o.noBlock, "no-block", false, "fail at once when another process holds the lock")
 	return cmd
@@ -52,28 +57,42 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 		return exitWith(ExitUsage, fmt.Errorf("%w\nrefusing to %s until the manifest is fixed", e.manifestErr, verb))
 	}
 	if !o.dryRun {
-		release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
-			fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
-		})
-		if errors.Is(err, store.ErrLocked) {
-			return exitWith(ExitFailure, err)
-		}
-		if err != nil {
-			return exitWith(ExitFailure, fmt.Errorf("%w (are you root?)", err))
-		}
-		defer release()
-		adopted, err := e.eng.Adopt()
+		release, err := o.lock(ctx, e)
 		if err != nil {
 			return err
 		}
-		if len(adopted) > 0 {
-			fmt.Fprintf(o.stderr, "sysextctl: adopted sysext.pl images: %s\n", strings.Join(adopted, ", "))
-			if err := e.eng.Activate(ctx); err != nil {
-				return err
-			}
-		}
+		defer release()
 	}
 	plan, err := e.eng.MakePlan(ctx, verb, names)
+	return o.applyPlan(ctx, e, verb, plan, err)
+}
+
+// lock takes the mutation lock and runs what must precede any plan
+// (recovery, adoption). The caller defers the returned release.
+func (o *options) lock(ctx context.Context, e *env) (func(), error) {
+	release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
+		fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
+	})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, exitWith(ExitFailure, err)
+	}
+	if err != nil {
+		ee := &exitError{code: ExitFailure, err: err}
+		if os.Geteuid() != 0 {
+			ee.hint = "changes need root: run sysextctl as root"
+		}
+		return nil, ee
+	}
+	if err := o.recoverAndAdopt(ctx, e); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// applyPlan prints (--dry-run) or applies a plan made for verb, and maps
+// the outcome to an exit code.
+func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engine.Plan, err error) error {
 	var unknown *engine.UnknownError
 	if errors.As(err, &unknown) {
 		return exitWith(ExitUsage, err)
@@ -87,11 +106,11 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 				return err
 			}
 		} else {
-			printPlan(o.stdout, plan)
+			printPlan(o.stdout, o.stderr, plan)
 		}
 		return resultExit(plan.FailureResults())
 	}
-	if !o.json {
+	if !o.json && !o.quiet {
 		for _, w := range plan.Warnings {
 			fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
 		}
@@ -119,7 +138,8 @@ func resultExit(results []engine.Result) error {
 	case bad == 0:
 		return nil
 	case networkOnly:
-		return &exitError{code: ExitNetwork, err: fmt.Errorf("%d extension(s) failed: network or rate limit", bad), silent: false}
+		return &exitError{code: ExitNetwork, err: fmt.Errorf("%d extension(s) failed: network or rate limit", bad),
+			hint: "check the network (HTTPS_PROXY behind a proxy); set GITHUB_TOKEN for GitHub's higher rate limit; `sysextctl list --offline` shows what is installed"}
 	case ok > 0:
 		return &exitError{code: ExitPartial, err: fmt.Errorf("%d of %d extension(s) failed", bad, ok+bad)}
 	default:
@@ -127,8 +147,10 @@ func resultExit(results []engine.Result) error {
 	}
 }
 
-func printPlan(w io.Writer, p *engine.Plan) {
-	if p.Changes() == 0 {
+// printPlan prints what would change on w, and what could not be planned
+// on stderr ("nothing to do" only when everything was planned).
+func printPlan(w, stderr io.Writer, p *engine.Plan) {
+	if p.Changes() == 0 && len(p.Failures) == 0 {
 		fmt.Fprintln(w, "nothing to do")
 	}
 	for _, s := range p.Steps {
@@ -147,7 +169,7 @@ func printPlan(w io.Writer, p *engine.Plan) {
 		}
 	}
 	for _, f := range p.Failures {
-		fmt.Fprintf(w, "%s: cannot plan: %s\n", f.Name, f.Error)
+		fmt.Fprintf(stderr, "sysextctl: %s: cannot plan: %s\n", f.Name, f.Error)
 	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
@@ -179,4 +201,29 @@ func nonNilResults(r []engine.Result) []engine.Result {
 		return []engine.Result{}
 	}
 	return r
+}
+
+// recoverAndAdopt runs, under the lock, what must precede any plan: undo
+// an interrupted step, then take over sysext.pl's leftovers.
+func (o *options) recoverAndAdopt(ctx context.Context, e *env) error {
+	rec, err := e.eng.Recover(ctx)
+	if rec.Undone != nil {
+		fmt.Fprintf(o.stderr, "sysextctl: undid the interrupted %s of %s\n", rec.Undone.Op, rec.Undone.Name)
+	}
+	if err != nil {
+		return exitWith(ExitFailure, err)
+	}
+	ad, err := e.eng.Adopt() // each move is logged as a warning
+	if err != nil {
+		return exitWith(ExitFailure, err)
+	}
+	if len(ad.Adopted) > 0 || len(ad.Moved) > 0 {
+		if len(ad.Adopted) > 0 {
+			fmt.Fprintf(o.stderr, "sysextctl: adopted sysext.pl images: %s\n", strings.Join(ad.Adopted, ", "))
+		}
+		if err := e.eng.Activate(ctx); err != nil {
+			return exitWith(ExitFailure, err)
+		}
+	}
+	return nil
 }

@@ -33,6 +33,7 @@ type exitError struct {
 	code   int
 	err    error
 	silent bool
+	hint   string // printed after the error, for people
 }
 
 func (e *exitError) Error() string {
@@ -74,12 +75,15 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		}
 	}
 	cmd := &cobra.Command{
-		Use:           "sysextctl",
-		Short:         "Manage systemd system extensions on SpamTagger appliances",
-		Long:          "sysextctl installs, updates and removes systemd system extensions (sysext images) from the\nreleases named in the SpamTagger manifests, recommending them from the host's hardware.",
-		Version:       Version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:                        "sysextctl COMMAND",
+		Short:                      "Manage systemd system extensions on SpamTagger appliances",
+		Long:                       "sysextctl installs, updates and removes systemd system extensions (sysext images) from the\nreleases named in the SpamTagger manifests, recommending them from the host's hardware.",
+		Version:                    Version,
+		SilenceUsage:               true,
+		SilenceErrors:              true,
+		Args:                       unknownCommand,
+		SuggestionsMinimumDistance: 2,
+		RunE:                       func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
@@ -93,10 +97,12 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVarP(&o.verbose, "verbose", "v", false, "print progress details")
 	pf.Int64Var(&o.maxSize, "max-size", 0, "refuse downloads larger than `BYTES` (default 2 GiB)")
 
-	cmd.AddCommand(newListCmd(o), newFactsCmd(o), newExplainCmd(o))
+	cmd.AddCommand(newListCmd(o), newFactsCmd(o), newExplainCmd(o), newRecoverCmd(o))
+	cmd.AddCommand(newLifecycleCmds(o)...)
 	for _, verb := range mutatingVerbs {
 		cmd.AddCommand(newMutateCmd(o, verb))
 	}
+	cmd.AddCommand(newSignCmd(o), newKeysCmd(o))
 	return cmd
 }
 
@@ -108,6 +114,9 @@ var legacy = map[string]string{"-s": "status", "-i": "install", "-r": "remove", 
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	args = translateLegacy(args)
 	cmd := NewRootCmd(stdout, stderr)
+	cmd.InitDefaultHelpCmd()
+	cmd.InitDefaultCompletionCmd()
+	typeUsageErrors(cmd)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
@@ -116,16 +125,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if !ee.silent && ee.err != nil {
-			fmt.Fprintln(stderr, "sysextctl:", ee.err)
+			printError(stderr, err)
 		}
 		return ee.code
 	}
-	// Errors cobra raises itself are usage errors: unknown command, bad flag.
-	fmt.Fprintln(stderr, "sysextctl:", err)
-	if strings.HasPrefix(err.Error(), "unknown") || strings.Contains(err.Error(), "flag") || strings.Contains(err.Error(), "arg") {
-		return ExitUsage
-	}
-	return ExitFailure
+	printError(stderr, err)
+	return exitCode(err)
 }
 
 // valueFlags are the global flags that take a separate value.

@@ -28,6 +28,8 @@ type Daemon struct {
 	Rebooter func(ctx context.Context) error
 
 	lastGood *manifest.Set
+	lastErr  string        // the last failure, for STATUS=
+	backoff  time.Duration // first retry delay; default minBackoff
 	now      func() time.Time
 }
 
@@ -53,18 +55,26 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 	}
 	cfg, err := LoadConfig(d.Root)
 	if err != nil {
-		d.Log.Error("bad configuration, using defaults", "err", err)
+		d.Log.Error("bad configuration, using defaults: "+err.Error(), "err", err)
 	}
 	d.notify("STATUS=Activating installed extensions")
-	if err := d.startup(ctx, cfg); err != nil {
-		d.Log.Error("activating installed extensions", "err", err)
-	}
-	d.notify("READY=1\nSTATUS=Checking for updates")
+	// READY comes after the start-up activation, but never waits on the
+	// lock for longer than readyLockWait: a stuck sysextctl must not hold
+	// the boot. A start that failed is retried with the backoff below.
+	started := d.tryStartup(ctx, cfg)
+	d.notify("READY=1")
 	changed := d.watchManifests(ctx)
 	failures := 0
 	for {
-		d.notify("STATUS=Checking for updates")
-		out := d.cycle(ctx, cfg)
+		var out outcome
+		if !started {
+			started = d.tryStartup(ctx, cfg)
+			out.failed = !started
+		}
+		if started {
+			d.notify("STATUS=Checking for updates")
+			out = d.cycle(ctx, cfg)
+		}
 		if once {
 			if out.failed {
 				return errors.New("auto failed")
@@ -78,7 +88,14 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		}
 		wait := d.nextWait(cfg, failures, out)
 		nextAt := d.now().Add(wait)
-		d.notify("STATUS=Idle; next check at " + nextAt.Format(time.RFC3339))
+		switch {
+		case !started:
+			d.notify("STATUS=Start failed: " + d.lastErr + "; retrying at " + nextAt.Format(time.RFC3339))
+		case out.failed:
+			d.notify("STATUS=Last check failed: " + d.lastErr + "; retrying at " + nextAt.Format(time.RFC3339))
+		default:
+			d.notify("STATUS=Idle; next check at " + nextAt.Format(time.RFC3339))
+		}
 		d.Log.Info("next update check", "at", nextAt.Format(time.RFC3339), "failures", failures)
 		// Hand the cycle's garbage back to the kernel: idle RSS is what an
 		// appliance pays all day.
@@ -119,7 +136,11 @@ func (d *Daemon) nextWait(cfg Config, failures int, out outcome) time.Duration {
 		}
 		return wait
 	}
-	wait := minBackoff << min(failures-1, 20)
+	base := d.backoff
+	if base == 0 {
+		base = minBackoff
+	}
+	wait := base << min(failures-1, 20)
 	if wait > interval {
 		wait = interval
 	}
@@ -141,7 +162,7 @@ func (d *Daemon) notify(state string) {
 func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 	token, err := app.Token(cfg.TokenFile, d.Getenv)
 	if err != nil {
-		d.Log.Warn("no GitHub token", "err", err)
+		d.Log.Warn("no GitHub token: "+err.Error(), "err", err)
 	}
 	api := cfg.GitHubAPI
 	if api == "" {
@@ -155,7 +176,7 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 		if d.lastGood == nil {
 			return nil, fmt.Errorf("no usable manifest yet: %w", merr)
 		}
-		d.Log.Error("manifest broken, keeping the last good configuration", "err", merr)
+		d.Log.Error("manifest broken, keeping the last good configuration: "+merr.Error(), "err", merr)
 		set = d.lastGood
 	} else {
 		d.lastGood = set
@@ -176,10 +197,37 @@ func (d *Daemon) locked(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// startup adopts sysext.pl leftovers and makes sure what is installed is
-// merged and its units run. It needs no network.
+// readyLockWait bounds how long start-up waits for the lock before READY.
+const readyLockWait = 20 * time.Second
+
+// tryStartup runs startup and reports whether it succeeded; a failure is
+// logged with its reason in the message and kept for STATUS=.
+func (d *Daemon) tryStartup(ctx context.Context, cfg Config) bool {
+	err := d.startup(ctx, cfg)
+	if err == nil {
+		return true
+	}
+	if ctx.Err() == nil {
+		d.lastErr = err.Error()
+		d.Log.Error("activating installed extensions failed: "+err.Error(), "err", err)
+	}
+	return false
+}
+
+// startup undoes an interrupted step, adopts sysext.pl leftovers and makes
+// sure what is installed is merged and its units run. It needs no network.
 func (d *Daemon) startup(ctx context.Context, cfg Config) error {
-	return d.locked(ctx, func() error {
+	lockCtx, cancel := context.WithTimeout(ctx, readyLockWait)
+	defer cancel()
+	release, err := store.Store{Root: d.Root}.Lock(lockCtx, true, func() {
+		d.notify("STATUS=Waiting for the lock " + store.Store{Root: d.Root}.LockPath() + " (another sysextctl is changing extensions)")
+		d.Log.Info("waiting for sysextctl to finish")
+	})
+	if err != nil {
+		return err
+	}
+	defer release()
+	return func() error {
 		a, err := d.build(ctx, cfg)
 		if err != nil {
 			// Without a manifest the installed images still get merged.
@@ -189,13 +237,20 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 			}
 		}
 		defer a.Close()
-		if adopted, err := a.Engine.Adopt(); err != nil {
-			d.Log.Error("adopting sysext.pl images", "err", err)
-		} else if len(adopted) > 0 {
-			d.Log.Info("adopted sysext.pl images", "extensions", strings.Join(adopted, " "))
+		rec, err := a.Engine.Recover(ctx)
+		if err != nil {
+			return err
+		}
+		if rec.Undone != nil {
+			d.Log.Warn(fmt.Sprintf("undid the interrupted %s of %s", rec.Undone.Op, rec.Undone.Name), "extension", rec.Undone.Name)
+		}
+		if ad, err := a.Engine.Adopt(); err != nil {
+			d.Log.Error("adopting sysext.pl images failed: "+err.Error(), "err", err)
+		} else if len(ad.Adopted) > 0 {
+			d.Log.Info("adopted sysext.pl images: " + strings.Join(ad.Adopted, " "))
 		}
 		return a.Engine.Activate(ctx)
-	})
+	}()
 }
 
 // cycle runs auto once.
@@ -207,6 +262,9 @@ func (d *Daemon) cycle(ctx context.Context, cfg Config) outcome {
 			return err
 		}
 		defer a.Close()
+		if _, err := a.Engine.Recover(ctx); err != nil {
+			return err
+		}
 		plan, err := a.Engine.MakePlan(ctx, engine.VerbAuto, nil)
 		if err != nil {
 			return err
@@ -228,7 +286,8 @@ func (d *Daemon) cycle(ctx context.Context, cfg Config) outcome {
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			d.Log.Error("auto", "err", err)
+			d.lastErr = err.Error()
+			d.Log.Error("auto failed: "+err.Error(), "err", err)
 		}
 		out.failed = true
 	}

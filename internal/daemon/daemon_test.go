@@ -2,9 +2,14 @@ package daemon
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,5 +101,74 @@ func TestLoggerFallsBackToText(t *testing.T) {
 	newLogger(&buf, false).Info("hello", "extension", "x")
 	if !strings.Contains(buf.String(), "extension=x") {
 		t.Errorf("log = %q", buf.String())
+	}
+}
+
+// syncBuffer is a log sink safe for the daemon's goroutine and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestFailedStartIsShownAndRetried: a start that fails (here: a corrupt
+// state file) still sends READY, says why in STATUS= and in the log
+// message itself (what journalctl shows), and is retried with the backoff
+// until it succeeds.
+func TestFailedStartIsShownAndRetried(t *testing.T) {
+	root := rootfs.New(t.TempDir())
+	statePath := root.Path(rootfs.StateDir + "/state.json")
+	os.MkdirAll(filepath.Dir(statePath), 0o755)
+	os.WriteFile(statePath, []byte("{"), 0o644)
+	var logs syncBuffer
+	var mu sync.Mutex
+	var states []string
+	d := &Daemon{Root: root, Log: slog.New(slog.NewTextHandler(&logs, nil)), backoff: 50 * time.Millisecond,
+		Notify: func(s string) { mu.Lock(); states = append(states, s); mu.Unlock() }}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, false) }()
+	waitFor := func(what string, ok func([]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			got := slices.Clone(states)
+			mu.Unlock()
+			if ok(got) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("never saw %s; notifications: %q\nlog:\n%s", what, states, logs.String())
+	}
+	has := func(prefix string) func([]string) bool {
+		return func(ss []string) bool {
+			return slices.ContainsFunc(ss, func(s string) bool { return strings.Contains(s, prefix) })
+		}
+	}
+	waitFor("READY=1", has("READY=1"))
+	waitFor("a failed start in STATUS=", has("STATUS=Start failed: parsing state"))
+	if !regexp.MustCompile(`msg="activating installed extensions failed: parsing state [^"]*state.json`).MatchString(logs.String()) {
+		t.Errorf("the log message does not carry the error text:\n%s", logs.String())
+	}
+	os.WriteFile(statePath, []byte(`{"extensions":{}}`), 0o644)
+	waitFor("the retried start to succeed and go idle", has("STATUS=Idle; next check at"))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
 	}
 }

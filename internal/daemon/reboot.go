@@ -39,6 +39,6 @@ func (d *Daemon) maybeReboot(ctx context.Context, cfg Config) {
 	}
 	d.Log.Warn("rebooting: an extension update requires it", "action", "reboot")
 	if err := d.Rebooter(ctx); err != nil {
-		d.Log.Error("reboot failed", "err", err)
+		d.Log.Error("reboot failed: "+err.Error(), "err", err)
 	}
 }

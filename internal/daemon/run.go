@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +26,16 @@ func Main(ctx context.Context, args []string, stderr io.Writer, version string) 
 	once := fs.Bool("once", false, "activate, run auto once and exit")
 	verbose := fs.Bool("v", false, "log debug messages")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sysextd [-root DIR] [-once] [-v] [-version]\n\n"+
+			"Keeps systemd system extensions merged, installs what the hardware needs and\n"+
+			"updates them on a schedule. Runs as sysextd.service; see sysextd(8).\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *showVersion {
@@ -52,7 +62,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, version string) 
 	}
 	log.Info("starting", "version", version, "root", r.Dir())
 	if err := d.Run(ctx, *once); err != nil {
-		log.Error("stopped", "err", err)
+		log.Error("stopped: "+err.Error(), "err", err)
 		return 1
 	}
 	return 0

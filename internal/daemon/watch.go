@@ -18,7 +18,7 @@ func (d *Daemon) watchManifests(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		d.Log.Warn("not watching manifests", "err", err)
+		d.Log.Warn("not watching manifests: "+err.Error(), "err", err)
 		return out
 	}
 	dirs := []string{filepath.Dir(rootfs.VendorManifest), filepath.Dir(rootfs.LocalManifest), rootfs.DropinDir}
@@ -45,7 +45,7 @@ func (d *Daemon) watchManifests(ctx context.Context) <-chan struct{} {
 				if !ok {
 					return
 				}
-				d.Log.Warn("watching manifests", "err", err)
+				d.Log.Warn("watching manifests: "+err.Error(), "err", err)
 			case <-fire:
 				fire = nil
 				select {

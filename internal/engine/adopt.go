@@ -13,56 +13,79 @@ import (
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
+// Adoption is what Adopt did.
+type Adoption struct {
+	Adopted []string // manifest names whose sysext.pl image was taken over
+	// Moved says, one sentence each, which leftovers were moved out of
+	// /var/lib/extensions and why.
+	Moved []string
+}
+
 // Adopt takes over what sysext.pl left: it saved images as KEY.raw, which
-// systemd refuses for an image whose extension-release is sysext-KEY. Such
-// a file is renamed to IMAGE.raw, its KEY.manifest moved out of the
-// extension directory into the state directory, and a state record made.
-// It returns the adopted names; the caller refreshes. The caller holds the
-// lock.
-func (e *Engine) Adopt() ([]string, error) {
+// systemd refuses for an image whose extension-release is sysext-KEY (and
+// with it, the whole refresh). Such a file is renamed to IMAGE.raw when no
+// IMAGE.raw exists and it really is that image; otherwise (a duplicate
+// beside an installed image, an unreadable file, another image's name) it
+// is moved to /var/lib/sysextd/quarantine, so that it can never block the
+// other extensions. KEY.manifest files move to /var/lib/sysextd/adopted.
+// The caller holds the lock and refreshes when something changed.
+func (e *Engine) Adopt() (Adoption, error) {
+	var ad Adoption
 	st := e.store()
 	state, err := st.LoadState()
 	if err != nil {
-		return nil, err
+		return ad, err
 	}
-	var adopted []string
 	for _, name := range e.manifestNames() {
-		en := e.Manifests.Get(name)
-		img := en.Image()
-		old := st.ImagePath(name)
-		if img == name || exists(st.ImagePath(img)) || !exists(old) {
+		img := e.Manifests.Get(name).Image()
+		oldRel := rootfs.ExtensionsDir + "/" + name + ".raw"
+		if img == name || !exists(e.Root.Path(oldRel)) {
 			continue
 		}
-		info, err := image.Inspect(old)
-		if err != nil || info.Name != img {
-			e.log().Warn("not adopting leftover image", "path", old, "err", err, "extension", name)
-			continue
+		info, ierr := image.Inspect(e.Root.Path(oldRel))
+		switch {
+		case ierr == nil && info.Name == img && !exists(st.ImagePath(img)):
+			if err := st.Rename(oldRel, rootfs.ExtensionsDir+"/"+img+".raw"); err != nil {
+				return ad, fmt.Errorf("adopting %s: %w", oldRel, err)
+			}
+			fields := info.Fields
+			oldManifest := rootfs.ExtensionsDir + "/" + name + ".manifest"
+			if data, err := os.ReadFile(e.Root.Path(oldManifest)); err == nil {
+				fields = osrelease.Parse(data)
+			}
+			state.Extensions[name] = &store.Record{
+				Name: name, Image: img, Version: fields["PACKAGE_VERSION"], BuildTime: fields["BUILD_TIME"],
+				InstalledBy: store.ByManual, InstalledAt: e.now().UTC(), Adopted: true, Units: info.Units,
+			}
+			ad.Adopted = append(ad.Adopted, name)
+			e.log().Info("adopted sysext.pl image "+name+" as "+img+" "+fields["PACKAGE_VERSION"], "extension", name)
+		default:
+			why := "a newer " + img + ".raw is installed"
+			switch {
+			case ierr != nil:
+				why = "it cannot be read: " + ierr.Error()
+			case info.Name != img:
+				why = fmt.Sprintf("its extension-release names %q, not %q", info.Name, img)
+			}
+			to, err := st.Quarantine(oldRel)
+			if err != nil {
+				return ad, fmt.Errorf("moving sysext.pl leftover %s aside: %w", oldRel, err)
+			}
+			msg := fmt.Sprintf("moved sysext.pl leftover %s to %s: %s (systemd-sysext would refuse it, and every other extension with it)", oldRel, to, why)
+			ad.Moved = append(ad.Moved, msg)
+			e.log().Warn(msg, "extension", name)
 		}
-		if err := os.Rename(old, st.ImagePath(img)); err != nil {
-			return adopted, fmt.Errorf("adopting %s: %w", old, err)
-		}
-		fields := info.Fields
-		oldManifest := e.Root.Path(rootfs.ExtensionsDir + "/" + name + ".manifest")
-		if data, err := os.ReadFile(oldManifest); err == nil {
-			fields = osrelease.Parse(data)
-			keep := e.Root.Path(rootfs.StateDir + "/adopted/" + img + ".manifest")
-			if err := os.MkdirAll(e.Root.Path(rootfs.StateDir+"/adopted"), 0o755); err == nil {
-				if err := os.Rename(oldManifest, keep); err != nil {
-					e.log().Warn("moving leftover manifest", "path", oldManifest, "err", err)
-				}
+		oldManifest := rootfs.ExtensionsDir + "/" + name + ".manifest"
+		if exists(e.Root.Path(oldManifest)) {
+			if err := st.Rename(oldManifest, rootfs.StateDir+"/adopted/"+img+".manifest"); err != nil {
+				e.log().Warn("moving leftover manifest "+oldManifest+": "+err.Error(), "extension", name)
 			}
 		}
-		state.Extensions[name] = &store.Record{
-			Name: name, Image: img, Version: fields["PACKAGE_VERSION"], BuildTime: fields["BUILD_TIME"],
-			InstalledBy: store.ByManual, InstalledAt: e.now().UTC(), Adopted: true, Units: info.Units,
-		}
-		adopted = append(adopted, name)
-		e.log().Info("adopted sysext.pl image", "extension", name, "image", img, "version", fields["PACKAGE_VERSION"])
 	}
-	if len(adopted) > 0 {
-		return adopted, st.SaveState(state)
+	if len(ad.Adopted) > 0 {
+		return ad, st.SaveState(state)
 	}
-	return nil, nil
+	return ad, nil
 }
 
 // Activate makes sure every usable installed image is merged and its units
@@ -83,6 +106,7 @@ func (e *Engine) Activate(ctx context.Context) error {
 		}
 	}
 	if need {
+		// Refresh detaches from ctx itself: never cut short mid-merge.
 		if err := e.Sysext.Refresh(ctx); err != nil {
 			return fmt.Errorf("activating installed extensions: %w", err)
 		}

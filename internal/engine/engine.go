@@ -53,6 +53,9 @@ type Engine struct {
 	Units     Units
 	Log       *slog.Logger
 	Now       func() time.Time
+	// FreeSpace reports the bytes available to root under a directory;
+	// nil means statfs(2).
+	FreeSpace func(dir string) (uint64, error)
 }
 
 func (e *Engine) store() store.Store { return store.Store{Root: e.Root} }

@@ -63,7 +63,7 @@ func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
 	if e.Sysext != nil {
 		merged, err := e.Sysext.Merged(ctx)
 		if err != nil {
-			e.log().Warn("cannot tell what is merged", "err", err)
+			e.log().Warn("cannot tell what is merged: "+err.Error(), "err", err)
 		}
 		for _, m := range merged {
 			inv.merged[m] = true
@@ -100,13 +100,21 @@ func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
 			add(img, img)
 		}
 	}
+	cache := loadInspectCache(e.Root)
+	present := map[string]bool{}
 	for _, in := range inv.byName {
-		e.inspectInstalled(in)
+		e.inspectInstalled(cache, in)
+		if in.Present {
+			present[in.Image+".raw"] = true
+		}
+	}
+	if os.Geteuid() == 0 {
+		cache.save(present)
 	}
 	return inv, nil
 }
 
-func (e *Engine) inspectInstalled(in *installed) {
+func (e *Engine) inspectInstalled(cache *inspectCache, in *installed) {
 	path := e.store().ImagePath(in.Image)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		if in.Record != nil {
@@ -115,7 +123,7 @@ func (e *Engine) inspectInstalled(in *installed) {
 		return
 	}
 	in.Present = true
-	info, err := image.Inspect(path)
+	info, err := cache.inspect(in.Image+".raw", path)
 	if err != nil {
 		in.Broken = err.Error()
 		return

@@ -37,6 +37,12 @@ type Item struct {
 	InManifest     bool   `json:"in_manifest"`
 	RebootRequired bool   `json:"reboot_required,omitempty"`
 	Problem        string `json:"problem,omitempty"`
+	// Held, HoldReason and Pin come from sysextctl hold/pin/rollback;
+	// PreviousVersion is what `sysextctl rollback` would go back to.
+	Held            bool   `json:"held,omitempty"`
+	HoldReason      string `json:"hold_reason,omitempty"`
+	Pin             string `json:"pin,omitempty"`
+	PreviousVersion string `json:"previous_version,omitempty"`
 
 	lookupErr error
 }
@@ -65,6 +71,12 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 			it.InstalledVersion = in.Version
 		}
 		it.Problem = in.Broken
+		if r := in.Record; r != nil {
+			it.Held, it.HoldReason, it.Pin = r.Hold, r.HoldReason, r.Pin
+			if r.Previous != nil {
+				it.PreviousVersion = r.Previous.Version
+			}
+		}
 		if en != nil {
 			res := match.Evaluate(en, e.Facts)
 			it.Recommended, it.Reasons = res.Recommended, res.Reasons

@@ -47,12 +47,13 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 		}
 		in.releases = e.releases(ctx, known, false)
 	}
+	var p *Plan
 	switch verb {
 	case VerbInstall:
 		lookup(names)
-		return planInstall(in, names, store.ByManual), nil
+		p = planInstall(in, names, store.ByManual)
 	case VerbRemove:
-		return planRemove(in, names), nil
+		p = planRemove(in, names)
 	case VerbUpdate:
 		var ns []string
 		for _, n := range names {
@@ -64,7 +65,7 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 			ns = inv.names()
 		}
 		lookup(ns) // nothing to look up for what is not installed
-		return planUpdate(in, names), nil
+		p = planUpdate(in, names)
 	case VerbAuto:
 		var ns []string
 		for _, n := range e.Manifests.Names() {
@@ -73,9 +74,41 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 			}
 		}
 		lookup(ns)
-		return planAuto(in), nil
+		p = planAuto(in)
+	default:
+		return nil, fmt.Errorf("unknown verb %q", verb)
 	}
-	return nil, fmt.Errorf("unknown verb %q", verb)
+	e.resolve(p, inv)
+	return p, nil
+}
+
+// resolve fills in what applying a step needs from configuration and the
+// store, so that Apply never re-reads either: the update action, the units
+// of the installed image, and what the step takes out of the store.
+func (e *Engine) resolve(p *Plan, inv *inventory) {
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		cur := inv.get(s.Name)
+		if cur != nil {
+			s.OldUnits = cur.Units
+		}
+		switch s.Op {
+		case OpRemove:
+			if cur != nil {
+				s.Removing = []Removal{{Name: s.Name, Image: cur.Image, Units: cur.Units}}
+			}
+		case OpInstall, OpUpdate:
+			s.Act = e.action(e.Manifests.Get(s.Name), nil, s.Release)
+			if s.Op == OpUpdate {
+				s.Action = s.Act.String()
+			}
+			for _, c := range s.Removes {
+				if old := inv.get(c); old != nil {
+					s.Removing = append(s.Removing, Removal{Name: c, Image: old.Image, Units: old.Units})
+				}
+			}
+		}
+	}
 }
 
 // Result is the outcome of one step.
@@ -89,8 +122,10 @@ type Result struct {
 	Action  string   `json:"action,omitempty"`
 	Message string   `json:"message"`
 	Error   string   `json:"error,omitempty"`
-	// RolledBack is true when a failed step was undone.
-	RolledBack bool `json:"rolled_back,omitempty"`
+	// RolledBack is true when a failed step was undone; Phase is the phase
+	// that failed.
+	RolledBack bool   `json:"rolled_back,omitempty"`
+	Phase      string `json:"phase,omitempty"`
 
 	err error
 }
@@ -104,11 +139,10 @@ func failed(name string, op Op, err error) Result {
 
 // Apply executes a plan step by step. One step failing does not stop the
 // others. Failures recorded while planning come back as results too. The
-// caller holds the lock and reports the results (Apply does not log them).
+// caller holds the lock, has run Recover, and reports the results (Apply
+// does not log them).
 func (e *Engine) Apply(ctx context.Context, p *Plan) []Result {
 	results := p.FailureResults()
-	st := e.store()
-	st.CleanStaging()
 	for _, s := range p.Steps {
 		if err := ctx.Err(); err != nil {
 			results = append(results, failed(s.Name, s.Op, fmt.Errorf("not started: %w", err)))

@@ -34,10 +34,12 @@ func Files(root rootfs.Root) []string {
 }
 
 // Load reads and merges every manifest under root. It always returns a Set
-// with what could be read; a broken file adds to the returned *Error and its
-// tables are left out. Warnings (unknown keys) come back separately.
+// with what could be read. A file that cannot be decoded is left out whole;
+// an entry whose values are wrong is left out alone (Set.Invalid says why)
+// and the rest of its file is used. Either adds to the returned *Error.
+// Warnings (unknown keys, unknown virt_env names) come back separately.
 func Load(root rootfs.Root) (*Set, []Problem, error) {
-	set := &Set{Entries: map[string]*Entry{}}
+	set := &Set{Entries: map[string]*Entry{}, Invalid: map[string][]Problem{}}
 	var warnings, errs []Problem
 	for _, file := range Files(root) {
 		data, err := os.ReadFile(root.Path(file))
@@ -47,8 +49,8 @@ func Load(root rootfs.Root) (*Set, []Problem, error) {
 		}
 		entries, ws, es := Parse(file, data)
 		warnings = append(warnings, ws...)
-		if len(es) > 0 {
-			errs = append(errs, es...)
+		errs = append(errs, es...)
+		if fileBroken(es) {
 			continue
 		}
 		set.Files = append(set.Files, file)
@@ -57,11 +59,19 @@ func Load(root rootfs.Root) (*Set, []Problem, error) {
 			e.Local = local
 			set.add(e)
 		}
+		// A later, broken table of a name hides the earlier one: using the
+		// vendor's table would silently ignore what the operator wrote.
+		for _, p := range es {
+			delete(set.Entries, p.Entry)
+			set.Invalid[p.Entry] = append(set.Invalid[p.Entry], p)
+		}
 	}
 	for _, name := range set.Names() {
 		e := set.Entries[name]
 		if e.URL == "" {
-			errs = append(errs, Problem{File: e.Source, Line: e.Line, Key: name + ".url", Message: "missing url"})
+			p := Problem{File: e.Source, Line: e.Line, Key: name + ".url", Entry: name, Message: "missing url"}
+			errs = append(errs, p)
+			set.Invalid[name] = append(set.Invalid[name], p)
 			delete(set.Entries, name)
 		}
 	}
@@ -69,6 +79,17 @@ func Load(root rootfs.Root) (*Set, []Problem, error) {
 		return set, warnings, &Error{Problems: errs}
 	}
 	return set, warnings, nil
+}
+
+// fileBroken reports whether problems concern the whole file rather than
+// single entries.
+func fileBroken(errs []Problem) bool {
+	for _, p := range errs {
+		if p.Entry == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // add merges e into the set: a later table replaces an earlier one whole,
@@ -87,13 +108,14 @@ func (s *Set) add(e *Entry) {
 
 func (e *Entry) onlyEnabled() bool {
 	return e.Enabled != nil && e.URL == "" && len(e.PCIID)+len(e.DMI)+len(e.DeviceTree)+len(e.VirtEnv)+len(e.Conflicts) == 0 &&
-		e.IfFile == "" && e.Update == "" && e.Asset == ""
+		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == ""
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)
 
-// Parse decodes one manifest file. file is used in messages only. Entries
-// come back sorted by name; errors mean the file must not be used.
+// Parse decodes one manifest file. file is used in messages only. The
+// valid entries come back sorted by name. An error with Entry set leaves out
+// that entry only; an error without it means the file must not be used.
 func Parse(file string, data []byte) (entries []*Entry, warnings, errs []Problem) {
 	var raw map[string]Entry
 	dec := toml.NewDecoder(bytes.NewReader(data))
@@ -106,8 +128,15 @@ func Parse(file string, data []byte) (entries []*Entry, warnings, errs []Problem
 	case errors.As(err, &strict):
 		for _, e := range strict.Errors {
 			line, col := e.Position()
-			warnings = append(warnings, Problem{File: file, Line: line, Column: col, Key: strings.Join(e.Key(), "."),
-				Message: "unknown key (ignored)", Warning: true})
+			key := e.Key()
+			msg := "unknown key (ignored)"
+			if len(key) == 2 {
+				if s := closest(key[1], Keys()); s != "" {
+					msg += fmt.Sprintf("; did you mean %q?", s)
+				}
+			}
+			warnings = append(warnings, Problem{File: file, Line: line, Column: col, Key: strings.Join(key, "."),
+				Message: msg, Warning: true})
 		}
 	case errors.As(err, &derr):
 		line, col := derr.Position()
@@ -126,17 +155,26 @@ func Parse(file string, data []byte) (entries []*Entry, warnings, errs []Problem
 		e.Name = n
 		e.Source = file
 		e.Line = pos.table(n)
+		valid := true
 		for _, p := range validate(&e) {
 			p.File = file
+			p.Entry = n
 			p.Line, p.Column = pos.key(n, p.Key)
 			if p.Key == "" {
 				p.Key = n
 			} else {
 				p.Key = n + "." + p.Key
 			}
+			if p.Warning {
+				warnings = append(warnings, p)
+				continue
+			}
+			valid = false
 			errs = append(errs, p)
 		}
-		entries = append(entries, &e)
+		if valid {
+			entries = append(entries, &e)
+		}
 	}
 	return entries, warnings, errs
 }
@@ -173,6 +211,10 @@ func validate(e *Entry) []Problem {
 	for _, v := range e.VirtEnv {
 		if strings.TrimSpace(v) == "" {
 			bad("virt_env", "empty rule")
+			continue
+		}
+		if msg := checkVirt(v); msg != "" {
+			ps = append(ps, Problem{Key: "virt_env", Message: msg, Warning: true})
 		}
 	}
 	if e.IfFile != "" && !strings.HasPrefix(e.IfFile, "/") {
@@ -185,6 +227,14 @@ func validate(e *Entry) []Problem {
 	}
 	if _, err := ParseAction(e.Update); err != nil {
 		bad("update", "%v", err)
+	}
+	if e.Signature != "" && e.Signature != "required" && e.Signature != "if-present" && e.Signature != "none" {
+		bad("signature", "want required, if-present or none, got %q", e.Signature)
+	}
+	for _, k := range e.Keys {
+		if strings.TrimSpace(k) == "" {
+			bad("keys", "empty key name")
+		}
 	}
 	if e.Asset != "" && (strings.ContainsAny(e.Asset, "/ \t") || e.Asset == "." || e.Asset == "..") {
 		bad("asset", "invalid image name %q", e.Asset)

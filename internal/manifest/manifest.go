@@ -23,6 +23,13 @@ type Entry struct {
 	Update     string   `toml:"update" json:"update,omitempty"`
 	Asset      string   `toml:"asset" json:"asset,omitempty"`
 	Enabled    *bool    `toml:"enabled" json:"enabled,omitempty"`
+	// Keys names the keys (keys.d file names or key ids) that may sign
+	// this extension's releases; empty means the keys whose
+	// NAME.extensions file names it (docs/trust.md).
+	Keys []string `toml:"keys" json:"keys,omitempty"`
+	// Signature is the policy: required, if-present or none; empty takes
+	// the default (internal/trust.PolicyFor).
+	Signature string `toml:"signature" json:"signature,omitempty"`
 
 	// Source is the in-root path of the file the table came from, Line the
 	// line of its header.
@@ -52,6 +59,9 @@ type Set struct {
 	Entries map[string]*Entry
 	// Files lists the in-root paths that were read, in merge order.
 	Files []string
+	// Invalid holds the entries left out because of their values, with
+	// every problem found in them; they are in no other field.
+	Invalid map[string][]Problem
 }
 
 // Names returns the entry names, sorted.
@@ -104,10 +114,13 @@ func (s *Set) Conflicting(name string) []string {
 // Problem is one finding about a manifest file. Warnings do not stop
 // anything; other problems make the file unusable.
 type Problem struct {
-	File    string `json:"file"`
-	Line    int    `json:"line,omitempty"`
-	Column  int    `json:"column,omitempty"`
-	Key     string `json:"key,omitempty"`
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	Key    string `json:"key,omitempty"`
+	// Entry is the extension a problem leaves out, when it concerns one
+	// table only; empty when the whole file is unusable.
+	Entry   string `json:"entry,omitempty"`
 	Message string `json:"message"`
 	Warning bool   `json:"warning,omitempty"`
 }
@@ -138,10 +151,16 @@ type Error struct {
 	Problems []Problem
 }
 
+// Error is one line for one problem, else a heading and one problem per
+// line.
 func (e *Error) Error() string {
-	msgs := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		msgs[i] = p.String()
+	if len(e.Problems) == 1 {
+		return "invalid manifest: " + e.Problems[0].String()
 	}
-	return "invalid manifest: " + strings.Join(msgs, "; ")
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid manifest (%d problems):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  " + p.String())
+	}
+	return b.String()
 }

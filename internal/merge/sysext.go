@@ -17,7 +17,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/failpoint"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
@@ -62,12 +65,26 @@ func (e *CommandError) Error() string {
 // read at all fails the whole refresh and leaves the previous merge in place.
 // Callers that need to know whether an extension became active ask Merged.
 // Failures are *CommandError.
+//
+// A refresh is never cut short by ctx's cancellation: killing
+// systemd-sysext between its unmerge and its merge would leave the host
+// with nothing merged. It runs detached from ctx, bounded by RefreshTimeout
+// (then SIGTERM, and SIGKILL 30 s later).
 func (s *Sysext) Refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefreshTimeout)
+	defer cancel()
 	return s.run(ctx, "refresh")
 }
 
+// RefreshTimeout bounds one systemd-sysext refresh. sysextd.service's
+// TimeoutStopSec must exceed the engine's protected-step bound, which
+// includes refreshes.
+const RefreshTimeout = 2 * time.Minute
+
 // Unmerge runs `systemd-sysext unmerge`. It succeeds when nothing is merged.
 func (s *Sysext) Unmerge(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefreshTimeout)
+	defer cancel()
 	return s.run(ctx, "unmerge")
 }
 
@@ -101,8 +118,15 @@ func (s *Sysext) run(ctx context.Context, verb string) error {
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		failpoint.Hit(verb + ":running")
+		err = cmd.Wait()
+	}
 	log := s.logger().With("argv", strings.Join(argv, " "), "duration", time.Since(start))
 	if ctx.Err() != nil {
 		return fmt.Errorf("running %s: %w", strings.Join(argv, " "), ctx.Err())

@@ -4,6 +4,7 @@
 package rootfs
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -40,12 +41,22 @@ type Root struct {
 	dir string
 }
 
-// New returns a Root for dir; "" and "/" mean the host.
+// New returns a Root for dir; "" and any spelling of "/" ("//", "/./",
+// "/tmp/..") mean the host. dir is cleaned before it is compared, so that a
+// roundabout spelling of the host never switches off what only the host has
+// (D-Bus, the service manager).
 func New(dir string) Root {
-	if dir == "" || dir == "/" {
+	if dir == "" {
 		return Root{}
 	}
-	return Root{dir: filepath.Clean(dir)}
+	clean := filepath.Clean(dir)
+	if abs, err := filepath.Abs(clean); err == nil {
+		clean = abs
+	}
+	if clean == "/" {
+		return Root{}
+	}
+	return Root{dir: clean}
 }
 
 // Dir is the root directory itself ("/" for the host).
@@ -67,6 +78,22 @@ func (r Root) Path(p string) string {
 		return clean
 	}
 	return filepath.Join(r.dir, clean)
+}
+
+// Open opens the root as an *os.Root: writes through it resolve symlinks
+// inside the root and never escape it. The caller closes it.
+func (r Root) Open() (*os.Root, error) {
+	return os.OpenRoot(r.Dir())
+}
+
+// InRoot is p (an absolute in-root path) in the form *os.Root methods take:
+// relative to the root, cleaned, never climbing above it.
+func InRoot(p string) string {
+	rel := strings.TrimPrefix(filepath.Clean("/"+p), "/")
+	if rel == "" {
+		return "."
+	}
+	return rel
 }
 
 // Rel converts a host path under the root back to its in-root form.

@@ -30,3 +30,14 @@ func TestRel(t *testing.T) {
 		t.Errorf("host Rel = %q", got)
 	}
 }
+
+func TestHostSpellings(t *testing.T) {
+	for _, dir := range []string{"", "/", "//", "/./", "/tmp/..", "/usr/../"} {
+		if !New(dir).IsHost() {
+			t.Errorf("New(%q) is not the host: D-Bus and units would be switched off on the real host", dir)
+		}
+	}
+	if New("/tmp/x/").Dir() != "/tmp/x" {
+		t.Errorf("New(/tmp/x/).Dir() = %q", New("/tmp/x/").Dir())
+	}
+}

@@ -11,34 +11,70 @@ import (
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
+// In-root locations of the store's own directories. backup/ and staging/
+// live under /var/lib/sysextd, on the same file system as
+// /var/lib/extensions (so that placing an image is a rename) and outside
+// every directory systemd-sysext scans.
+const (
+	backupDir   = rootfs.StateDir + "/backup"
+	stagingDir  = rootfs.StateDir + "/staging"
+	previousDir = rootfs.StateDir + "/previous"
+)
+
 // ImagePath is where an image lives once installed.
 func (s Store) ImagePath(image string) string {
-	return s.Root.Path(rootfs.ExtensionsDir + "/" + image + ".raw")
+	return s.Root.Path(imageRel(image))
 }
 
-// StagingDir is where downloads are written: under /var/lib/sysextd, a
-// directory systemd-sysext never scans, on the same file system as the
-// store so that placing an image is a rename.
+func imageRel(image string) string { return rootfs.ExtensionsDir + "/" + image + ".raw" }
+
+func backupRel(image string) string { return backupDir + "/" + image + ".raw" }
+
+// StagingDir is where downloads are written. It is created root-only.
 func (s Store) StagingDir() (string, error) {
-	dir := s.Root.Path(rootfs.StateDir + "/staging")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.mkdir(stagingDir, 0o700); err != nil {
 		return "", fmt.Errorf("creating staging directory: %w", err)
 	}
-	return dir, nil
+	return s.Root.Path(stagingDir), nil
 }
 
-// CleanStaging removes leftovers of interrupted downloads. Call it with the
-// lock held.
-func (s Store) CleanStaging() {
-	dir := s.Root.Path(rootfs.StateDir + "/staging")
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		os.Remove(filepath.Join(dir, e.Name()))
+// mkdir creates an in-root directory (and its parents) without following
+// symlinks out of the root.
+func (s Store) mkdir(dir string, mode fs.FileMode) error {
+	r, err := s.Root.Open()
+	if err != nil {
+		return err
 	}
+	defer r.Close()
+	return r.MkdirAll(rootfs.InRoot(dir), mode)
 }
 
-func (s Store) backupPath(image string) string {
-	return s.Root.Path(rootfs.StateDir + "/backup/" + image + ".raw")
+// cleanDir removes every entry of an in-root directory and reports what
+// it removed.
+func (s Store) cleanDir(dir string) ([]string, error) {
+	r, err := s.Root.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	entries, err := fs.ReadDir(r.FS(), rootfs.InRoot(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		p := rootfs.InRoot(dir + "/" + e.Name())
+		if err := r.RemoveAll(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, dir+"/"+e.Name())
+	}
+	return removed, errors.Join(errs...)
 }
 
 // Installed lists the image names present in /var/lib/extensions.
@@ -59,92 +95,39 @@ func (s Store) Installed() ([]string, error) {
 	return out, nil
 }
 
-// Change is one image swap that can be undone until it is committed.
-type Change struct {
-	store  Store
-	image  string
-	backup string // where the previous image was moved, "" if there was none
-	placed bool   // a new image was renamed into place
-}
-
-// Place renames a verified staged file into the store as image, moving
-// any previous image aside first. Undo puts things back.
-func (s Store) Place(staged, image string) (*Change, error) {
-	c, err := s.moveAside(image)
+// Quarantine moves a file out of the directories systemd-sysext scans into
+// /var/lib/sysextd/quarantine, keeping it for the operator. It returns the
+// new host path.
+func (s Store) Quarantine(inRoot string) (string, error) {
+	dir := rootfs.StateDir + "/quarantine"
+	if err := s.mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating %s: %w", dir, err)
+	}
+	r, err := s.Root.Open()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	dst := s.ImagePath(image)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		c.Undo()
-		return nil, fmt.Errorf("creating %s: %w", rootfs.ExtensionsDir, err)
+	defer r.Close()
+	dst := dir + "/" + filepath.Base(inRoot)
+	if err := r.Rename(rootfs.InRoot(inRoot), rootfs.InRoot(dst)); err != nil {
+		return "", fmt.Errorf("moving %s aside: %w", inRoot, err)
 	}
-	if err := os.Chmod(staged, 0o644); err != nil {
-		c.Undo()
-		return nil, fmt.Errorf("placing %s: %w", image, err)
-	}
-	if err := os.Rename(staged, dst); err != nil {
-		c.Undo()
-		return nil, fmt.Errorf("placing %s: %w", image, err)
-	}
-	c.placed = true
-	return c, syncDir(filepath.Dir(dst))
+	return s.Root.Path(dst), syncDir(s.Root.Path(filepath.Dir(inRoot)))
 }
 
-// Take moves an installed image out of the store (for removal); Undo
-// brings it back.
-func (s Store) Take(image string) (*Change, error) {
-	return s.moveAside(image)
-}
-
-func (s Store) moveAside(image string) (*Change, error) {
-	c := &Change{store: s, image: image}
-	src := s.ImagePath(image)
-	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
-		return c, nil
+// Rename moves an in-root file to another in-root path (creating the
+// target's directory), without following symlinks out of the root.
+func (s Store) Rename(from, to string) error {
+	if err := s.mkdir(filepath.Dir(to), 0o755); err != nil {
+		return err
 	}
-	bak := s.backupPath(image)
-	if err := os.MkdirAll(filepath.Dir(bak), 0o755); err != nil {
-		return nil, fmt.Errorf("creating backup directory: %w", err)
+	r, err := s.Root.Open()
+	if err != nil {
+		return err
 	}
-	os.RemoveAll(bak)
-	if err := os.Rename(src, bak); err != nil {
-		return nil, fmt.Errorf("moving %s aside: %w", image, err)
+	defer r.Close()
+	if err := r.Rename(rootfs.InRoot(from), rootfs.InRoot(to)); err != nil {
+		return err
 	}
-	c.backup = bak
-	return c, nil
-}
-
-// HadPrevious reports whether an earlier image was moved aside.
-func (c *Change) HadPrevious() bool { return c.backup != "" }
-
-// Undo restores the store to what it was before the change.
-func (c *Change) Undo() error {
-	dst := c.store.ImagePath(c.image)
-	if c.placed {
-		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("taking %s out: %w", c.image, err)
-		}
-		c.placed = false
-	}
-	if c.backup != "" {
-		if err := os.Rename(c.backup, dst); err != nil {
-			return fmt.Errorf("restoring previous %s: %w", c.image, err)
-		}
-		c.backup = ""
-	}
-	return syncDir(filepath.Dir(dst))
-}
-
-// Commit drops the backup: the change is final.
-func (c *Change) Commit() error {
-	if c.backup == "" {
-		return nil
-	}
-	err := os.Remove(c.backup)
-	c.backup = ""
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("dropping backup of %s: %w", c.image, err)
-	}
-	return nil
+	return syncDir(s.Root.Path(filepath.Dir(from)))
 }

@@ -5,6 +5,8 @@
 package store
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,11 +42,32 @@ type Record struct {
 	// RebootRequired is set when an update with the reboot action was
 	// applied and the host has not rebooted since.
 	RebootRequired bool `json:"reboot_required,omitempty"`
+	// Hold keeps update, auto and the daemon away from the extension;
+	// HoldReason says why (an operator's hold, a rollback).
+	Hold       bool   `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
+	// Pin is the version the extension is to stay on.
+	Pin string `json:"pin,omitempty"`
+	// Previous is the image the last successful update replaced, kept at
+	// /var/lib/sysextd/previous/IMAGE.raw for an offline rollback.
+	Previous *Previous `json:"previous,omitempty"`
+}
+
+// Previous describes a kept previous image.
+type Previous struct {
+	Tag       string   `json:"tag,omitempty"`
+	Version   string   `json:"version"`
+	BuildTime string   `json:"build_time,omitempty"`
+	Digest    string   `json:"digest,omitempty"`
+	Units     []string `json:"units,omitempty"`
 }
 
 // State is the content of state.json.
 type State struct {
 	Extensions map[string]*Record `json:"extensions"`
+	// Pending is the step in progress; set only while a step runs, or after
+	// a crash until Recover undoes it.
+	Pending *Intent `json:"pending,omitempty"`
 }
 
 // Names returns the recorded names, sorted.
@@ -94,47 +117,55 @@ func (s Store) LoadState() (*State, error) {
 	return st, nil
 }
 
-// SaveState writes state.json atomically and world-readable.
+// SaveState writes state.json atomically and world-readable (list runs
+// unprivileged). The write goes through the root: a symlink planted in the
+// state directory cannot redirect it out of the tree.
 func (s Store) SaveState(st *State) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding state: %w", err)
 	}
-	return WriteFileAtomic(s.StatePath(), append(data, '\n'), 0o644)
+	return s.WriteFile(rootfs.StateDir+"/state.json", append(data, '\n'), 0o644)
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, fsyncs it,
-// renames it over path and fsyncs the directory.
-func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+// WriteFile writes data to the in-root path p atomically: a temporary file
+// beside it, fsynced, renamed over p, and the directory fsynced. Every step
+// resolves inside the root.
+func (s Store) WriteFile(p string, data []byte, mode fs.FileMode) error {
+	r, err := s.Root.Open()
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", p, err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	defer r.Close()
+	dir := filepath.Dir(rootfs.InRoot(p))
+	if err := r.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
 	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	var suffix [8]byte
+	_, _ = rand.Read(suffix[:])
+	tmp := filepath.Join(dir, "."+filepath.Base(p)+"."+hex.EncodeToString(suffix[:]))
+	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
+	defer r.Remove(tmp) // fails harmlessly after the rename
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Chmod(mode)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if werr == nil {
+		werr = f.Sync()
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replacing %s: %w", path, err)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
 	}
-	return syncDir(dir)
+	if werr != nil {
+		return fmt.Errorf("writing %s: %w", p, werr)
+	}
+	if err := r.Rename(tmp, rootfs.InRoot(p)); err != nil {
+		return fmt.Errorf("replacing %s: %w", p, err)
+	}
+	return syncDir(s.Root.Path(filepath.Dir(p)))
 }
 
 func syncDir(dir string) error {

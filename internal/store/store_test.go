@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,51 +70,175 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
-func TestPlaceUndoCommit(t *testing.T) {
-	s := newStore(t)
-	c1, err := s.Place(stage(t, s, "v1"), "sysext-a")
-	if err != nil || c1.HadPrevious() {
-		t.Fatalf("first Place = %v, %v", c1, err)
+// crashAt runs the first n operations of a step and stops, as a SIGKILL
+// after the n-th would. Operations: Begin, Keep, Take, Place, Commit.
+func crashAt(t *testing.T, s Store, n int) {
+	t.Helper()
+	staged := stage(t, s, "new")
+	ops := []func(tx **Txn) error{
+		func(tx **Txn) (err error) {
+			*tx, err = s.Begin(Intent{Op: "install", Name: "a", Images: []ImageIntent{{Image: "sysext-b"}, {Image: "sysext-a", Place: true}}})
+			return err
+		},
+		func(tx **Txn) error { return (*tx).Keep() },
+		func(tx **Txn) error { return (*tx).Take("sysext-b") },
+		func(tx **Txn) error { return (*tx).Place(staged, "sysext-a") },
+		func(tx **Txn) error {
+			return (*tx).Commit(func(st *State) {
+				delete(st.Extensions, "b")
+				st.Extensions["a"] = &Record{Name: "a", Image: "sysext-a", Version: "new"}
+			})
+		},
 	}
-	if got := read(t, s.ImagePath("sysext-a")); got != "v1" {
-		t.Fatalf("image = %q", got)
+	var tx *Txn
+	for _, op := range ops[:n] {
+		if err := op(&tx); err != nil {
+			t.Fatal(err)
+		}
 	}
-	c2, err := s.Place(stage(t, s, "v2"), "sysext-a")
-	if err != nil || !c2.HadPrevious() {
-		t.Fatalf("second Place = %v, %v", c2, err)
-	}
-	if got := read(t, s.ImagePath("sysext-a")); got != "v2" {
-		t.Fatalf("image = %q, want v2", got)
-	}
-	if err := c2.Undo(); err != nil {
-		t.Fatal(err)
-	}
-	if got := read(t, s.ImagePath("sysext-a")); got != "v1" {
-		t.Fatalf("after Undo image = %q, want v1", got)
-	}
-	c3, _ := s.Place(stage(t, s, "v3"), "sysext-a")
-	if err := c3.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(s.backupPath("sysext-a")); !os.IsNotExist(err) {
-		t.Errorf("backup still present after Commit: %v", err)
-	}
-	take, err := s.Take("sysext-a")
+}
+
+// recoverFiles is what Engine.Recover does to the store.
+func recoverFiles(t *testing.T, s Store) {
+	t.Helper()
+	p, err := s.Pending()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := s.Installed(); len(names) != 0 {
-		t.Errorf("Installed after Take = %v", names)
+	if p != nil {
+		if err := s.UndoFiles(*p); err != nil {
+			t.Fatal(err)
+		}
+		// Undo twice: a crash during an undo is undone again.
+		if err := s.UndoFiles(*p); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ClearPending(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	take.Undo()
-	if names, _ := s.Installed(); len(names) != 1 || names[0] != "sysext-a" {
-		t.Errorf("Installed after Undo = %v", names)
+	if _, err := s.Clean(); err != nil {
+		t.Fatal(err)
 	}
-	c4, _ := s.Place(stage(t, s, "new"), "sysext-b")
-	c4.Undo()
-	if _, err := os.Stat(s.ImagePath("sysext-b")); !os.IsNotExist(err) {
-		t.Errorf("Undo of a first install left the image: %v", err)
+}
+
+func TestCrashAtEveryOperation(t *testing.T) {
+	for _, previous := range []bool{true, false} {
+		for n := 0; n <= 5; n++ {
+			t.Run(fmt.Sprintf("previous=%v/ops=%d", previous, n), func(t *testing.T) {
+				s := newStore(t)
+				st := &State{Extensions: map[string]*Record{"b": {Name: "b", Image: "sysext-b", Version: "b1"}}}
+				if previous {
+					st.Extensions["a"] = &Record{Name: "a", Image: "sysext-a", Version: "old"}
+					writeImage(t, s, "sysext-a", "old")
+				}
+				writeImage(t, s, "sysext-b", "b1")
+				if err := s.SaveState(st); err != nil {
+					t.Fatal(err)
+				}
+				crashAt(t, s, n)
+				recoverFiles(t, s)
+
+				got, _ := s.LoadState()
+				committed := n == 5
+				wantA, wantB := "old", "b1"
+				if !previous {
+					wantA = "<missing>"
+				}
+				if committed {
+					wantA, wantB = "new", "<missing>"
+				}
+				if a := readOr(s.ImagePath("sysext-a")); a != wantA {
+					t.Errorf("sysext-a = %q, want %q", a, wantA)
+				}
+				if b := readOr(s.ImagePath("sysext-b")); b != wantB {
+					t.Errorf("sysext-b = %q, want %q", b, wantB)
+				}
+				if got.Pending != nil {
+					t.Errorf("intent still pending: %+v", got.Pending)
+				}
+				// state.json agrees with the store.
+				for _, img := range []string{"sysext-a", "sysext-b"} {
+					onDisk := readOr(s.ImagePath(img)) != "<missing>"
+					if inState := got.ByImage(img) != nil; inState != onDisk {
+						t.Errorf("%s: in state %v, on disk %v", img, inState, onDisk)
+					}
+				}
+				if a := got.Extensions["a"]; a != nil && a.Version != readOr(s.ImagePath("sysext-a")) {
+					t.Errorf("state says a %s, store holds %s", a.Version, readOr(s.ImagePath("sysext-a")))
+				}
+				for _, dir := range []string{backupDir, stagingDir} {
+					if entries, _ := os.ReadDir(s.Root.Path(dir)); len(entries) != 0 {
+						t.Errorf("%s not empty after recovery: %v", dir, entries)
+					}
+				}
+			})
+		}
 	}
+}
+
+func TestBeginRefusesWhilePending(t *testing.T) {
+	s := newStore(t)
+	if _, err := s.Begin(Intent{Op: "remove", Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Begin(Intent{Op: "remove", Name: "b"}); err == nil || !strings.Contains(err.Error(), "pending") {
+		t.Fatalf("second Begin = %v, want a pending error", err)
+	}
+	if _, err := s.Clean(); err == nil {
+		t.Fatal("Clean ran while a step is pending: it could drop the only copy of an image")
+	}
+}
+
+func TestWritesStayInsideTheRoot(t *testing.T) {
+	s := newStore(t)
+	outside := t.TempDir()
+	if err := os.MkdirAll(s.Root.Path("/var/lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, s.Root.Path(rootfs.StateDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveState(&State{Extensions: map[string]*Record{}}); err == nil {
+		t.Error("SaveState followed a symlink out of the root")
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("written outside the root: %v", entries)
+	}
+}
+
+func TestLockIsRootOnly(t *testing.T) {
+	s := newStore(t)
+	os.MkdirAll(filepath.Dir(s.LockPath()), 0o755)
+	os.WriteFile(s.LockPath(), nil, 0o644) // as an older release left it
+	release, err := s.Lock(t.Context(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	fi, err := os.Stat(s.LockPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("lock mode = %v, want 0600: anyone who can open it can flock it", fi.Mode().Perm())
+	}
+}
+
+func writeImage(t *testing.T, s Store, image, content string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(s.ImagePath(image)), 0o755)
+	if err := os.WriteFile(s.ImagePath(image), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readOr(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "<missing>"
+	}
+	return string(b)
 }
 
 func TestLock(t *testing.T) {

@@ -5,7 +5,10 @@
 //	gendocs OUTDIR
 //
 // writes OUTDIR/man/*.8 (sysextctl and one page per subcommand, plus the
-// hand-written sysextd.8) and OUTDIR/completions/sysextctl.{bash,zsh,fish}.
+// hand-written sysextd.8), OUTDIR/man/sysext.toml.5 and
+// OUTDIR/completions/sysextctl.{bash,zsh,fish}. sysextctl.8 is cobra's page
+// with the hand-written sections of sysextctl-sections.8 (commands, exit
+// status, files, environment, examples) put before SEE ALSO.
 // Dates in the pages follow SOURCE_DATE_EPOCH when it is set, so builds are
 // reproducible.
 package main
@@ -16,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -23,8 +27,14 @@ import (
 	"github.com/spamtagger/sysextd/internal/cli"
 )
 
-//go:embed sysextd.8
-var sysextdPage []byte
+var (
+	//go:embed sysextd.8
+	sysextdPage []byte
+	//go:embed sysext.toml.5
+	manifestPage []byte
+	//go:embed sysextctl-sections.8
+	sysextctlSections string
+)
 
 func main() {
 	if len(os.Args) != 2 {
@@ -48,8 +58,10 @@ func run(out string) error {
 	if err := genMan(manDir); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(manDir, "sysextd.8"), sysextdPage, 0o644); err != nil {
-		return fmt.Errorf("writing sysextd.8: %w", err)
+	for name, page := range map[string][]byte{"sysextd.8": sysextdPage, "sysext.toml.5": manifestPage} {
+		if err := os.WriteFile(filepath.Join(manDir, name), page, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
 	}
 	return genCompletions(compDir)
 }
@@ -69,7 +81,24 @@ func genMan(dir string) error {
 	if err := doc.GenManTree(root, header, dir); err != nil {
 		return fmt.Errorf("generating man pages: %w", err)
 	}
-	return nil
+	return addSections(filepath.Join(dir, "sysextctl.8"))
+}
+
+// addSections puts the hand-written sections into cobra's sysextctl.8,
+// before SEE ALSO, and adds the other pages to SEE ALSO.
+func addSections(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	const seeAlso = "\n.SH SEE ALSO\n"
+	page := string(b)
+	if !strings.Contains(page, seeAlso) {
+		return fmt.Errorf("%s: no SEE ALSO section to put the sections before", path)
+	}
+	page = strings.Replace(page, seeAlso, "\n"+sysextctlSections+seeAlso+
+		"\\fBsysext.toml(5)\\fP, \\fBsysextd(8)\\fP, \\fBsystemd-sysext(8)\\fP, ", 1)
+	return os.WriteFile(path, []byte(page), 0o644)
 }
 
 func genCompletions(dir string) error {

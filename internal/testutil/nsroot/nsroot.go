@@ -87,7 +87,8 @@ func runParent(t *testing.T) {
 	case strings.Contains(output, passMarker(nonce)):
 		t.Logf("in mount namespace:\n%s", output)
 	case strings.Contains(output, skipMarker(nonce)):
-		t.Skipf("skipped in mount namespace:\n%s", output)
+		// The reason comes first, so that a summary of skips (make unit) shows it.
+		t.Skipf("%s (in the mount namespace)\n%s", childSkipReason(output), output)
 	default:
 		t.Fatalf("in mount namespace: the test body did not report completion\n%s", output)
 	}
@@ -100,6 +101,24 @@ func runPattern(name string) string {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
 	}
 	return strings.Join(parts, "/")
+}
+
+var logLine = regexp.MustCompile(`^\s+[\w.-]+\.go:\d+: (.*)$`)
+
+// childSkipReason is the last message the child logged before its
+// "--- SKIP" line: the reason it gave t.Skip.
+func childSkipReason(output string) string {
+	reason := "the test body skipped without a reason"
+	for line := range strings.Lines(output) {
+		line = strings.TrimRight(line, "\n")
+		if m := logLine.FindStringSubmatch(line); m != nil {
+			reason = m[1]
+		}
+		if strings.HasPrefix(strings.TrimSpace(line), "--- SKIP") {
+			break
+		}
+	}
+	return reason
 }
 
 func passMarker(nonce string) string { return "nsroot: body passed " + nonce }

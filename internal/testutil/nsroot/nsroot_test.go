@@ -168,3 +168,16 @@ func TestUnescapeMountinfo(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// A skip inside the namespace must surface with its reason on the first
+// line of the parent's skip message: that line is what `make unit`'s skip
+// summary shows.
+func TestChildSkipReason(t *testing.T) {
+	out := "=== RUN   TestX\n    x_test.go:10: built tree\n    x_test.go:12: SKIPPED (no Debian mirror): dial tcp\n--- SKIP: TestX (0.01s)\nPASS\n"
+	if got, want := childSkipReason(out), "SKIPPED (no Debian mirror): dial tcp"; got != want {
+		t.Errorf("childSkipReason = %q, want %q", got, want)
+	}
+	if got := childSkipReason("--- SKIP: TestX\n"); !strings.Contains(got, "without a reason") {
+		t.Errorf("childSkipReason of a silent skip = %q", got)
+	}
+}

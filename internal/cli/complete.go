@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+// completeNames completes extension names for a verb: those the manifests
+// name (under --root), plus the installed ones for remove and update. It
+// reads only files: no facts, no network, no lock.
+func (o *options) completeNames(verb string, max int) cobra.CompletionFunc {
+	return func(_ *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if max > 0 && len(args) >= max {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		root := rootfs.New(o.root)
+		set, _, _ := manifest.Load(root)
+		names := set.Names()
+		if verb == engine.VerbRemove || verb == engine.VerbUpdate {
+			if st, err := (store.Store{Root: root}).LoadState(); err == nil {
+				names = append(names, st.Names()...)
+			}
+		}
+		slices.Sort(names)
+		var out []cobra.Completion
+		for _, n := range slices.Compact(names) {
+			if strings.HasPrefix(n, toComplete) && !slices.Contains(args, n) {
+				out = append(out, n)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,495 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/failpoint"
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+// Phase names one part of a step. A step runs its phases in this order;
+// the first failure rolls back every phase done before it.
+type Phase string
+
+const (
+	PhaseDownload Phase = "download" // fetch the image into staging
+	PhaseVerify   Phase = "verify"   // read it and check it against the host and the release
+	PhasePlace    Phase = "place"    // record the intent, keep the old image, rename the new one in
+	PhaseActivate Phase = "activate" // systemd-sysext refresh, then confirm what is merged
+	PhaseUnits    Phase = "units"    // start the units the image ships
+	PhaseAction   Phase = "action"   // the update action (service restart, reboot flag)
+	PhaseCommit   Phase = "commit"   // record the outcome, drop the backups
+)
+
+// protectedTimeout bounds the part of a step that changes the host: it is
+// not cancelled by SIGTERM, so sysextd.service's TimeoutStopSec must exceed
+// it (packaging/sysextd.service).
+const protectedTimeout = 5 * time.Minute
+
+// protected detaches ctx from cancellation, with a bound, for the part of a
+// step that changes the host and must complete or roll back.
+func protected(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), protectedTimeout)
+}
+
+// txn is one step applied to the host: what each phase did, so that a
+// rollback undoes exactly that.
+type txn struct {
+	e    *Engine
+	s    Step
+	done []Phase
+
+	dl   *fetch.Downloaded
+	info *image.Info
+	st   *store.Txn
+	// expected are images merged before the step that must be merged after
+	// it; gone are images the step takes out.
+	expected map[string]bool
+	gone     map[string]bool
+	action   string
+}
+
+// run executes phases in order; it stops at the first failure and rolls
+// back. Failpoints "OP:PHASE:before|after" surround each phase.
+func (t *txn) run(ctx context.Context, phases []Phase) error {
+	for _, p := range phases {
+		failpoint.Hit(string(t.s.Op) + ":" + string(p) + ":before")
+		if p == PhasePlace {
+			// From here on the host changes: a cancelled run (SIGTERM)
+			// finishes or rolls back the step rather than leave it half done.
+			var cancel context.CancelFunc
+			ctx, cancel = protected(ctx)
+			defer cancel()
+		}
+		if err := t.phase(ctx, p); err != nil {
+			return t.rollback(ctx, p, err)
+		}
+		t.done = append(t.done, p)
+		failpoint.Hit(string(t.s.Op) + ":" + string(p) + ":after")
+	}
+	return nil
+}
+
+func (t *txn) phase(ctx context.Context, p Phase) error {
+	switch p {
+	case PhaseDownload:
+		return t.download(ctx)
+	case PhaseVerify:
+		return t.verify(ctx)
+	case PhasePlace:
+		return t.place()
+	case PhaseActivate:
+		return t.activate(ctx)
+	case PhaseUnits:
+		return t.startUnits(ctx)
+	case PhaseAction:
+		return t.applyAction(ctx)
+	case PhaseCommit:
+		return t.commit()
+	}
+	return fmt.Errorf("unknown phase %q", p)
+}
+
+func (t *txn) download(ctx context.Context) error {
+	staging, err := t.e.store().StagingDir()
+	if err != nil {
+		return err
+	}
+	a := t.s.Release.Image
+	if t.s.Local != "" {
+		dl, err := stageLocal(t.s.Local, staging)
+		if err != nil {
+			return fmt.Errorf("staging %s (%s): %w", t.s.Local, t.s.Name, err)
+		}
+		t.dl = dl
+		return nil
+	}
+	if err := t.e.preflight(staging, t.s); err != nil {
+		return err
+	}
+	dl, err := t.e.Source.Download(ctx, a, staging)
+	if err != nil {
+		return fmt.Errorf("downloading %s (%s %s): %w", a.Name, t.s.Name, t.s.Release.Tag, err)
+	}
+	t.dl = dl
+	return nil
+}
+
+// verify reads the downloaded image and checks it against the host, the
+// plan and the release's .manifest: the state records what the image says,
+// so the image must say what the release promised.
+func (t *txn) verify(ctx context.Context) error {
+	asset := t.s.Release.Image.Name
+	info, err := image.Inspect(t.dl.Path)
+	if err != nil {
+		return fmt.Errorf("reading %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
+	}
+	warnings, err := image.Validate(info, t.e.host(), t.s.Image)
+	if err != nil {
+		return fmt.Errorf("refusing %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
+	}
+	for _, w := range warnings {
+		t.e.log().Warn(t.s.Name+": "+w, "extension", t.s.Name)
+	}
+	for _, k := range []string{"PACKAGE_VERSION", "BUILD_TIME"} {
+		if got, want := info.Fields[k], t.s.Release.Fields[k]; got != want {
+			return fmt.Errorf("refusing %s (%s %s): the image says %s=%q but the release's .manifest says %q",
+				asset, t.s.Name, t.s.Release.Tag, k, got, want)
+		}
+	}
+	t.info = info
+	return ctx.Err()
+}
+
+// place records the intent, keeps the previous images and puts the new one
+// in (or takes the removed one out).
+func (t *txn) place() error {
+	e, s := t.e, t.s
+	t.expected, t.gone = map[string]bool{}, map[string]bool{}
+	// Whatever is merged now and stays in the store must still be merged
+	// afterwards: a step may never cost the host another extension.
+	if merged, err := e.Sysext.Merged(context.Background()); err == nil {
+		for _, m := range merged {
+			if _, err := os.Stat(e.store().ImagePath(m)); err == nil {
+				t.expected[m] = true
+			}
+		}
+	}
+	in := store.Intent{Op: string(s.Op), Name: s.Name, Started: e.now().UTC()}
+	var restore, stop []string
+	for _, r := range s.Removing {
+		in.Images = append(in.Images, store.ImageIntent{Image: r.Image})
+		stop = append(stop, r.Units...)
+		t.gone[r.Image] = true
+	}
+	if s.Op != OpRemove {
+		in.KeepPrevious = s.Op == OpUpdate
+		in.Images = append(in.Images, store.ImageIntent{Image: s.Image, Place: true})
+		in.NewUnits = without(t.info.Units, s.OldUnits)
+		restore = append(restore, s.OldUnits...)
+		if s.Op == OpUpdate {
+			restore = append(restore, s.Act.Units...)
+		}
+	}
+	in.RestoreUnits = uniq(append(restore, stop...))
+	tx, err := e.store().Begin(in)
+	if err != nil {
+		return err
+	}
+	t.st = tx
+	e.stopUnits(context.Background(), stop)
+	if err := tx.Keep(); err != nil {
+		return err
+	}
+	for _, r := range s.Removing {
+		if err := tx.Take(r.Image); err != nil {
+			return err
+		}
+	}
+	if s.Op != OpRemove {
+		if err := tx.Place(t.dl.Path, s.Image); err != nil {
+			return err
+		}
+		t.expected[s.Image] = true
+	}
+	return nil
+}
+
+// activate refreshes and checks that exactly the expected images merged.
+func (t *txn) activate(ctx context.Context) error {
+	if err := t.e.Sysext.Refresh(ctx); err != nil {
+		return fmt.Errorf("refreshing extensions: %w", err)
+	}
+	merged, err := t.e.Sysext.Merged(ctx)
+	if err != nil {
+		return fmt.Errorf("checking what is merged: %w", err)
+	}
+	var missing, stale []string
+	for img := range t.expected {
+		if !t.gone[img] && !slices.Contains(merged, img) {
+			missing = append(missing, img)
+		}
+	}
+	for img := range t.gone {
+		if slices.Contains(merged, img) {
+			stale = append(stale, img)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("systemd-sysext did not merge %s (it skips images whose extension-release does not match the host; see journalctl -b -t systemd-sysext)",
+			strings.Join(sortedList(missing), ", "))
+	}
+	if len(stale) > 0 {
+		return fmt.Errorf("still merged after removal: %s", strings.Join(sortedList(stale), ", "))
+	}
+	return nil
+}
+
+func (t *txn) startUnits(ctx context.Context) error {
+	if t.s.Op == OpRemove {
+		if t.e.Units != nil {
+			return t.e.Units.Reload(ctx)
+		}
+		return nil
+	}
+	return t.e.startUnits(ctx, t.info.Units)
+}
+
+func (t *txn) applyAction(ctx context.Context) error {
+	if t.s.Op != OpUpdate {
+		return nil
+	}
+	if err := t.e.applyAction(ctx, t.s, t.info.Fields); err != nil {
+		return err
+	}
+	t.action = t.s.Act.String()
+	return nil
+}
+
+func (t *txn) commit() error {
+	s := t.s
+	err := t.st.Commit(func(state *store.State) {
+		for _, r := range s.Removing {
+			delete(state.Extensions, r.Name)
+		}
+		if s.Op == OpRemove {
+			return
+		}
+		prev := state.Extensions[s.Name]
+		by := s.By
+		if by == "" && prev != nil {
+			by = prev.InstalledBy
+		}
+		if by == "" {
+			by = store.ByManual
+		}
+		rec := &store.Record{
+			Name: s.Name, Image: s.Image, Tag: s.Release.Tag,
+			Version: t.info.Fields["PACKAGE_VERSION"], BuildTime: t.info.Fields["BUILD_TIME"],
+			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.info.Units,
+		}
+		if prev != nil {
+			rec.Pin = prev.Pin
+			if s.Op == OpUpdate && prev.Image == s.Image {
+				rec.Previous = &store.Previous{Tag: prev.Tag, Version: prev.Version, BuildTime: prev.BuildTime, Digest: prev.Digest, Units: prev.Units}
+			}
+		}
+		if s.HoldAfter != "" {
+			rec.Hold, rec.HoldReason = true, s.HoldAfter
+		}
+		state.Extensions[s.Name] = rec
+	})
+	if err == nil {
+		for _, r := range s.Removing {
+			if derr := t.e.store().DropPrevious(r.Image); derr != nil {
+				t.e.log().Warn(s.Name + ": dropping the kept previous image: " + derr.Error())
+			}
+		}
+	}
+	if err != nil && t.st.Committed() {
+		// The step stands; the next Recover drops the leftover backup.
+		t.e.log().Warn(s.Name + ": " + err.Error())
+		return nil
+	}
+	return err
+}
+
+// rollback undoes the phases done before failed failed with cause, and
+// returns cause with every undo error joined to it. A commit that failed
+// after the state was written is not undone (the step stands).
+func (t *txn) rollback(ctx context.Context, failed Phase, cause error) error {
+	if !slices.Contains(t.done, PhasePlace) && t.st == nil {
+		return cause // nothing on the host changed
+	}
+	ctx = context.WithoutCancel(ctx)
+	e := t.e
+	errs := []error{cause}
+	add := func(what string, err error) {
+		if err != nil {
+			e.log().Error(t.s.Name+": rollback: "+what+": "+err.Error(), "extension", t.s.Name)
+			errs = append(errs, fmt.Errorf("rollback: %s: %w", what, err))
+		}
+	}
+	in := t.st.Intent()
+	if e.Units != nil {
+		for _, u := range in.NewUnits {
+			add("stopping "+u, e.Units.Stop(ctx, u))
+		}
+		if len(in.NewUnits) > 0 {
+			add("disabling "+strings.Join(in.NewUnits, " "), e.Units.DisableRuntime(ctx, in.NewUnits))
+		}
+	}
+	add("restoring the store", t.st.Undo())
+	add("refreshing extensions", e.Sysext.Refresh(ctx))
+	if e.Units != nil {
+		add("reloading units", e.Units.Reload(ctx))
+		for _, u := range in.RestoreUnits {
+			add("restarting "+u+" on the previous version", e.Units.Restart(ctx, u))
+		}
+	}
+	add("clearing the intent", t.st.Finish())
+	var done string
+	switch {
+	case t.s.Op == OpRemove:
+		done = "kept it"
+	case t.s.From != "":
+		done = "rolled back to " + t.s.From
+	default:
+		done = "rolled back"
+	}
+	if len(errs) == 1 {
+		return &RollbackError{Phase: failed, Err: fmt.Errorf("%w; %s", cause, done), Clean: true}
+	}
+	return &RollbackError{Phase: failed, Err: fmt.Errorf("%w; %s, but the rollback met errors: %w", cause, done, errors.Join(errs[1:]...))}
+}
+
+// RollbackError is a step that failed in Phase after it had changed the
+// host and was rolled back. Clean is false when the rollback itself met
+// errors (they are joined into Err).
+type RollbackError struct {
+	Phase Phase
+	Err   error
+	Clean bool
+}
+
+func (e *RollbackError) Error() string { return e.Err.Error() }
+func (e *RollbackError) Unwrap() error { return e.Err }
+
+// install downloads, validates and activates one extension (a new install
+// or an update), removing conflicting ones in the same transaction.
+func (e *Engine) install(ctx context.Context, s Step) Result {
+	t := &txn{e: e, s: s}
+	err := t.run(ctx, []Phase{PhaseDownload, PhaseVerify, PhasePlace, PhaseActivate, PhaseUnits, PhaseAction, PhaseCommit})
+	if t.dl != nil {
+		os.Remove(t.dl.Path) // gone already once placed
+	}
+	res := Result{Name: s.Name, Op: s.Op, From: s.From, To: s.To}
+	if err != nil {
+		return t.failure(res, err)
+	}
+	res.OK, res.Removed, res.Action = true, s.Removes, t.action
+	verb := "installed"
+	if s.Op == OpUpdate {
+		verb = "updated from " + s.From + " to"
+	}
+	res.Message = fmt.Sprintf("%s %s %s", s.Name, verb, s.To)
+	if len(s.Removes) > 0 {
+		res.Message += fmt.Sprintf(" (removed conflicting %s)", strings.Join(s.Removes, ", "))
+	}
+	return res
+}
+
+// remove stops an extension's units, takes its image out and refreshes.
+func (e *Engine) remove(ctx context.Context, s Step) Result {
+	if len(s.Removing) == 0 {
+		return Result{Name: s.Name, Op: OpNone, OK: true, Message: s.Name + " is not installed"}
+	}
+	t := &txn{e: e, s: s}
+	err := t.run(ctx, []Phase{PhasePlace, PhaseActivate, PhaseUnits, PhaseCommit})
+	res := Result{Name: s.Name, Op: OpRemove, From: s.From}
+	if err != nil {
+		return t.failure(res, fmt.Errorf("removing %s: %w", s.Name, err))
+	}
+	res.OK, res.Message = true, "removed "+s.Name
+	return res
+}
+
+func (t *txn) failure(res Result, err error) Result {
+	r := failed(res.Name, res.Op, err)
+	r.From, r.To = res.From, res.To
+	var rb *RollbackError
+	if errors.As(err, &rb) {
+		r.RolledBack, r.Phase = true, string(rb.Phase)
+	}
+	return r
+}
+
+// startUnits loads and starts the units an extension ships, runtime-enabled
+// as its package's postinst would have done.
+func (e *Engine) startUnits(ctx context.Context, units []string) error {
+	if len(units) == 0 {
+		return nil
+	}
+	if e.Units == nil {
+		e.log().Warn("no service manager: not starting units " + strings.Join(units, " "))
+		return nil
+	}
+	if err := e.Units.Reload(ctx); err != nil {
+		return err
+	}
+	if err := e.Units.EnableRuntime(ctx, units); err != nil {
+		return err
+	}
+	for _, u := range units {
+		if err := e.Units.Start(ctx, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) stopUnits(ctx context.Context, units []string) {
+	if len(units) == 0 || e.Units == nil {
+		return
+	}
+	for _, u := range units {
+		if err := e.Units.Stop(ctx, u); err != nil {
+			e.log().Warn("stopping "+u+": "+err.Error(), "unit", u)
+		}
+	}
+	if err := e.Units.DisableRuntime(ctx, units); err != nil {
+		e.log().Warn("disabling units: "+err.Error(), "units", strings.Join(units, " "))
+	}
+}
+
+// applyAction runs the plan's update action after a successful merge.
+func (e *Engine) applyAction(ctx context.Context, s Step, fields map[string]string) error {
+	switch s.Act.Kind {
+	case manifest.ActionService:
+		if e.Units == nil {
+			e.log().Warn(s.Name+": no service manager: not restarting "+strings.Join(s.Act.Units, " "), "extension", s.Name)
+			return nil
+		}
+		for _, u := range s.Act.Units {
+			if err := e.Units.Restart(ctx, u); err != nil {
+				return fmt.Errorf("update action %q: %w", s.Act, err)
+			}
+		}
+	case manifest.ActionReboot:
+		return store.MarkRebootRequired(e.Root, packageName(s.Name, fields))
+	}
+	return nil
+}
+
+func sortedList(s []string) []string {
+	m := map[string]bool{}
+	for _, x := range s {
+		m[x] = true
+	}
+	return sortedKeys(m)
+}
+
+func uniq(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func without(s, drop []string) []string {
+	var out []string
+	for _, x := range s {
+		if !slices.Contains(drop, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

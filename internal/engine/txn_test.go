@@ -1,0 +1,438 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/facts"
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
+)
+
+// recorder is the one call log every fake writes to, so that tests can
+// assert the order of what happened across the store, systemd and units.
+type recorder struct{ calls []string }
+
+func (r *recorder) add(format string, a ...any) { r.calls = append(r.calls, fmt.Sprintf(format, a...)) }
+
+// failures scripts errors by call ("refresh#2", "start alpha.service").
+type failures map[string]error
+
+// fakeSource serves prebuilt images by asset name.
+type fakeSource struct {
+	rec      *recorder
+	releases map[string]*fetch.Release
+	files    map[string]string // asset name -> image path
+	fail     failures
+}
+
+func (s *fakeSource) LatestAll(_ context.Context, reqs []fetch.Request, _ fetch.Target) map[string]fetch.Result {
+	out := map[string]fetch.Result{}
+	for _, r := range reqs {
+		if rel := s.releases[r.Name]; rel != nil {
+			out[r.Name] = fetch.Result{Release: rel}
+		} else {
+			out[r.Name] = fetch.Result{Err: errors.New("no release")}
+		}
+	}
+	return out
+}
+
+func (s *fakeSource) Cached(req fetch.Request, _ fetch.Target) (*fetch.Release, error) {
+	return s.releases[req.Name], nil
+}
+
+func (s *fakeSource) Download(_ context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error) {
+	s.rec.add("download %s", a.Name)
+	if err := s.fail["download "+a.Name]; err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(s.files[a.Name])
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, ".dl-"+a.Name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return nil, err
+	}
+	return &fetch.Downloaded{Path: p, SHA256: "sha256:" + a.Name}, nil
+}
+
+// fakeMerger "merges" every image in the store except those it is told
+// systemd would skip.
+type fakeMerger struct {
+	rec     *recorder
+	root    rootfs.Root
+	skip    map[string]bool
+	skipAt  map[int]string // refresh number -> image skipped by that refresh only
+	fail    failures
+	n       int
+	current []string
+}
+
+func (m *fakeMerger) Refresh(context.Context) error {
+	m.n++
+	m.rec.add("refresh")
+	if err := m.fail[fmt.Sprintf("refresh#%d", m.n)]; err != nil {
+		return err
+	}
+	imgs, _ := store.Store{Root: m.root}.Installed()
+	m.current = nil
+	for _, i := range imgs {
+		if !m.skip[i] && m.skipAt[m.n] != i {
+			m.current = append(m.current, i)
+		}
+	}
+	slices.Sort(m.current)
+	return nil
+}
+
+func (m *fakeMerger) Merged(context.Context) ([]string, error) { return slices.Clone(m.current), nil }
+
+type fakeUnits struct {
+	rec  *recorder
+	fail failures
+}
+
+func (u *fakeUnits) do(call string) error {
+	u.rec.add("%s", call)
+	return u.fail[call]
+}
+func (u *fakeUnits) Reload(context.Context) error { return u.do("reload") }
+func (u *fakeUnits) Start(_ context.Context, n string) error {
+	return u.do("start " + n)
+}
+func (u *fakeUnits) Stop(_ context.Context, n string) error { return u.do("stop " + n) }
+func (u *fakeUnits) Restart(_ context.Context, n string) error {
+	return u.do("restart " + n)
+}
+func (u *fakeUnits) EnableRuntime(_ context.Context, ns []string) error {
+	return u.do("enable " + strings.Join(ns, " "))
+}
+func (u *fakeUnits) DisableRuntime(_ context.Context, ns []string) error {
+	return u.do("disable " + strings.Join(ns, " "))
+}
+
+// bench is an engine wired to the fakes over a temporary root.
+type bench struct {
+	t   testing.TB
+	e   *Engine
+	rec *recorder
+	src *fakeSource
+	mg  *fakeMerger
+	un  *fakeUnits
+}
+
+const benchManifest = `[alpha]
+url = "https://github.com/o/sysext-alpha"
+conflicts = ["beta"]
+update = "service: alpha.service"
+
+[beta]
+url = "https://github.com/o/sysext-beta"
+`
+
+func newBench(t testing.TB) *bench {
+	t.Helper()
+	root := rootfs.New(t.TempDir())
+	entries, _, errs := manifest.Parse("sysext.toml", []byte(benchManifest))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	set := &manifest.Set{Entries: map[string]*manifest.Entry{}}
+	for _, en := range entries {
+		set.Entries[en.Name] = en
+	}
+	rel := sqfs.DefaultRelease("x")
+	f := &facts.Facts{Arch: rel["ARCH"]}
+	f.OS.ID, f.OS.VersionID, f.OS.VersionCodename = "debian", "13", "trixie"
+	rec := &recorder{}
+	b := &bench{t: t, rec: rec,
+		src: &fakeSource{rec: rec, releases: map[string]*fetch.Release{}, files: map[string]string{}, fail: failures{}},
+		mg:  &fakeMerger{rec: rec, root: root, skip: map[string]bool{}, fail: failures{}},
+		un:  &fakeUnits{rec: rec, fail: failures{}},
+	}
+	b.e = &Engine{Root: root, Manifests: set, Facts: f, Source: b.src, Sysext: b.mg, Units: b.un, Now: func() time.Time { return time.Unix(0, 0) }}
+	return b
+}
+
+// publish builds an image of name at version; units lists enableable
+// units it ships.
+func (b *bench) publish(name, version string, units ...string) {
+	b.t.Helper()
+	img := "sysext-" + name
+	fields := sqfs.DefaultRelease(img)
+	fields["PACKAGE_VERSION"] = version
+	files := map[string]string{"usr/share/" + name + "/version": version}
+	for _, u := range units {
+		files["usr/lib/systemd/system/"+u] = "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+	}
+	asset := img + "_" + version + ".squashfs"
+	b.src.files[asset] = sqfs.Build(b.t, b.t.TempDir(), sqfs.Spec{Name: img, Release: fields, Files: files})
+	b.src.releases[name] = &fetch.Release{Name: name, Tag: "t" + version, Version: version, BuildTime: fields["BUILD_TIME"],
+		Fields: fields, Image: fetch.Asset{Name: asset}}
+}
+
+func (b *bench) apply(verb string, names ...string) Result {
+	b.t.Helper()
+	if _, err := b.e.Recover(context.Background()); err != nil {
+		b.t.Fatalf("Recover: %v", err)
+	}
+	p, err := b.e.MakePlan(context.Background(), verb, names)
+	if err != nil {
+		b.t.Fatalf("plan %s %v: %v", verb, names, err)
+	}
+	rs := b.e.Apply(context.Background(), p)
+	if len(rs) != 1 {
+		b.t.Fatalf("%s %v: %d results, want 1: %+v", verb, names, len(rs), rs)
+	}
+	return rs[0]
+}
+
+// installed returns name -> version from the state, checking it against
+// the store and what is merged.
+func (b *bench) installed() map[string]string {
+	b.t.Helper()
+	st := store.Store{Root: b.e.Root}
+	state, err := st.LoadState()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if state.Pending != nil {
+		b.t.Errorf("intent left pending: %+v", state.Pending)
+	}
+	out := map[string]string{}
+	var want []string
+	for n, r := range state.Extensions {
+		out[n] = r.Version
+		want = append(want, r.Image)
+		got, _ := os.ReadFile(st.ImagePath(r.Image))
+		if len(got) == 0 {
+			b.t.Errorf("state has %s but its image is missing", n)
+		}
+	}
+	slices.Sort(want)
+	if imgs, _ := st.Installed(); !slices.Equal(sortCopy(imgs), want) {
+		b.t.Errorf("store holds %v, state says %v", imgs, want)
+	}
+	if !slices.Equal(b.mg.current, want) {
+		b.t.Errorf("merged %v, state says %v", b.mg.current, want)
+	}
+	for _, d := range []string{rootfs.StateDir + "/backup", rootfs.StateDir + "/staging"} {
+		if es, _ := os.ReadDir(b.e.Root.Path(d)); len(es) > 0 {
+			b.t.Errorf("%s not empty: %d entries", d, len(es))
+		}
+	}
+	return out
+}
+
+func sortCopy(s []string) []string { c := slices.Clone(s); slices.Sort(c); return c }
+
+// calls returns the recorded calls matching re since mark.
+func (b *bench) calls(mark int, re string) []string {
+	var out []string
+	rx := regexp.MustCompile(re)
+	for _, c := range b.rec.calls[mark:] {
+		if rx.MatchString(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestEveryFailureRollsBack drives each phase of an update into failure and
+// checks that the previous version is back, merged, with its units running
+// again and the new image's units stopped and disabled, and that every undo
+// error reaches the result.
+func TestEveryFailureRollsBack(t *testing.T) {
+	cases := []struct {
+		name      string
+		setup     func(b *bench)
+		phase     Phase
+		rolled    bool   // the host was changed, then undone
+		wantInErr string // part of the result's error
+	}{
+		{"download", func(b *bench) { b.src.fail["download sysext-alpha_2.squashfs"] = errors.New("connection reset") }, PhaseDownload, false, "connection reset"},
+		{"verify: .manifest disagrees with the image", func(b *bench) { b.src.releases["alpha"].Fields["PACKAGE_VERSION"] = "9" }, PhaseVerify, false, `PACKAGE_VERSION="2" but the release's .manifest says "9"`},
+		{"activate: refresh fails", func(b *bench) { b.mg.fail["refresh#2"] = errors.New("exit 1: No medium found") }, PhaseActivate, true, "No medium found"},
+		{"activate: systemd skips the image", func(b *bench) { b.mg.skipAt = map[int]string{2: "sysext-alpha"} }, PhaseActivate, true, "did not merge sysext-alpha"},
+		{"units: a new unit fails to start", func(b *bench) { b.un.fail["start alpha-new.service"] = errors.New("job failed") }, PhaseUnits, true, "job failed"},
+		{"action: the service restart fails", func(b *bench) { b.un.fail["restart alpha.service"] = errors.New("restart: job failed") }, PhaseAction, true, "restart: job failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBench(t)
+			b.publish("alpha", "1", "alpha.service")
+			if r := b.apply(VerbInstall, "alpha"); !r.OK {
+				t.Fatalf("install: %s", r.Error)
+			}
+			b.publish("alpha", "2", "alpha.service", "alpha-new.service")
+			c.setup(b)
+			mark := len(b.rec.calls)
+			r := b.apply(VerbUpdate, "alpha")
+			if r.OK {
+				t.Fatal("update succeeded, want a failure")
+			}
+			if !strings.Contains(r.Error, c.wantInErr) {
+				t.Errorf("error %q does not contain %q", r.Error, c.wantInErr)
+			}
+			if r.RolledBack != c.rolled || (c.rolled && r.Phase != string(c.phase)) {
+				t.Errorf("rolled back %v in phase %q, want %v in %q", r.RolledBack, r.Phase, c.rolled, c.phase)
+			}
+			if c.rolled && !strings.Contains(r.Error, "rolled back to 1") {
+				t.Errorf("error %q does not say it rolled back to 1", r.Error)
+			}
+			if got := b.installed(); got["alpha"] != "1" {
+				t.Fatalf("installed %v, want alpha 1", got)
+			}
+			if !c.rolled {
+				if got := b.calls(mark, "refresh|start|stop|restart"); len(got) != 0 {
+					t.Errorf("the host was touched before the failure: %v", got)
+				}
+				return
+			}
+			// New units stopped and disabled; the old one restarted on 1.
+			if c.phase == PhaseUnits || c.phase == PhaseAction {
+				if got := b.calls(mark, "^(stop|disable) alpha-new"); len(got) != 2 {
+					t.Errorf("new unit not stopped and disabled: %v", b.rec.calls[mark:])
+				}
+			}
+			if got := b.calls(mark, "^restart alpha.service$"); len(got) == 0 {
+				t.Errorf("alpha.service not restarted on the previous version: %v", b.rec.calls[mark:])
+			}
+			// The last refresh came after the store was restored.
+			if got := b.calls(mark, "^refresh$"); len(got) != 2 {
+				t.Errorf("refreshes %d, want 2 (activate, rollback): %v", len(got), b.rec.calls[mark:])
+			}
+		})
+	}
+}
+
+// TestUndoErrorsReachTheResult: when the rollback's own refresh fails, the
+// result says both what failed and that the rollback met an error.
+func TestUndoErrorsReachTheResult(t *testing.T) {
+	b := newBench(t)
+	b.publish("alpha", "1")
+	b.apply(VerbInstall, "alpha")
+	b.publish("alpha", "2")
+	b.mg.fail["refresh#2"] = errors.New("first refresh failed")
+	b.mg.fail["refresh#3"] = errors.New("rollback refresh failed")
+	r := b.apply(VerbUpdate, "alpha")
+	if r.OK || !strings.Contains(r.Error, "first refresh failed") || !strings.Contains(r.Error, "rollback refresh failed") ||
+		!strings.Contains(r.Error, "the rollback met errors") {
+		t.Fatalf("result error %q, want both failures named", r.Error)
+	}
+	var rb *RollbackError
+	if !errors.As(r.Err(), &rb) || rb.Clean {
+		t.Errorf("Err() = %#v, want an unclean *RollbackError", r.Err())
+	}
+	// The store is back on 1 all the same.
+	st, _ := store.Store{Root: b.e.Root}.LoadState()
+	if st.Extensions["alpha"].Version != "1" || st.Pending != nil {
+		t.Errorf("state after a failed rollback refresh: %+v pending %+v", st.Extensions["alpha"], st.Pending)
+	}
+}
+
+// TestConflictInstallRollsBackBoth: a failed install that removed a
+// conflicting extension brings that one back, with its units.
+func TestConflictInstallRollsBackBoth(t *testing.T) {
+	b := newBench(t)
+	b.publish("beta", "1", "beta.service")
+	b.apply(VerbInstall, "beta")
+	b.publish("alpha", "1")
+	b.mg.skip["sysext-alpha"] = true
+	mark := len(b.rec.calls)
+	r := b.apply(VerbInstall, "alpha")
+	if r.OK || !r.RolledBack {
+		t.Fatalf("install alpha = %+v, want a rollback", r)
+	}
+	if got := b.installed(); got["beta"] != "1" || got["alpha"] != "" {
+		t.Fatalf("installed %v, want beta 1 only", got)
+	}
+	if got := b.calls(mark, "beta.service"); !slices.Equal(got, []string{"stop beta.service", "disable beta.service", "restart beta.service"}) {
+		t.Errorf("beta's unit calls = %v", got)
+	}
+	// Success removes beta for good.
+	delete(b.mg.skip, "sysext-alpha")
+	if r := b.apply(VerbInstall, "alpha"); !r.OK || !slices.Equal(r.Removed, []string{"beta"}) {
+		t.Fatalf("second install = %+v", r)
+	}
+	if got := b.installed(); got["beta"] != "" || got["alpha"] != "1" {
+		t.Fatalf("installed %v, want alpha only", got)
+	}
+}
+
+// TestRemoveRollsBack: a removal whose refresh fails keeps the extension.
+func TestRemoveRollsBack(t *testing.T) {
+	b := newBench(t)
+	b.publish("beta", "1", "beta.service")
+	b.apply(VerbInstall, "beta")
+	b.mg.fail["refresh#2"] = errors.New("busy")
+	r := b.apply(VerbRemove, "beta")
+	if r.OK || !r.RolledBack || !strings.Contains(r.Error, "kept it") {
+		t.Fatalf("remove = %+v", r)
+	}
+	if got := b.installed(); got["beta"] != "1" {
+		t.Fatalf("installed %v", got)
+	}
+	if r := b.apply(VerbRemove, "beta"); !r.OK {
+		t.Fatalf("second remove: %s", r.Error)
+	}
+	if got := b.installed(); len(got) != 0 {
+		t.Fatalf("installed %v after remove", got)
+	}
+}
+
+// TestPlanCarriesResolvedAction: the update action is parsed while
+// planning, and applying uses the plan's, not the configuration's.
+func TestPlanCarriesResolvedAction(t *testing.T) {
+	b := newBench(t)
+	b.publish("alpha", "1")
+	b.apply(VerbInstall, "alpha")
+	b.publish("alpha", "2")
+	p, err := b.e.MakePlan(context.Background(), VerbUpdate, []string{"alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Steps[0]; s.Act.Kind != manifest.ActionService || !slices.Equal(s.Act.Units, []string{"alpha.service"}) || s.Action != "service: alpha.service" {
+		t.Fatalf("step action = %+v / %q", s.Act, s.Action)
+	}
+	b.e.Manifests.Entries["alpha"].Update = "reboot" // changed after planning
+	mark := len(b.rec.calls)
+	if rs := b.e.Apply(context.Background(), p); !rs[0].OK {
+		t.Fatal(rs[0].Error)
+	}
+	if got := b.calls(mark, "^restart alpha.service$"); len(got) != 1 {
+		t.Errorf("restart calls %v: the plan's action was not the one applied", got)
+	}
+}
+
+// TestProtectedBoundFitsTheUnit: systemd must not SIGKILL sysextd in the
+// middle of a protected step at shutdown.
+func TestProtectedBoundFitsTheUnit(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/sysextd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)min$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("sysextd.service has no TimeoutStopSec=Nmin")
+	}
+	var mins int
+	fmt.Sscan(string(m[1]), &mins)
+	if time.Duration(mins)*time.Minute <= protectedTimeout {
+		t.Errorf("TimeoutStopSec=%dmin does not exceed the protected step bound %v", mins, protectedTimeout)
+	}
+}
