@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/debian"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/osrelease"
+	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 // Base is what a build adds to: the installed packages of a root (its
@@ -83,7 +85,11 @@ type Options struct {
 	Tag     string    // release.json version; default Now as TagLayout
 	// NoRecommends leaves Recommends out (apt installs them by default).
 	NoRecommends bool
-	Log          io.Writer
+	// Signers sign SHA256SUMS (SHA256SUMS.minisig, SHA256SUMS.gpg; see
+	// internal/trust). Without signers, signature files left in OutDir by
+	// an earlier build are removed so they cannot disagree with the list.
+	Signers []trust.Signer
+	Log     io.Writer
 }
 
 // Image is one built image.
@@ -173,6 +179,27 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	names = append(names, "SHA256SUMS")
+	sums, err := os.ReadFile(filepath.Join(staged, "SHA256SUMS"))
+	if err != nil {
+		return nil, err
+	}
+	for _, sg := range o.Signers {
+		sig, err := sg.Sign(sums)
+		if err != nil {
+			return nil, fmt.Errorf("signing SHA256SUMS with %s: %w", sg.ID(), err)
+		}
+		if err := writeFile(filepath.Join(staged, sg.File()), sig); err != nil {
+			return nil, err
+		}
+		names = append(names, sg.File())
+	}
+	for _, stale := range []string{trust.MinisignFile, trust.OpenPGPFile} {
+		if !slices.Contains(names, stale) {
+			if err := os.Remove(filepath.Join(o.OutDir, stale)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
 	for _, n := range names {
 		if err := os.Rename(filepath.Join(staged, n), filepath.Join(o.OutDir, n)); err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package buildcli
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -8,20 +9,41 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 func newBuildCmd(getenv func(string) string) *cobra.Command {
 	a := &archiveOptions{getenv: getenv}
 	var out, tag string
 	var noRecommends bool
+	var signKeys []string
+	var passwordFile string
 	cmd := &cobra.Command{
-		Use:   "build [--base ROOTFS] [--out DIR] [metadata.json]",
+		Use:   "build [--base ROOTFS] [--out DIR] [--sign-key FILE] [metadata.json]",
 		Short: "Build every dist and architecture of metadata.json into DIR",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := build.LoadMetadata(metadataArg(args))
 			if err != nil {
 				return &exitError{ExitUsage, err}
+			}
+			var signers []trust.Signer
+			if len(signKeys) > 0 {
+				var password []byte
+				if passwordFile != "" {
+					b, err := os.ReadFile(passwordFile)
+					if err != nil {
+						return &exitError{ExitUsage, fmt.Errorf("reading password: %w", err)}
+					}
+					password = bytes.TrimRight(b, "\r\n")
+				}
+				for _, k := range signKeys {
+					sg, err := trust.LoadSigner(k, password)
+					if err != nil {
+						return &exitError{ExitUsage, err}
+					}
+					signers = append(signers, sg)
+				}
 			}
 			tmp, err := os.MkdirTemp("", "sysext-build-")
 			if err != nil {
@@ -38,7 +60,7 @@ func newBuildCmd(getenv func(string) string) *cobra.Command {
 			}
 			res, err := build.Build(cmd.Context(), build.Options{
 				Metadata: m, Bases: bases, Archive: arch, OutDir: out, Tag: tag,
-				NoRecommends: noRecommends, Log: cmd.ErrOrStderr(),
+				NoRecommends: noRecommends, Signers: signers, Log: cmd.ErrOrStderr(),
 			})
 			if err != nil {
 				return err
@@ -64,5 +86,7 @@ func newBuildCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "output", "directory the release assets are written to")
 	cmd.Flags().StringVar(&tag, "tag", "", "release version written to release.json (default: now as 2006.01.02-1504)")
 	cmd.Flags().BoolVar(&noRecommends, "no-install-recommends", false, "leave Recommends out")
+	cmd.Flags().StringArrayVar(&signKeys, "sign-key", nil, "sign SHA256SUMS with this minisign or OpenPGP secret key (repeatable; see docs/trust.md)")
+	cmd.Flags().StringVar(&passwordFile, "sign-password-file", "", "file holding the password of an encrypted signing key")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 func newPublishCmd(getenv func(string) string) *cobra.Command {
@@ -113,7 +114,14 @@ func verifiedAssets(dir string) ([]string, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s lists no files", sums)
 	}
-	return append(names, "SHA256SUMS"), nil
+	names = append(names, "SHA256SUMS")
+	// Signatures of SHA256SUMS travel with it.
+	for _, sig := range []string{trust.MinisignFile, trust.OpenPGPFile} {
+		if _, err := os.Stat(filepath.Join(dir, sig)); err == nil {
+			names = append(names, sig)
+		}
+	}
+	return names, nil
 }
 
 func sha256File(p string) (string, error) {
