@@ -30,7 +30,7 @@ APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/sysextctl ./cmd/sysextd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/sysextctl ./cmd/sysextd ./cmd/sysext-build
 
 ## deps: install the Debian packages above that are missing (as root), or
 ## name them with the exact command to run (not root).

@@ -1,0 +1,252 @@
+package buildcli
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-github/v93/github"
+	"github.com/spf13/cobra"
+
+	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/trust"
+)
+
+func newPublishCmd(getenv func(string) string) *cobra.Command {
+	g := &githubOptions{getenv: getenv}
+	var dir, tag, to string
+	cmd := &cobra.Command{
+		Use:   "publish [--dir output] [--to DIR] [metadata.json]",
+		Short: "Publish a built release: a GitHub release (draft, assets, then published) or a static directory",
+		Long: "publish checks every asset of DIR against DIR/SHA256SUMS, then either creates the GitHub\n" +
+			"release of metadata.json's repository (token from GITHUB_TOKEN) as a draft, uploads the\n" +
+			"assets and publishes it, so that a half-uploaded release is never the latest; or, with\n" +
+			"--to, copies the assets to TO/TAG/ and writes TO/latest.json last.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			assets, err := verifiedAssets(dir)
+			if err != nil {
+				return err
+			}
+			rj, err := releaseFromDir(dir)
+			if err != nil {
+				return err
+			}
+			if rj == nil {
+				return fmt.Errorf("%s has no release.json: run sysext-build build first", dir)
+			}
+			if tag == "" {
+				tag = rj.Version
+			}
+			w := cmd.OutOrStdout()
+			if to != "" {
+				if err := publishDir(dir, to, tag, assets); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "published %s to %s\n", tag, filepath.Join(to, tag))
+				return nil
+			}
+			m, err := build.LoadMetadata(metadataArg(args))
+			if err != nil {
+				return &exitError{ExitUsage, err}
+			}
+			owner, repo, err := g.ownerRepo(m)
+			if err != nil {
+				return err
+			}
+			if getenv("GITHUB_TOKEN") == "" {
+				return &exitError{ExitUsage, errors.New("set GITHUB_TOKEN to a token that may create releases (or use --to DIR)")}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			url, err := publishGitHub(cmd.Context(), c, owner, repo, tag, releaseNotes(dir, assets), dir, assets)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "published %s: %s\n", tag, url)
+			return nil
+		},
+	}
+	g.register(cmd.Flags())
+	cmd.Flags().StringVar(&dir, "dir", "output", "directory written by sysext-build build")
+	cmd.Flags().StringVar(&tag, "tag", "", "release tag (default: release.json's version)")
+	cmd.Flags().StringVar(&to, "to", "", "write a static directory instead of a GitHub release")
+	return cmd
+}
+
+// verifiedAssets returns the files SHA256SUMS lists (plus SHA256SUMS)
+// after checking each one's hash.
+func verifiedAssets(dir string) ([]string, error) {
+	sums := filepath.Join(dir, "SHA256SUMS")
+	f, err := os.Open(sums)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w (run sysext-build build first)", sums, err)
+	}
+	defer f.Close()
+	var names []string
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		want, name, ok := strings.Cut(sc.Text(), "  ")
+		if !ok || len(want) != 64 || name == "" || strings.ContainsAny(name, "/\\") {
+			return nil, fmt.Errorf("%s:%d: not \"SHA256  NAME\"", sums, line)
+		}
+		got, err := sha256File(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		if got != want {
+			return nil, fmt.Errorf("%s: sha256 %s, but %s:%d says %s", name, got, sums, line, want)
+		}
+		names = append(names, name)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s lists no files", sums)
+	}
+	names = append(names, "SHA256SUMS")
+	// Signatures of SHA256SUMS travel with it.
+	for _, sig := range []string{trust.MinisignFile, trust.OpenPGPFile} {
+		if _, err := os.Stat(filepath.Join(dir, sig)); err == nil {
+			names = append(names, sig)
+		}
+	}
+	return names, nil
+}
+
+func sha256File(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// releaseNotes is the template's table of dist, package version and arch.
+func releaseNotes(dir string, assets []string) string {
+	var b strings.Builder
+	b.WriteString("| Debian Version | Package Version | Architecture |\n| -------------- | --------------- | ------------ |\n")
+	for _, a := range assets {
+		if !strings.HasSuffix(a, ".manifest") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, a))
+		if err != nil {
+			continue
+		}
+		f := map[string]string{}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				f[k] = strings.Trim(v, `"`)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", f["VERSION_CODENAME"], f["PACKAGE_VERSION"], f["ARCH"])
+	}
+	return b.String()
+}
+
+// publishGitHub creates the release as a draft, uploads every asset and
+// then publishes it. If anything fails, the draft is deleted, so the
+// release never shows half its assets and a rerun starts clean.
+func publishGitHub(ctx context.Context, c *github.Client, owner, repo, tag, notes, dir string, assets []string) (string, error) {
+	rel, _, err := c.Repositories.CreateRelease(ctx, owner, repo, github.CreateReleaseRequest{
+		TagName: tag, Name: new(tag), Body: new(notes), Draft: new(true),
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating draft release %s of %s/%s: %w", tag, owner, repo, err)
+	}
+	fail := func(err error) (string, error) {
+		if _, derr := c.Repositories.DeleteRelease(context.WithoutCancel(ctx), owner, repo, rel.GetID()); derr != nil {
+			return "", fmt.Errorf("%w (and deleting the draft %d failed: %v)", err, rel.GetID(), derr)
+		}
+		return "", fmt.Errorf("%w (the draft release was deleted)", err)
+	}
+	for _, name := range assets {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return fail(err)
+		}
+		_, _, err = c.Repositories.UploadReleaseAsset(ctx, owner, repo, rel.GetID(), &github.UploadOptions{Name: name}, f)
+		f.Close()
+		if err != nil {
+			return fail(fmt.Errorf("uploading %s: %w", name, err))
+		}
+	}
+	pub, _, err := c.Repositories.UpdateRelease(ctx, owner, repo, rel.GetID(), github.UpdateReleaseRequest{Draft: new(false)})
+	if err != nil {
+		return fail(fmt.Errorf("publishing release %s: %w", tag, err))
+	}
+	return pub.GetHTMLURL(), nil
+}
+
+// publishDir copies the assets to to/tag/ (through a temporary directory
+// renamed into place) and then writes to/latest.json.
+func publishDir(dir, to, tag string, assets []string) error {
+	if tag == "" || strings.ContainsAny(tag, "/\\") || tag == "." || tag == ".." {
+		return &exitError{ExitUsage, fmt.Errorf("tag %q cannot name a directory", tag)}
+	}
+	final := filepath.Join(to, tag)
+	if _, err := os.Stat(final); err == nil {
+		return fmt.Errorf("%s exists already: a release is never rewritten", final)
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(to, ".publish-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, name := range assets {
+		if err := copyFile(filepath.Join(dir, name), filepath.Join(tmp, name)); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	latest := filepath.Join(to, ".latest.json.tmp")
+	if err := copyFile(filepath.Join(final, "release.json"), latest); err != nil {
+		return err
+	}
+	return os.Rename(latest, filepath.Join(to, "latest.json"))
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,161 @@
+// Package buildcli is the sysext-build command tree: build, check and
+// publish. Exit codes: 0 success (check: up to date), 1 check says
+// rebuild, 2 usage, 3 failure.
+package buildcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/debian"
+	"github.com/spamtagger/sysextd/internal/ocibase"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitRebuild = 1
+	ExitUsage   = 2
+	ExitFailure = 3
+)
+
+// DefaultCacheDir is where Packages indices and .debs are kept;
+// SYSEXT_BUILD_CACHE or --cache override it.
+const DefaultCacheDir = "/var/cache/sysext-build"
+
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// options shared by the commands that read the archive.
+type archiveOptions struct {
+	mirror, security, keyring, cache string
+	bases                            []string
+	insecureRegistry                 bool
+	getenv                           func(string) string
+}
+
+func (a *archiveOptions) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&a.mirror, "mirror", debian.DefaultMirror, "Debian archive URL")
+	f.StringVar(&a.security, "security-mirror", debian.DefaultSecurityMirror, "Debian security archive URL (DIST-security); empty to leave it out")
+	f.StringVar(&a.keyring, "keyring", "", "OpenPGP keyring that signs the archive's InRelease (default: the base's, then the host's debian-archive-keyring)")
+	f.StringVar(&a.cache, "cache", "", "download cache (default $SYSEXT_BUILD_CACHE or "+DefaultCacheDir+")")
+	f.StringArrayVar(&a.bases, "base", nil, "base the extension adds to: a root directory, a dpkg status file or oci:IMAGE; DIST=BASE for one dist (repeatable)")
+	f.BoolVar(&a.insecureRegistry, "insecure-registry", false, "allow plain HTTP for oci: bases (tests)")
+}
+
+func (a *archiveOptions) archive(bases map[string]*build.Base) (*debian.Archive, error) {
+	cache := a.cache
+	if cache == "" {
+		cache = a.getenv("SYSEXT_BUILD_CACHE")
+	}
+	if cache == "" {
+		cache = DefaultCacheDir
+	}
+	paths := []string{a.keyring}
+	if a.keyring == "" {
+		paths = nil
+		for _, b := range bases {
+			if b.Dir == "" {
+				continue
+			}
+			dir := b.Dir
+			paths = append(paths, filepath.Join(dir, "usr/share/keyrings/debian-archive-keyring.pgp"),
+				filepath.Join(dir, "usr/share/keyrings/debian-archive-keyring.gpg"))
+		}
+		paths = append(paths, "/usr/share/keyrings/debian-archive-keyring.pgp", "/usr/share/keyrings/debian-archive-keyring.gpg")
+	}
+	kr, _, err := debian.LoadKeyring(paths...)
+	if err != nil {
+		return nil, err
+	}
+	return &debian.Archive{Mirror: a.mirror, SecurityMirror: a.security, Keyring: kr, CacheDir: cache}, nil
+}
+
+// loadBases reads every --base. An "oci:REF" base is pulled and the
+// files a build reads are extracted into a directory under tmp.
+func (a *archiveOptions) loadBases(ctx context.Context, tmp string) (map[string]*build.Base, error) {
+	if len(a.bases) == 0 {
+		return nil, &exitError{ExitUsage, errors.New("--base is required: a root directory (e.g. the vendor image unpacked), its var/lib/dpkg/status, or oci:IMAGE")}
+	}
+	out := map[string]*build.Base{}
+	for i, b := range a.bases {
+		dist, path, ok := strings.Cut(b, "=")
+		if !ok || strings.Contains(dist, ":") {
+			dist, path = "", b
+		}
+		if ref, ok := strings.CutPrefix(path, "oci:"); ok {
+			dir := filepath.Join(tmp, fmt.Sprintf("base-%d", i))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			if err := ocibase.Pull(ctx, ref, "", dir, a.insecureRegistry); err != nil {
+				return nil, err
+			}
+			path = dir
+		}
+		base, err := build.LoadBase(path)
+		if err != nil {
+			return nil, err
+		}
+		out[dist] = base
+	}
+	return out, nil
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sysext-build",
+		Short:         "Build, check and publish system extensions from Debian packages",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{ExitUsage, err} })
+	root.AddCommand(newBuildCmd(getenv), newCheckCmd(getenv), newPublishCmd(getenv))
+	return root
+}
+
+// Run executes args and returns the exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := NewRootCmd(stdout, stderr, os.Getenv)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.code != ExitRebuild {
+			fmt.Fprintln(stderr, "sysext-build:", err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "sysext-build:", err)
+	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts") {
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+func metadataArg(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return "metadata.json"
+}
