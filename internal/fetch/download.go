@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/source"
@@ -24,57 +23,20 @@ import (
 // *DigestMismatchError, ErrUnverified, *RateLimitError, network failures
 // (IsNetwork, ErrTooSlow and ErrStalled included).
 func (g *GitHub) Download(ctx context.Context, a Asset, dir string) (*Downloaded, error) {
-	if a.Size > g.opts.MaxSize {
-		return nil, fmt.Errorf("downloading %s (%d bytes, cap %d): %w", a.Name, a.Size, g.opts.MaxSize, ErrTooLarge)
-	}
-	if a.Digest == "" && g.opts.RequireDigest {
-		return nil, fmt.Errorf("downloading %s: %w", a.Name, ErrUnverified)
-	}
-	if a.Digest == "" {
+	if a.Digest == "" && !g.opts.RequireDigest {
 		g.log.Warn("downloading "+a.Name+": unverified: no digest published, checking the size only", "asset", a.Name)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, g.opts.Deadline, fmt.Errorf("%w: not done within %s", source.ErrTooSlow, g.opts.Deadline))
-	defer cancel()
-	body, err := g.open(ctx, a, false)
-	if err != nil {
-		return nil, fmt.Errorf("downloading %s: %w", a.Name, err)
-	}
-	defer body.Close()
-
-	f, err := os.CreateTemp(dir, ".sysextd-"+a.Name+"-*.part")
-	if err != nil {
-		return nil, fmt.Errorf("downloading %s: %w", a.Name, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-
-	var w io.Writer = f
+	opts := source.HTTPOptions{MinRate: g.opts.MinRate, RateWindow: g.opts.RateWindow, Deadline: g.opts.Deadline,
+		MaxSize: g.opts.MaxSize, RequireDigest: g.opts.RequireDigest}
 	if g.opts.Progress != nil {
-		p := newProgress(g.opts.Progress, a.Name, a.Size)
-		defer p.done()
-		w = io.MultiWriter(f, p)
-	}
-	d, err := source.VerifiedCopy(w, source.Throttle(body, g.opts.MinRate, g.opts.RateWindow), a, g.opts.MaxSize)
-	if err != nil {
-		if c := context.Cause(ctx); errors.Is(c, source.ErrTooSlow) {
-			err = &NetworkError{Err: c}
+		opts.Tee = func(a Asset) (io.Writer, func()) {
+			p := newProgress(g.opts.Progress, a.Name, a.Size)
+			return p, p.done
 		}
-		return nil, fmt.Errorf("downloading %s: %w", a.Name, err)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("syncing %s: %w", f.Name(), err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("closing %s: %w", f.Name(), err)
-	}
-	ok = true
-	d.Path = f.Name()
-	return d, nil
+	return source.DownloadTo(ctx, &opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) {
+		return g.open(ctx, a, false)
+	})
 }
 
 // Fetch returns the verified bytes of a small asset (SHA256SUMS, a

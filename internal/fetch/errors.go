@@ -27,28 +27,13 @@ type (
 	SizeMismatchError   = source.SizeMismatchError
 )
 
-// IsNetwork reports whether err is a network failure (timeouts, refused or
-// reset connections, stalls, truncated bodies, 5xx answers) or a rate limit:
-// the failures the CLI maps to exit code 4 and the daemon retries later. A
-// context cancelled by the caller is not one.
-func IsNetwork(err error) bool {
-	if err == nil {
-		return false
-	}
-	var rl *RateLimitError
-	var ne *NetworkError
-	if errors.As(err, &rl) || errors.As(err, &ne) {
-		return true
-	}
-	return classify(err) != err
-}
+// IsNetwork is source.IsNetwork once go-github's own error types are
+// classified: the failures the CLI maps to exit code 4 and the daemon
+// retries later.
+func IsNetwork(err error) bool { return source.IsNetwork(classify(err)) }
 
 // IsRateLimit reports whether err is a *RateLimitError and returns it.
-func IsRateLimit(err error) (*RateLimitError, bool) {
-	var rl *RateLimitError
-	ok := errors.As(err, &rl)
-	return rl, ok
-}
+func IsRateLimit(err error) (*RateLimitError, bool) { return source.IsRateLimit(err) }
 
 // classify wraps err into *RateLimitError or *NetworkError when it is one of
 // those (go-github's errors included), and returns it unchanged otherwise.
@@ -56,9 +41,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var rl *RateLimitError
-	var ne *NetworkError
-	if errors.As(err, &rl) || errors.As(err, &ne) {
+	if _, ok := source.IsRateLimit(err); ok {
 		return err
 	}
 	var ghrl *github.RateLimitError

@@ -25,6 +25,9 @@ type HTTPOptions struct {
 	Deadline       time.Duration     // a whole download; default 30 min
 	MaxSize        int64             // download cap; default 2 GiB
 	RequireDigest  bool              // refuse assets without a digest
+	// Tee, when set, also receives the bytes of each download (a progress
+	// bar); done is called when the download ends.
+	Tee func(a Asset) (w io.Writer, done func())
 }
 
 func (o *HTTPOptions) defaults() {
@@ -149,9 +152,11 @@ func readCapped(ctx context.Context, c *http.Client, u string, limit int64) ([]b
 	return b, nil
 }
 
-// downloadTo streams a (opened with op) into a new file in dir, verified
-// and fsynced, under opts' size, deadline and throughput bounds.
-func downloadTo(ctx context.Context, opts *HTTPOptions, a Asset, dir string, op func(ctx context.Context) (io.ReadCloser, error)) (*Downloaded, error) {
+// DownloadTo streams a (opened with op) into a new file in dir, verified
+// and fsynced, under opts' size, deadline and throughput bounds; every
+// source's download, GitHub's included, goes through it. On any error
+// nothing is left in dir.
+func DownloadTo(ctx context.Context, opts *HTTPOptions, a Asset, dir string, op func(ctx context.Context) (io.ReadCloser, error)) (*Downloaded, error) {
 	if a.Size > opts.MaxSize {
 		return nil, fmt.Errorf("downloading %s (%d bytes, cap %d): %w", a.Name, a.Size, opts.MaxSize, ErrTooLarge)
 	}
@@ -176,7 +181,13 @@ func downloadTo(ctx context.Context, opts *HTTPOptions, a Asset, dir string, op 
 			os.Remove(f.Name())
 		}
 	}()
-	d, err := VerifiedCopy(f, Throttle(body, opts.MinRate, opts.RateWindow), a, opts.MaxSize)
+	var w io.Writer = f
+	if opts.Tee != nil {
+		tee, done := opts.Tee(a)
+		defer done()
+		w = io.MultiWriter(f, tee)
+	}
+	d, err := VerifiedCopy(w, Throttle(body, opts.MinRate, opts.RateWindow), a, opts.MaxSize)
 	if err != nil {
 		if c := context.Cause(ctx); errors.Is(c, ErrTooSlow) {
 			err = &NetworkError{Err: c}

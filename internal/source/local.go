@@ -89,7 +89,7 @@ func (l *Local) Cached(req Request, _ Target) (*Release, error) {
 // Download copies the file into dir, checking it still has the digest
 // taken at lookup.
 func (l *Local) Download(ctx context.Context, a Asset, dir string) (*Downloaded, error) {
-	return downloadTo(ctx, &l.opts, a, dir, func(context.Context) (io.ReadCloser, error) {
+	return DownloadTo(ctx, &l.opts, a, dir, func(context.Context) (io.ReadCloser, error) {
 		return os.Open(a.URL)
 	})
 }

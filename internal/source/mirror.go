@@ -111,7 +111,7 @@ func (m *Mirror) latest(ctx context.Context, req Request, t Target, offline bool
 
 // Download copies the asset into dir, verified against the index.
 func (m *Mirror) Download(ctx context.Context, a Asset, dir string) (*Downloaded, error) {
-	return downloadTo(ctx, &m.opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) {
+	return DownloadTo(ctx, &m.opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) {
 		body, _, err := open(ctx, m.client, a.URL)
 		return body, err
 	})

@@ -293,7 +293,7 @@ func (o *OCI) blob(ctx context.Context, a Asset) (io.ReadCloser, error) {
 
 // Download streams a layer into dir, verified against its digest.
 func (o *OCI) Download(ctx context.Context, a Asset, dir string) (*Downloaded, error) {
-	return downloadTo(ctx, &o.opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) { return o.blob(ctx, a) })
+	return DownloadTo(ctx, &o.opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) { return o.blob(ctx, a) })
 }
 
 // Fetch returns a small layer's verified bytes, cached by digest.
