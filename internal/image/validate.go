@@ -80,7 +80,9 @@ func Validate(info *Info, host Host, wantName string) (warnings []string, err er
 		display = info.Path
 	}
 	for _, e := range info.TopLevel {
-		if e != "usr" && e != "opt" {
+		// etc/ and var/ are not merged either, but the engine installs
+		// their files like conffiles (internal/payload): not worth a warning.
+		if e != "usr" && e != "opt" && e != "etc" && e != "var" {
 			warnings = append(warnings, fmt.Sprintf(
 				"image %s: top-level entry %q is ignored by systemd-sysext (only /usr and /opt are merged)", display, e))
 		}
