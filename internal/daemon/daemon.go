@@ -16,6 +16,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/upgrade"
 )
 
 // Daemon is one sysextd process.
@@ -257,6 +258,13 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 		if rec.Undone != nil {
 			d.Log.Warn(fmt.Sprintf("undid the interrupted %s of %s", rec.Undone.Op, rec.Undone.Name), "extension", rec.Undone.Name)
 		}
+		// Builds fetched for this OS before an upgrade go in first: no
+		// network is needed, and the extensions keep working across it.
+		staged := a.Engine.ActivateStaged(ctx)
+		for _, r := range staged {
+			d.logResult(r)
+		}
+		a.Engine.RecordHistory("activate-staged", store.HistoryByDaemon, staged)
 		if ad, err := a.Engine.Adopt(); err != nil {
 			d.Log.Error("adopting sysext.pl images failed: "+err.Error(), "err", err)
 		} else if len(ad.Adopted) > 0 {
@@ -287,6 +295,7 @@ func (d *Daemon) cycle(ctx context.Context, cfg Config) outcome {
 		}
 		results := a.Engine.Apply(ctx, plan)
 		a.Engine.RecordHistory(plan.Verb, store.HistoryByDaemon, results)
+		d.prefetchStaged(ctx, a)
 		for _, r := range results {
 			d.logResult(r)
 			if rl, ok := fetch.IsRateLimit(r.Err()); ok && rl.Reset.After(out.rateReset) {
@@ -323,5 +332,27 @@ func (d *Daemon) logResult(r engine.Result) {
 		d.Log.Debug(r.Message, attrs...)
 	default:
 		d.Log.Info(r.Message, attrs...)
+	}
+}
+
+// prefetchStaged fetches the builds for the OS bootc has staged for the
+// next boot, when it differs from the booted one (docs/upgrades.md).
+func (d *Daemon) prefetchStaged(ctx context.Context, a *app.App) {
+	s, err := upgrade.Staged(ctx, d.Root)
+	if err != nil {
+		d.Log.Warn("reading the staged deployment failed: "+err.Error(), "err", err)
+		return
+	}
+	booted := a.Engine.Facts.OS
+	if s == nil || (s.VersionID == booted.VersionID && s.ID == booted.ID) {
+		return
+	}
+	d.Log.Info(fmt.Sprintf("bootc staged %s %s (%s): fetching its builds", s.ID, s.VersionID, s.VersionCodename))
+	for _, r := range a.Engine.PrefetchStaged(ctx, s) {
+		if r.OK {
+			d.Log.Info(r.Message, "extension", r.Name, "version", r.To)
+		} else {
+			d.Log.Error(r.Error, "extension", r.Name)
+		}
 	}
 }

@@ -40,10 +40,14 @@ type fakeSource struct {
 	fail     failures
 }
 
-func (s *fakeSource) LatestAll(_ context.Context, reqs []fetch.Request, _ fetch.Target) map[string]fetch.Result {
+func (s *fakeSource) LatestAll(_ context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result {
 	out := map[string]fetch.Result{}
 	for _, r := range reqs {
-		if rel := s.releases[r.Name]; rel != nil {
+		rel := s.releases[r.Name]
+		if t.Codename != "" && t.Codename != "trixie" {
+			rel = s.releases[r.Name+"@"+t.Codename]
+		}
+		if rel != nil {
 			out[r.Name] = fetch.Result{Release: rel}
 		} else {
 			out[r.Name] = fetch.Result{Err: errors.New("no release")}
