@@ -37,10 +37,12 @@ import (
 // the moving tag. The release tag is in the manifest annotation
 // OCITagAnnotation.
 const (
-	OCIArtifactType      = "application/vnd.spamtagger.sysext.v1"
-	OCIImageMediaType    = "application/vnd.spamtagger.sysext.squashfs"
-	OCIManifestMediaType = "application/vnd.spamtagger.sysext.manifest"
-	OCITagAnnotation     = "com.spamtagger.sysext.tag"
+	OCIArtifactType = "application/vnd.spamtagger.sysext.v1"
+	// OCISignatureMediaType marks SHA256SUMS and its signatures.
+	OCISignatureMediaType = "application/vnd.spamtagger.sysext.sums.v1"
+	OCIImageMediaType     = "application/vnd.spamtagger.sysext.squashfs"
+	OCIManifestMediaType  = "application/vnd.spamtagger.sysext.manifest"
+	OCITagAnnotation      = "com.spamtagger.sysext.tag"
 )
 
 // OCI is the OCI registry source (oras-go). Credentials come from the
@@ -332,10 +334,19 @@ func (o *OCI) PushRelease(ctx context.Context, url, image string, rel *Release, 
 		return err
 	}
 	var layers []ocispec.Descriptor
-	for _, l := range []struct {
+	type layer struct {
 		a         Asset
 		mediaType string
-	}{{rel.Image, OCIImageMediaType}, {rel.Manifest, OCIManifestMediaType}} {
+	}
+	push := []layer{{rel.Image, OCIImageMediaType}, {rel.Manifest, OCIManifestMediaType}}
+	// The signed checksum list and its signatures travel with the image,
+	// so that a registry is as verifiable as the release (internal/trust).
+	for _, n := range []string{"SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.gpg"} {
+		if a, ok := rel.Assets[n]; ok {
+			push = append(push, layer{a, OCISignatureMediaType})
+		}
+	}
+	for _, l := range push {
 		d, err := src.Download(ctx, l.a, tmpDir)
 		if err != nil {
 			return fmt.Errorf("pushing %s: %w", l.a.Name, err)

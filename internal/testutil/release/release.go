@@ -33,6 +33,8 @@ type Ext struct {
 	// ManifestFields overrides what the .manifest asset says (a release
 	// whose manifest disagrees with its image).
 	ManifestFields map[string]string
+	// Extra assets published with the release (SHA256SUMS, signatures).
+	Extra map[string][]byte
 	// Corrupt publishes a digest that does not match the image.
 	Corrupt bool
 	// PublishedAt orders releases; default now.
@@ -128,11 +130,11 @@ func Publish(t testing.TB, srv *fakegithub.Server, x Ext) string {
 	}
 	srv.Publish(x.Owner, x.Repo, fakegithub.Release{
 		Tag: x.Tag, PublishedAt: x.PublishedAt,
-		Assets: []fakegithub.Asset{
+		Assets: append([]fakegithub.Asset{
 			img,
 			{Name: base + ".manifest", Data: []byte(sqfs.FormatRelease(manifest)), ContentType: "text/plain"},
 			{Name: "release.json", Data: relJSON, ContentType: "application/json"},
-		},
+		}, extra(x.Extra)...),
 	})
 	return path
 }
@@ -140,3 +142,11 @@ func Publish(t testing.TB, srv *fakegithub.Server, x Ext) string {
 // HostArch is the running architecture in Debian's names, as images built
 // by sqfs.DefaultRelease carry it.
 func HostArch() string { return sqfs.DefaultRelease("x")["ARCH"] }
+
+func extra(m map[string][]byte) []fakegithub.Asset {
+	var out []fakegithub.Asset
+	for name, data := range m {
+		out = append(out, fakegithub.Asset{Name: name, Data: data, ContentType: "application/octet-stream"})
+	}
+	return out
+}
