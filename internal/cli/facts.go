@@ -13,6 +13,10 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/facts"
 	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/payload"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 func newFactsCmd(o *options) *cobra.Command {
@@ -95,6 +99,16 @@ type explanation struct {
 	Checks      []match.Check `json:"checks"`
 	Conflicts   []string      `json:"conflicts"`
 	Update      string        `json:"update"`
+	// Signature is the policy in force and why; the rest describe what is
+	// installed: its version, who signed it, hold and pin, and the etc/
+	// and var/ files it put on the host.
+	Signature        string         `json:"signature"`
+	InstalledVersion string         `json:"installed_version,omitempty"`
+	SignedBy         string         `json:"signed_by,omitempty"`
+	Held             bool           `json:"held,omitempty"`
+	HoldReason       string         `json:"hold_reason,omitempty"`
+	Pin              string         `json:"pin,omitempty"`
+	Payload          []payload.File `json:"payload,omitempty"`
 }
 
 func newExplainCmd(o *options) *cobra.Command {
@@ -130,6 +144,14 @@ func newExplainCmd(o *options) *cobra.Command {
 			if ex.Checks == nil {
 				ex.Checks = []match.Check{}
 			}
+			kr, _ := trust.LoadKeyring(e.root)
+			pol := trust.PolicyFor(kr, en.Signature, en.Keys, en.Source == rootfs.VendorManifest, e.eng.SignatureDefault)
+			ex.Signature = pol.Mode + " (" + pol.Reason + ")"
+			if st, err := (store.Store{Root: e.root}).LoadState(); err == nil {
+				if r := st.Extensions[en.Name]; r != nil {
+					ex.InstalledVersion, ex.SignedBy, ex.Held, ex.HoldReason, ex.Pin, ex.Payload = r.Version, r.SignedBy, r.Hold, r.HoldReason, r.Pin, r.Payload
+				}
+			}
 			if o.json {
 				if err := writeJSON(o.stdout, ex); err != nil {
 					return err
@@ -161,6 +183,23 @@ func newExplainCmd(o *options) *cobra.Command {
 				fmt.Fprintln(w, verdict)
 				if len(ex.Conflicts) > 0 {
 					fmt.Fprintf(w, "conflicts with: %s\n", strings.Join(ex.Conflicts, ", "))
+				}
+				fmt.Fprintf(w, "signature: %s\n", ex.Signature)
+				if ex.InstalledVersion != "" {
+					fmt.Fprintf(w, "installed %s, signed by %s\n", ex.InstalledVersion, dash(ex.SignedBy))
+				}
+				if ex.Held {
+					fmt.Fprintf(w, "held: %s\n", ex.HoldReason)
+				}
+				if ex.Pin != "" {
+					fmt.Fprintf(w, "pinned to %s\n", ex.Pin)
+				}
+				for _, p := range ex.Payload {
+					state := "installed"
+					if !p.Installed {
+						state = "left alone (the administrator's)"
+					}
+					fmt.Fprintf(w, "  %s  %s\n", p.Path, state)
 				}
 			}
 			if e.manifestErr != nil {
