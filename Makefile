@@ -21,6 +21,8 @@ E2E_CACHE ?= /var/cache/sysextd-e2e
 #   erofs-utils: mkfs.erofs (erofs images)     ca-certificates, curl: downloads
 #   man-db: man pages checked (e2e)           bash-completion: completion checked (e2e)
 #   git: version stamp, gofmt file list
+# Who runs make: root installs what is missing (override for tests only).
+DEPS_UID ?= $(shell id -u)
 APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
 	ca-certificates man-db bash-completion curl git
 
@@ -38,7 +40,7 @@ deps:
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
 	missing=$$(echo $$missing); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then \
+	if [ "$(DEPS_UID)" = 0 ]; then \
 	  echo "deps: installing $$missing (apt-get, from the Debian mirror)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
