@@ -21,10 +21,11 @@ E2E_CACHE ?= /var/cache/sysextd-e2e
 #   erofs-utils: mkfs.erofs (erofs images)     ca-certificates, curl: downloads
 #   man-db: man pages checked (e2e)           bash-completion: completion checked (e2e)
 #   git: version stamp, gofmt file list
+#   minisign, gnupg: signatures made by the real tools verify (internal/trust)
 # Who runs make: root installs what is missing (override for tests only).
 DEPS_UID ?= $(shell id -u)
 APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
-	ca-certificates man-db bash-completion curl git
+	ca-certificates man-db bash-completion curl git minisign gnupg
 
 .PHONY: all build deps test lint unit e2e fuzz demo deb docs bench clean distclean
 

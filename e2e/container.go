@@ -29,7 +29,10 @@ type BootOptions struct {
 	// BootTimeout bounds the wait for systemd to finish booting; default 2m.
 	BootTimeout time.Duration
 	// LoopDevices is how many /dev/loopN nodes exist in the container from
-	// early boot on; default 32. systemd-sysext needs them to mount images.
+	// early boot on; default 256. systemd-sysext needs them to mount images.
+	// Loop devices are the host kernel's: whatever number the kernel hands
+	// out (other containers and tests hold the low ones) must have a node
+	// here, or systemd-sysext fails with "Device or resource busy".
 	LoopDevices int
 	// NspawnArgs are extra systemd-nspawn arguments, e.g. "--bind=/srv".
 	NspawnArgs []string
@@ -65,7 +68,7 @@ func Boot(t testing.TB, opts BootOptions) *Container {
 		opts.BootTimeout = 2 * time.Minute
 	}
 	if opts.LoopDevices == 0 {
-		opts.LoopDevices = 32
+		opts.LoopDevices = 256
 	}
 	if opts.Name == "" {
 		opts.Name = machineName(t.Name())

@@ -183,6 +183,70 @@ func TestAppliance(t *testing.T) {
 		}
 	})
 
+	t.Run("failed service restart rolls back, old version runs, new units gone", func(t *testing.T) {
+		a.t = t
+		// v4's unit cannot start (ExecStartPre fails), and v4 brings a new
+		// unit of its own: after the rollback 1.0-2 must run again and the
+		// new unit must be neither running nor enabled nor even loaded.
+		brokenUnit := "[Unit]\nDescription=e2e-svc that cannot start\n[Service]\nExecStartPre=/bin/false\nExecStart=/usr/libexec/e2e-svc/run\n[Install]\nWantedBy=multi-user.target\n"
+		extraUnit := "[Unit]\nDescription=a unit only v4 ships\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"
+		a.publish(BuildServiceExtension(t, "e2e-svc", "1.0-4", ExtOptions{ExtraFiles: map[string]string{
+			"usr/lib/systemd/system/e2e-svc.service":       brokenUnit,
+			"usr/lib/systemd/system/e2e-svc-extra.service": extraUnit,
+		}}))
+		_, stderr, code := a.ctl("update", "e2e-svc")
+		if code != 1 || !strings.Contains(stderr, "rolled back to 1.0-2") {
+			t.Fatalf("update to a release whose restart fails: exit %d, stderr %q; want 1 and rolled back to 1.0-2", code, stderr)
+		}
+		if got := a.cat("/usr/lib/e2e-svc/version"); got != "1.0-2" {
+			t.Errorf("merged version = %q, want 1.0-2", got)
+		}
+		if got := a.unit("ActiveState", "e2e-svc.service"); got != "active" {
+			t.Errorf("e2e-svc is %q after the rollback, want active\n%s", got, a.c.Journal(t, "e2e-svc.service"))
+		}
+		a.c.WaitExec(t, 10*time.Second, "grep", "-qx", "1.0-2", "/run/e2e-svc/started-version")
+		if got := a.unit("ActiveState", "e2e-svc-extra.service"); got == "active" || got == "activating" {
+			t.Errorf("v4's own unit is %q after the rollback", got)
+		}
+		if got := a.unit("LoadState", "e2e-svc-extra.service"); got != "not-found" {
+			t.Errorf("v4's own unit LoadState = %q, want not-found (its image is gone)", got)
+		}
+		if a.exists("/run/systemd/system.control/e2e-svc-extra.service") || a.exists("/run/systemd/system/multi-user.target.wants/e2e-svc-extra.service") {
+			t.Error("v4's own unit is still runtime-enabled")
+		}
+		if it := a.list()["e2e-svc"]; it.InstalledVersion != "1.0-2" || it.Status != "active" {
+			t.Errorf("list: %+v, want active 1.0-2", it)
+		}
+	})
+
+	t.Run("rollback goes back offline, restarts the service and holds", func(t *testing.T) {
+		a.t = t
+		// No GitHub at all for this call: a closed port.
+		out, stderr, code := a.c.Exec(t, "sysextctl", "--github-api", "http://127.0.0.1:9", "rollback", "e2e-svc")
+		if code != 0 || !strings.Contains(out, "e2e-svc updated from 1.0-2 to 1.0-1") {
+			t.Fatalf("rollback: exit %d\n%s%s", code, out, stderr)
+		}
+		if got := a.cat("/usr/lib/e2e-svc/version"); got != "1.0-1" {
+			t.Errorf("merged version after rollback = %q, want 1.0-1", got)
+		}
+		a.c.WaitExec(t, 10*time.Second, "grep", "-qx", "1.0-1", "/run/e2e-svc/started-version")
+		held := a.unit("InvocationID", "e2e-svc.service")
+		a.mustCtl("update")
+		if got := a.cat("/usr/lib/e2e-svc/version"); got != "1.0-1" || a.unit("InvocationID", "e2e-svc.service") != held {
+			t.Errorf("update moved a held extension: version %q", got)
+		}
+		var items []map[string]any
+		if err := json.Unmarshal([]byte(a.mustCtl("list", "--json", "--offline")), &items); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it["name"] == "e2e-svc" && (it["held"] != true || it["previous_version"] != "1.0-2") {
+				t.Errorf("list after rollback: %v", it)
+			}
+		}
+		a.mustCtl("unhold", "e2e-svc")
+	})
+
 	t.Run("reboot action", func(t *testing.T) {
 		a.t = t
 		a.publish(BuildServiceExtension(t, "e2e-rb", "1", ExtOptions{Update: "reboot"}))

@@ -232,3 +232,32 @@ func TestAdoptSysextPlLeftovers(t *testing.T) {
 		}
 	})
 }
+
+// TestLeftoverBesideInstalledImageIsQuarantined: sysext.pl's hello.raw next
+// to an installed sysext-hello.raw would make systemd refuse every refresh;
+// it is moved to the quarantine (kept, not deleted), said so, and the
+// install of another extension goes through.
+func TestLeftoverBesideInstalledImageIsQuarantined(t *testing.T) {
+	nsroot.Run(t, func(t *testing.T) {
+		f := newFixture(t, nsroot.NewRoot(t))
+		f.write(rootfs.VendorManifest, helloManifest+`
+[tool]
+url = "https://github.com/SpamTagger/sysext-tool"
+`)
+		img := f.publish(helloExt(t, "", "v1"))
+		f.publish(release.Ext{Package: "tool", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/bin/tool": "#!/bin/sh\n"}}})
+		f.mustRun("install", "hello")
+		data, _ := os.ReadFile(img)
+		f.write("/var/lib/extensions/hello.raw", string(data))
+		_, stderr, code := f.run("install", "tool")
+		if code != 0 || !strings.Contains(stderr, "moved sysext.pl leftover /var/lib/extensions/hello.raw") {
+			t.Fatalf("install tool: exit %d, stderr %q", code, stderr)
+		}
+		if f.exists("/var/lib/extensions/hello.raw") || !f.exists("/var/lib/sysextd/quarantine/hello.raw") {
+			t.Error("the leftover was not moved to the quarantine")
+		}
+		if !f.exists("/usr/bin/tool") || !f.exists("/usr/bin/hello") {
+			t.Error("tool or hello not merged")
+		}
+	})
+}

@@ -16,10 +16,9 @@ import (
 
 func newListCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"status"},
-		Short:   "Show every extension: status, versions, recommendation, update action",
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "Show every extension: status, versions, recommendation, update action",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			e, err := o.newEnv(cmd.Context())
 			if err != nil {
@@ -104,6 +103,9 @@ func printList(w io.Writer, items []engine.Item) {
 			upd += " (reboot required)"
 		}
 		avail := dash(it.AvailableVersion)
+		if it.AvailableBuildTime != "" && it.UpdateAvailable {
+			avail += " (rebuilt " + it.AvailableBuildTime + ")"
+		}
 		if err := it.LookupError(); it.AvailableVersion == "" && err != nil && !errors.Is(err, fetch.ErrNotCached) {
 			avail = "?"
 		}

@@ -57,25 +57,42 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 		return exitWith(ExitUsage, fmt.Errorf("%w\nrefusing to %s until the manifest is fixed", e.manifestErr, verb))
 	}
 	if !o.dryRun {
-		release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
-			fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
-		})
-		if errors.Is(err, store.ErrLocked) {
-			return exitWith(ExitFailure, err)
-		}
+		release, err := o.lock(ctx, e)
 		if err != nil {
-			ee := &exitError{code: ExitFailure, err: err}
-			if os.Geteuid() != 0 {
-				ee.hint = "changes need root: run sysextctl as root"
-			}
-			return ee
-		}
-		defer release()
-		if err := o.recoverAndAdopt(ctx, e); err != nil {
 			return err
 		}
+		defer release()
 	}
 	plan, err := e.eng.MakePlan(ctx, verb, names)
+	return o.applyPlan(ctx, e, verb, plan, err)
+}
+
+// lock takes the mutation lock and runs what must precede any plan
+// (recovery, adoption). The caller defers the returned release.
+func (o *options) lock(ctx context.Context, e *env) (func(), error) {
+	release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
+		fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
+	})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, exitWith(ExitFailure, err)
+	}
+	if err != nil {
+		ee := &exitError{code: ExitFailure, err: err}
+		if os.Geteuid() != 0 {
+			ee.hint = "changes need root: run sysextctl as root"
+		}
+		return nil, ee
+	}
+	if err := o.recoverAndAdopt(ctx, e); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// applyPlan prints (--dry-run) or applies a plan made for verb, and maps
+// the outcome to an exit code.
+func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engine.Plan, err error) error {
 	var unknown *engine.UnknownError
 	if errors.As(err, &unknown) {
 		return exitWith(ExitUsage, err)
@@ -196,10 +213,7 @@ func (o *options) recoverAndAdopt(ctx context.Context, e *env) error {
 	if err != nil {
 		return exitWith(ExitFailure, err)
 	}
-	ad, err := e.eng.Adopt()
-	for _, m := range ad.Moved {
-		fmt.Fprintf(o.stderr, "sysextctl: warning: %s\n", m)
-	}
+	ad, err := e.eng.Adopt() // each move is logged as a warning
 	if err != nil {
 		return exitWith(ExitFailure, err)
 	}

@@ -98,9 +98,12 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.Int64Var(&o.maxSize, "max-size", 0, "refuse downloads larger than `BYTES` (default 2 GiB)")
 
 	cmd.AddCommand(newListCmd(o), newFactsCmd(o), newExplainCmd(o), newRecoverCmd(o))
+	cmd.AddCommand(newLifecycleCmds(o)...)
 	for _, verb := range mutatingVerbs {
 		cmd.AddCommand(newMutateCmd(o, verb))
 	}
+	cmd.AddCommand(newSignCmd(o), newKeysCmd(o))
+	cmd.AddCommand(newHistoryCmd(o), newStatusCmd(o), newInspectCmd(o))
 	return cmd
 }
 

@@ -49,6 +49,10 @@ type Config struct {
 	GitHubAPI    string `toml:"github_api"`
 	TokenFile    string `toml:"token_file"`
 	MaxSize      int64  `toml:"max_size"`
+	// Signature is the signature policy of entries that set none:
+	// required, if-present or none (docs/trust.md); empty is if-present,
+	// and vendor entries are required once the vendor ships a key.
+	Signature string `toml:"signature"`
 
 	window *window
 }
@@ -87,6 +91,9 @@ func LoadConfig(root rootfs.Root) (Config, error) {
 	}
 	if cfg.Interval.Duration <= 0 {
 		return DefaultConfig(), fmt.Errorf("%s: interval must be positive", rootfs.DaemonConfig)
+	}
+	if cfg.Signature != "" && cfg.Signature != "required" && cfg.Signature != "if-present" && cfg.Signature != "none" {
+		return DefaultConfig(), fmt.Errorf("%s: signature: want required, if-present or none, got %q", rootfs.DaemonConfig, cfg.Signature)
 	}
 	w, err := parseWindow(cfg.RebootWindow)
 	if err != nil {

@@ -26,6 +26,10 @@ type Daemon struct {
 	Getenv func(string) string
 	// Rebooter reboots the host; nil means never (a --root other than /).
 	Rebooter func(ctx context.Context) error
+	// Version is written to the status file (status.go).
+	Version string
+
+	status Status // what StatusFile says (status.go)
 
 	lastGood *manifest.Set
 	lastErr  string        // the last failure, for STATUS=
@@ -58,6 +62,7 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		d.Log.Error("bad configuration, using defaults: "+err.Error(), "err", err)
 	}
 	d.notify("STATUS=Activating installed extensions")
+	d.report(StateActivating, time.Time{})
 	// READY comes after the start-up activation, but never waits on the
 	// lock for longer than readyLockWait: a stuck sysextctl must not hold
 	// the boot. A start that failed is retried with the backoff below.
@@ -73,12 +78,15 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		}
 		if started {
 			d.notify("STATUS=Checking for updates")
+			d.report(StateChecking, time.Time{})
 			out = d.cycle(ctx, cfg)
 		}
 		if once {
 			if out.failed {
+				d.report(StateCheckFailed, time.Time{})
 				return errors.New("auto failed")
 			}
+			d.report(StateIdle, time.Time{})
 			return nil
 		}
 		if out.failed {
@@ -91,10 +99,13 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		switch {
 		case !started:
 			d.notify("STATUS=Start failed: " + d.lastErr + "; retrying at " + nextAt.Format(time.RFC3339))
+			d.report(StateStartFailed, nextAt)
 		case out.failed:
 			d.notify("STATUS=Last check failed: " + d.lastErr + "; retrying at " + nextAt.Format(time.RFC3339))
+			d.report(StateCheckFailed, nextAt)
 		default:
 			d.notify("STATUS=Idle; next check at " + nextAt.Format(time.RFC3339))
+			d.report(StateIdle, nextAt)
 		}
 		d.Log.Info("next update check", "at", nextAt.Format(time.RFC3339), "failures", failures)
 		// Hand the cycle's garbage back to the kernel: idle RSS is what an
@@ -107,6 +118,7 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		case <-ctx.Done():
 			timer.Stop()
 			d.notify("STOPPING=1")
+			d.report(StateStopped, time.Time{})
 			return nil
 		case <-timer.C:
 		case <-changed:
@@ -221,6 +233,7 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 	defer cancel()
 	release, err := store.Store{Root: d.Root}.Lock(lockCtx, true, func() {
 		d.notify("STATUS=Waiting for the lock " + store.Store{Root: d.Root}.LockPath() + " (another sysextctl is changing extensions)")
+		d.report(StateWaitLock, time.Time{})
 		d.Log.Info("waiting for sysextctl to finish")
 	})
 	if err != nil {

@@ -44,7 +44,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, version string) 
 	}
 	log := newLogger(stderr, *verbose)
 	r := rootfs.New(*root)
-	d := &Daemon{Root: r, Log: log, Getenv: os.Getenv, Notify: func(state string) {
+	d := &Daemon{Root: r, Log: log, Getenv: os.Getenv, Version: version, Notify: func(state string) {
 		if _, err := daemon.SdNotify(false, state); err != nil {
 			log.Debug("sd_notify", "err", err)
 		}

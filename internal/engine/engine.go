@@ -53,6 +53,9 @@ type Engine struct {
 	Units     Units
 	Log       *slog.Logger
 	Now       func() time.Time
+	// FreeSpace reports the bytes available to root under a directory;
+	// nil means statfs(2).
+	FreeSpace func(dir string) (uint64, error)
 }
 
 func (e *Engine) store() store.Store { return store.Store{Root: e.Root} }
@@ -76,7 +79,7 @@ func (e *Engine) target() fetch.Target {
 }
 
 func (e *Engine) host() image.Host {
-	return image.Host{ID: e.Facts.OS.ID, VersionID: e.Facts.OS.VersionID, SysextLevel: e.Facts.OS.SysextLevel, Arch: e.Facts.Arch}
+	return image.Host{ID: e.Facts.OS.ID, IDLike: e.Facts.OS.IDLike, VersionID: e.Facts.OS.VersionID, SysextLevel: e.Facts.OS.SysextLevel, Arch: e.Facts.Arch}
 }
 
 func request(en *manifest.Entry) fetch.Request {

@@ -100,13 +100,21 @@ func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
 			add(img, img)
 		}
 	}
+	cache := loadInspectCache(e.Root)
+	present := map[string]bool{}
 	for _, in := range inv.byName {
-		e.inspectInstalled(in)
+		e.inspectInstalled(ctx, cache, in)
+		if in.Present {
+			present[in.Image+".raw"] = true
+		}
+	}
+	if os.Geteuid() == 0 {
+		cache.save(present)
 	}
 	return inv, nil
 }
 
-func (e *Engine) inspectInstalled(in *installed) {
+func (e *Engine) inspectInstalled(ctx context.Context, cache *inspectCache, in *installed) {
 	path := e.store().ImagePath(in.Image)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		if in.Record != nil {
@@ -115,7 +123,12 @@ func (e *Engine) inspectInstalled(in *installed) {
 		return
 	}
 	in.Present = true
-	info, err := image.Inspect(path)
+	info, err := cache.inspect(ctx, in.Image+".raw", path)
+	if errors.Is(err, image.ErrNeedsDissect) && os.Geteuid() != 0 {
+		// lz4 or compressed erofs: only root can read it (by mounting);
+		// that is no reason to call it broken.
+		return
+	}
 	if err != nil {
 		in.Broken = err.Error()
 		return

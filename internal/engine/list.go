@@ -9,6 +9,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/version"
 )
 
 // Statuses of an extension, as list shows them.
@@ -37,6 +38,17 @@ type Item struct {
 	InManifest     bool   `json:"in_manifest"`
 	RebootRequired bool   `json:"reboot_required,omitempty"`
 	Problem        string `json:"problem,omitempty"`
+	// Held, HoldReason and Pin come from sysextctl hold/pin/rollback;
+	// PreviousVersion is what `sysextctl rollback` would go back to.
+	// UpdateAvailable is true when update would install the available
+	// release (a newer version, or a rebuild: the same PACKAGE_VERSION
+	// with a newer BUILD_TIME, whose build time AvailableBuildTime gives).
+	UpdateAvailable    bool   `json:"update_available"`
+	AvailableBuildTime string `json:"available_build_time,omitempty"`
+	Held               bool   `json:"held,omitempty"`
+	HoldReason         string `json:"hold_reason,omitempty"`
+	Pin                string `json:"pin,omitempty"`
+	PreviousVersion    string `json:"previous_version,omitempty"`
 
 	lookupErr error
 }
@@ -65,6 +77,12 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 			it.InstalledVersion = in.Version
 		}
 		it.Problem = in.Broken
+		if r := in.Record; r != nil {
+			it.Held, it.HoldReason, it.Pin = r.Hold, r.HoldReason, r.Pin
+			if r.Previous != nil {
+				it.PreviousVersion = r.Previous.Version
+			}
+		}
 		if en != nil {
 			res := match.Evaluate(en, e.Facts)
 			it.Recommended, it.Reasons = res.Recommended, res.Reasons
@@ -79,6 +97,16 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 				}
 			} else {
 				it.AvailableVersion = r.Release.Version
+				// The very comparison the update plan makes, so that list
+				// and update agree.
+				avail := version.Stamp{Version: r.Release.Version, BuildTime: r.Release.BuildTime}
+				inst := version.Stamp{Version: in.Version, BuildTime: in.BuildTime}
+				if it.Status != StatusNotInstalled {
+					it.UpdateAvailable, _ = version.UpdateAvailable(avail, inst)
+					if version.IsRebuild(avail, inst) {
+						it.AvailableBuildTime = r.Release.BuildTime
+					}
+				}
 			}
 		}
 		it.Update = e.action(en, in.Fields, releases[name].Release).String()

@@ -44,6 +44,12 @@ type Step struct {
 	Act      manifest.Action `json:"-"`
 	OldUnits []string        `json:"-"`
 	Removing []Removal       `json:"-"`
+	// Local is an image file on this host to install instead of
+	// downloading the release's (a rollback to the kept previous image).
+	Local string `json:"-"`
+	// HoldAfter, when set, holds the extension with this reason once the
+	// step commits (a rollback holds until the operator unholds).
+	HoldAfter string `json:"-"`
 }
 
 // Removal is an installed extension a step takes out.
@@ -148,6 +154,10 @@ func planInstall(in planInput, names []string, by string) *Plan {
 // entry into a manual one). ok is false when a failure was recorded.
 func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, bool) {
 	en := in.set.Get(name)
+	if cur := in.inv.get(name); cur != nil && cur.Present && cur.Broken == "" && cur.Record != nil && cur.Record.Hold {
+		return Step{Op: OpNone, Name: name, Image: cur.Image, From: cur.Version,
+			Reason: fmt.Sprintf("held (%s): sysextctl unhold %s to let it change", cur.Record.HoldReason, name)}, true
+	}
 	r := in.releases[name]
 	if r.Err != nil {
 		p.fail(name, fmt.Errorf("looking up %s: %w", name, r.Err))
@@ -171,6 +181,19 @@ func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, 
 		return step, true
 	}
 	step.From = cur.Version
+	if pin := pinOf(cur); pin != "" {
+		switch {
+		case cur.Version == pin:
+			step.Op, step.Reason = OpNone, "pinned to "+pin
+		case rel.Version == pin:
+			step.Op, step.Reason = OpUpdate, "pinned to "+pin
+		default:
+			p.fail(name, fmt.Errorf("%s is pinned to %s, but the release found is %s (tag %s)", name, pin, rel.Version, rel.Tag))
+			return Step{}, false
+		}
+		step.By = cur.By
+		return step, true
+	}
 	if !explicit || cur.By != "" {
 		step.By = cur.By
 	}
@@ -191,6 +214,13 @@ func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, 
 		p.Warnings = append(p.Warnings, name+": "+step.Reason)
 	}
 	return step, true
+}
+
+func pinOf(cur *installed) string {
+	if cur.Record == nil {
+		return ""
+	}
+	return cur.Record.Pin
 }
 
 // planRemove removes the named installed extensions.

@@ -13,6 +13,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -24,6 +25,7 @@ const (
 	PhaseDownload Phase = "download" // fetch the image into staging
 	PhaseVerify   Phase = "verify"   // read it and check it against the host and the release
 	PhasePlace    Phase = "place"    // record the intent, keep the old image, rename the new one in
+	PhasePayload  Phase = "payload"  // etc/ and var/ files onto the host like dpkg conffiles
 	PhaseActivate Phase = "activate" // systemd-sysext refresh, then confirm what is merged
 	PhaseUnits    Phase = "units"    // start the units the image ships
 	PhaseAction   Phase = "action"   // the update action (service restart, reboot flag)
@@ -51,6 +53,10 @@ type txn struct {
 	dl   *fetch.Downloaded
 	info *image.Info
 	st   *store.Txn
+	// payload is what the payload phase changed in /etc and /var, and the
+	// records of what the image carries.
+	payloadChange payload.Change
+	payloadRecs   []payload.File
 	// expected are images merged before the step that must be merged after
 	// it; gone are images the step takes out.
 	expected map[string]bool
@@ -87,6 +93,8 @@ func (t *txn) phase(ctx context.Context, p Phase) error {
 		return t.verify(ctx)
 	case PhasePlace:
 		return t.place()
+	case PhasePayload:
+		return t.payload(ctx)
 	case PhaseActivate:
 		return t.activate(ctx)
 	case PhaseUnits:
@@ -105,6 +113,17 @@ func (t *txn) download(ctx context.Context) error {
 		return err
 	}
 	a := t.s.Release.Image
+	if t.s.Local != "" {
+		dl, err := stageLocal(t.s.Local, staging)
+		if err != nil {
+			return fmt.Errorf("staging %s (%s): %w", t.s.Local, t.s.Name, err)
+		}
+		t.dl = dl
+		return nil
+	}
+	if err := t.e.preflight(staging, t.s); err != nil {
+		return err
+	}
 	dl, err := t.e.Source.Download(ctx, a, staging)
 	if err != nil {
 		return fmt.Errorf("downloading %s (%s %s): %w", a.Name, t.s.Name, t.s.Release.Tag, err)
@@ -118,7 +137,7 @@ func (t *txn) download(ctx context.Context) error {
 // so the image must say what the release promised.
 func (t *txn) verify(ctx context.Context) error {
 	asset := t.s.Release.Image.Name
-	info, err := image.Inspect(t.dl.Path)
+	info, err := image.InspectNamed(ctx, t.dl.Path, asset)
 	if err != nil {
 		return fmt.Errorf("reading %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
 	}
@@ -161,6 +180,7 @@ func (t *txn) place() error {
 		t.gone[r.Image] = true
 	}
 	if s.Op != OpRemove {
+		in.KeepPrevious = s.Op == OpUpdate
 		in.Images = append(in.Images, store.ImageIntent{Image: s.Image, Place: true})
 		in.NewUnits = without(t.info.Units, s.OldUnits)
 		restore = append(restore, s.OldUnits...)
@@ -190,6 +210,51 @@ func (t *txn) place() error {
 		t.expected[s.Image] = true
 	}
 	return nil
+}
+
+// payload installs the image's etc/ and var/ files before the refresh, so
+// that a unit started from the new image finds its configuration; a
+// removal deletes the unmodified ones. Files the administrator changed are
+// never touched (internal/payload, docs/design.md).
+func (t *txn) payload(ctx context.Context) error {
+	prev := t.prevPayload()
+	if t.s.Op == OpRemove {
+		ch, err := payload.Remove(ctx, t.e.Root, prev)
+		if err != nil {
+			return fmt.Errorf("removing the etc/ files of %s: %w", t.s.Name, err)
+		}
+		t.payloadChange = ch
+		return nil
+	}
+	recs, ch, err := payload.Install(ctx, t.e.Root, t.e.store().ImagePath(t.s.Image), prev)
+	if err != nil {
+		return fmt.Errorf("installing the etc/ files of %s: %w", t.s.Name, err)
+	}
+	t.payloadChange, t.payloadRecs = ch, recs
+	return nil
+}
+
+// prevPayload is the payload recorded for the extension and for those the
+// step takes out: files of theirs the new image does not ship are removed
+// when unmodified.
+func (t *txn) prevPayload() []payload.File {
+	st, err := t.e.store().LoadState()
+	if err != nil {
+		return nil
+	}
+	names := []string{t.s.Name}
+	for _, rm := range t.s.Removing {
+		if rm.Name != t.s.Name {
+			names = append(names, rm.Name)
+		}
+	}
+	var out []payload.File
+	for _, n := range names {
+		if r := st.Extensions[n]; r != nil {
+			out = append(out, r.Payload...)
+		}
+	}
+	return out
 }
 
 // activate refreshes and checks that exactly the expected images merged.
@@ -252,19 +317,38 @@ func (t *txn) commit() error {
 		if s.Op == OpRemove {
 			return
 		}
+		prev := state.Extensions[s.Name]
 		by := s.By
-		if prev := state.Extensions[s.Name]; by == "" && prev != nil {
+		if by == "" && prev != nil {
 			by = prev.InstalledBy
 		}
 		if by == "" {
 			by = store.ByManual
 		}
-		state.Extensions[s.Name] = &store.Record{
+		rec := &store.Record{
 			Name: s.Name, Image: s.Image, Tag: s.Release.Tag,
 			Version: t.info.Fields["PACKAGE_VERSION"], BuildTime: t.info.Fields["BUILD_TIME"],
 			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.info.Units,
+			Payload: t.payloadRecs,
 		}
+		if prev != nil {
+			rec.Pin = prev.Pin
+			if s.Op == OpUpdate && prev.Image == s.Image {
+				rec.Previous = &store.Previous{Tag: prev.Tag, Version: prev.Version, BuildTime: prev.BuildTime, Digest: prev.Digest, Units: prev.Units}
+			}
+		}
+		if s.HoldAfter != "" {
+			rec.Hold, rec.HoldReason = true, s.HoldAfter
+		}
+		state.Extensions[s.Name] = rec
 	})
+	if err == nil {
+		for _, r := range s.Removing {
+			if derr := t.e.store().DropPrevious(r.Image); derr != nil {
+				t.e.log().Warn(s.Name + ": dropping the kept previous image: " + derr.Error())
+			}
+		}
+	}
 	if err != nil && t.st.Committed() {
 		// The step stands; the next Recover drops the leftover backup.
 		t.e.log().Warn(s.Name + ": " + err.Error())
@@ -297,6 +381,9 @@ func (t *txn) rollback(ctx context.Context, failed Phase, cause error) error {
 		if len(in.NewUnits) > 0 {
 			add("disabling "+strings.Join(in.NewUnits, " "), e.Units.DisableRuntime(ctx, in.NewUnits))
 		}
+	}
+	if t.payloadChange != nil {
+		add("restoring etc/ files", t.payloadChange.Undo())
 	}
 	add("restoring the store", t.st.Undo())
 	add("refreshing extensions", e.Sysext.Refresh(ctx))
@@ -338,7 +425,7 @@ func (e *RollbackError) Unwrap() error { return e.Err }
 // or an update), removing conflicting ones in the same transaction.
 func (e *Engine) install(ctx context.Context, s Step) Result {
 	t := &txn{e: e, s: s}
-	err := t.run(ctx, []Phase{PhaseDownload, PhaseVerify, PhasePlace, PhaseActivate, PhaseUnits, PhaseAction, PhaseCommit})
+	err := t.run(ctx, []Phase{PhaseDownload, PhaseVerify, PhasePlace, PhasePayload, PhaseActivate, PhaseUnits, PhaseAction, PhaseCommit})
 	if t.dl != nil {
 		os.Remove(t.dl.Path) // gone already once placed
 	}
@@ -364,7 +451,7 @@ func (e *Engine) remove(ctx context.Context, s Step) Result {
 		return Result{Name: s.Name, Op: OpNone, OK: true, Message: s.Name + " is not installed"}
 	}
 	t := &txn{e: e, s: s}
-	err := t.run(ctx, []Phase{PhasePlace, PhaseActivate, PhaseUnits, PhaseCommit})
+	err := t.run(ctx, []Phase{PhasePlace, PhasePayload, PhaseActivate, PhaseUnits, PhaseCommit})
 	res := Result{Name: s.Name, Op: OpRemove, From: s.From}
 	if err != nil {
 		return t.failure(res, fmt.Errorf("removing %s: %w", s.Name, err))

@@ -127,7 +127,7 @@ func (u *fakeUnits) DisableRuntime(_ context.Context, ns []string) error {
 
 // bench is an engine wired to the fakes over a temporary root.
 type bench struct {
-	t   *testing.T
+	t   testing.TB
 	e   *Engine
 	rec *recorder
 	src *fakeSource
@@ -144,7 +144,7 @@ update = "service: alpha.service"
 url = "https://github.com/o/sysext-beta"
 `
 
-func newBench(t *testing.T) *bench {
+func newBench(t testing.TB) *bench {
 	t.Helper()
 	root := rootfs.New(t.TempDir())
 	entries, _, errs := manifest.Parse("sysext.toml", []byte(benchManifest))

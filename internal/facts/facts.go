@@ -27,6 +27,7 @@ type Facts struct {
 // OS is the subset of os-release the tools use.
 type OS struct {
 	ID              string `json:"id"`
+	IDLike          string `json:"id_like,omitempty"` // blank-separated; systemd-sysext matches an image's ID against it
 	VersionID       string `json:"version_id"`
 	VersionCodename string `json:"version_codename"`
 	SysextLevel     string `json:"sysext_level,omitempty"`

@@ -73,7 +73,7 @@ func readOS(root rootfs.Root) (OS, error) {
 			return OS{}, fmt.Errorf("reading %s: %w", p, err)
 		}
 		kv := osrelease.Parse(data)
-		return OS{ID: kv["ID"], VersionID: kv["VERSION_ID"], VersionCodename: kv["VERSION_CODENAME"], SysextLevel: kv["SYSEXT_LEVEL"]}, nil
+		return OS{ID: kv["ID"], IDLike: kv["ID_LIKE"], VersionID: kv["VERSION_ID"], VersionCodename: kv["VERSION_CODENAME"], SysextLevel: kv["SYSEXT_LEVEL"]}, nil
 	}
 	return OS{}, nil
 }

@@ -4,33 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/spamtagger/sysextd/internal/image/imagetest"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
-
-func FuzzParseRelease(f *testing.F) {
-	for _, s := range []string{
-		"ID=debian\nVERSION_ID=\"13\"\n",
-		"# c\nA='x y'\nB=\"a\\\"b\"\n",
-		"A=\"unterminated\n",
-		"=\n",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		fields, err := ParseRelease(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		for k := range fields {
-			if !validKey(k) || strings.ContainsAny(k, "\n=") {
-				t.Fatalf("ParseRelease(%q) returned invalid key %q", data, k)
-			}
-		}
-	})
-}
 
 // FuzzInspect feeds arbitrary bytes, and valid images with bytes changed,
 // to Inspect and ReadFile: they must return, never panic.
@@ -45,6 +23,21 @@ func FuzzInspect(f *testing.F) {
 	f.Add(good, uint16(100), byte(0xff))
 	f.Add(good[:200], uint16(0), byte(0))
 	f.Add([]byte("hsqs"), uint16(0), byte(0))
+	// erofs and GPT seeds; the systemd-dissect fallback is switched off so
+	// that no input gets mounted.
+	dissectBinary = "/nonexistent/systemd-dissect"
+	for _, format := range []string{"erofs", "gpt-usr"} {
+		p := filepath.Join(f.TempDir(), format+".raw")
+		files := []imagetest.File{{Path: ReleaseDir + "/extension-release.f", Data: "ID=debian\n"}, {Path: "etc/a.conf", Data: "a"}}
+		if err := imagetest.Build(f.Context(), p, format, "", files); err != nil {
+			f.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint16(1100), byte(0x5a))
+	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, at uint16, b byte) {
 		data = bytes.Clone(data)
@@ -60,5 +53,6 @@ func FuzzInspect(f *testing.F) {
 			t.Fatal("Inspect returned neither info nor error")
 		}
 		_, _ = ReadFile(p, ReleaseDir+"/extension-release.f")
+		_, _ = ReadPayload(t.Context(), p, "etc")
 	})
 }

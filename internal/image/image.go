@@ -1,15 +1,23 @@
-// Package image reads a squashfs system-extension image without mounting it
-// and checks it against the host the way systemd-sysext would (SPEC §7):
-// the extension-release file, its ID, VERSION_ID or SYSEXT_LEVEL and
-// architecture, the top-level layout, and the units it ships.
+// Package image reads a system-extension image and checks it against the
+// host the way systemd-sysext 257 would (SPEC §7, docs/extension-release.md):
+// the extension-release file systemd would pick, its ID, ID_LIKE, VERSION_ID
+// or SYSEXT_LEVEL, ARCHITECTURE and SYSEXT_SCOPE, the files systemd refuses,
+// the top-level layout, and the units the image ships.
 //
-// Reading uses go-diskfs, which handles gzip, xz, zstd, lzo and lzma
-// images; lz4 images are refused with ErrUnsupportedCompression. Garbage or
-// truncated files give an error wrapping ErrCorrupt, never a panic.
+// Formats: squashfs (gzip, xz, zstd, lzo read by go-diskfs), uncompressed
+// erofs (go-erofs). What no library here reads — lz4 squashfs, compressed
+// erofs, GPT disk images with a root or usr partition — is mounted
+// read-only with systemd-dissect (root only). lzma squashfs is refused: the
+// kernel cannot mount it. Garbage or truncated files give an error wrapping
+// ErrCorrupt, never a panic.
+//
+// Reading is bounded: every loop checks the context, and the number of
+// entries listed and bytes read are capped (MaxEntries, MaxReadTotal).
 package image
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,43 +25,95 @@ import (
 	iofs "io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem/squashfs"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 )
 
-// Locations inside an image, without a leading "/" (go-diskfs paths).
+// maxEntries is MaxEntries, lowered by tests.
+var maxEntries = MaxEntries
+
+// Locations inside an image, without a leading "/".
 const (
 	ReleaseDir = "usr/lib/extension-release.d"
 	UnitDir    = "usr/lib/systemd/system"
+	OSRelease  = "usr/lib/os-release"
 )
 
-// MaxReadSize caps what ReadFile returns; larger files are an error.
-const MaxReadSize = 8 << 20
+// StrictXattr is the extended attribute that lets an extension-release file
+// with another name stand in for the image's own (os-release(5)).
+const StrictXattr = "user.extension-release.strict"
 
-// maxReleaseSize caps the extension-release file and each unit file read.
-const maxReleaseSize = 256 << 10
+// Limits on what one Inspect reads.
+const (
+	// MaxReadSize caps one file read by ReadFile.
+	MaxReadSize = 8 << 20
+	// MaxEntries caps the entries of one directory Inspect lists.
+	MaxEntries = 20000
+	// MaxReadTotal caps the bytes of file content one Inspect reads.
+	MaxReadTotal = 64 << 20
+	// maxReleaseSize caps the extension-release file (systemd reads up to
+	// 64 MiB; a bigger one is refused here, bounded by MaxReadTotal anyway).
+	maxReleaseSize = MaxReadSize
+	// maxUnitSize caps a unit file read for its [Install] section; a
+	// bigger one is not listed in Units (never a refusal).
+	maxUnitSize = 1 << 20
+	// maxReleaseFiles caps the extension-release.* files read.
+	maxReleaseFiles = 64
+)
 
 var (
-	// ErrCorrupt: the file is not a squashfs image, or is truncated or damaged.
-	ErrCorrupt = errors.New("not a readable squashfs image")
-	// ErrUnsupportedCompression: the image uses a compressor that cannot be
-	// read without mounting (lz4).
+	// ErrCorrupt: the file is not a readable image, or is truncated or damaged.
+	ErrCorrupt = errors.New("not a readable squashfs, erofs or GPT image")
+	// ErrUnsupportedCompression: the image uses a compressor the kernel
+	// cannot mount (lzma squashfs).
 	ErrUnsupportedCompression = errors.New("unsupported squashfs compression")
+	// ErrTooLarge: the image exceeds an inspection limit.
+	ErrTooLarge = errors.New("image exceeds an inspection limit")
 )
+
+// Release is one usr/lib/extension-release.d/extension-release.* entry.
+type Release struct {
+	Name    string // the part after "extension-release."
+	Symlink bool   // the entry is a symlink (resolved inside the image)
+	// Regular: the entry, symlinks followed inside the image, is a
+	// regular file. Missing: a dangling symlink.
+	Regular, Missing bool
+	// Strict is the user.extension-release.strict xattr of the entry
+	// itself; StrictSet says it is present.
+	Strict    string
+	StrictSet bool
+	// Fields is the parsed file (nil unless Regular and parsed); ParseErr
+	// is why it could not be parsed (invalid UTF-8: systemd refuses it).
+	Fields   map[string]string
+	ParseErr error
+}
 
 // Info is what Inspect learns from an image.
 type Info struct {
 	Path string // the image file
-	// Name is <NAME> of usr/lib/extension-release.d/extension-release.<NAME>
-	// when the image has exactly one such file, else "".
-	Name string
-	// ReleaseNames lists the <NAME>s of every extension-release.* file, sorted.
+	// Display names the image in messages: the release asset, not the
+	// staging file. Defaults to the file's base name.
+	Display string
+	// Format is "squashfs", "erofs" or "gpt"; Reader is the library or
+	// tool that read it: "go-diskfs", "go-erofs" or "systemd-dissect".
+	Format, Reader string
+	// Compression is the squashfs compressor: gzip, lzo, xz, lz4, zstd.
+	Compression string
+	Size        int64 // file size in bytes
+	// Releases lists every extension-release.* entry, sorted by name.
+	Releases []Release
+	// ReleaseNames lists Releases' names, sorted.
 	ReleaseNames []string
-	// Fields is the parsed extension-release file (nil unless Name is set).
+	// Name and Fields are the extension-release file systemd picks: set
+	// by Inspect when there is exactly one, and by Validate for its name.
+	Name   string
 	Fields map[string]string
+	// HasOSRelease: the image carries usr/lib/os-release (symlinks
+	// followed inside the image), which systemd refuses.
+	HasOSRelease bool
 	// TopLevel lists the image's top-level entries, sorted.
 	TopLevel []string
 	// Units lists the unit files directly in usr/lib/systemd/system whose
@@ -61,223 +121,262 @@ type Info struct {
 	// Also= (what a package postinst would enable), sorted. Template units
 	// ("foo@.service") and symlinks are left out.
 	Units []string
-	// Compression is the squashfs compressor: gzip, lzma, lzo, xz, lz4, zstd.
-	Compression string
-	Size        int64 // file size in bytes
 }
 
-// Inspect reads the image at p. An error wraps ErrCorrupt when the file is
-// not a readable squashfs image, ErrUnsupportedCompression for lz4, or the
-// os error when it cannot be opened. A missing or duplicated
-// extension-release file is not an Inspect error: Validate reports it.
-func Inspect(p string) (info *Info, err error) {
-	fsys, size, comp, closeFn, err := open(p)
+// Inspect is InspectContext without a deadline or display name.
+func Inspect(p string) (*Info, error) {
+	return InspectContext(context.Background(), p)
+}
+
+// InspectContext reads the image at p, naming it by its base name.
+func InspectContext(ctx context.Context, p string) (*Info, error) {
+	return InspectNamed(ctx, p, filepath.Base(p))
+}
+
+// InspectNamed reads the image at p; display names it in errors and in
+// Validate's messages (pass the release asset's file name for a staged
+// download). An error wraps ErrCorrupt when the file is not a readable
+// image, ErrUnsupportedCompression for lzma, ErrTooLarge past a limit,
+// ErrNeedsDissect when the format needs systemd-dissect and it cannot run,
+// ctx.Err() when cancelled, or the os error when it cannot be opened. What
+// is wrong with the extension-release file is not an error here: Validate
+// reports it.
+func InspectNamed(ctx context.Context, p, display string) (*Info, error) {
+	info, err := inspect(ctx, p, display)
+	if err != nil {
+		return nil, fmt.Errorf("reading image %s: %w", display, err)
+	}
+	return info, nil
+}
+
+func inspect(ctx context.Context, p, display string) (*Info, error) {
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	defer closeFn()
-	defer recoverCorrupt(p, &err)
-
-	info = &Info{Path: p, Size: size, Compression: comp}
-	root, err := fsys.ReadDir(".")
+	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w: %v", p, ErrCorrupt, err)
+		f.Close()
+		return nil, err
 	}
-	for _, e := range root {
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: not a regular file", ErrCorrupt)
+	}
+	info := &Info{Path: p, Display: display, Size: st.Size()}
+	head := make([]byte, 8192)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+
+	var t tree
+	switch {
+	case len(head) >= 96 && string(head[:4]) == "hsqs":
+		info.Format, info.Compression = "squashfs", squashfsCompression(head)
+		if used := binary.LittleEndian.Uint64(head[40:48]); used > uint64(info.Size) {
+			f.Close()
+			return nil, fmt.Errorf("%w: truncated, superblock says %d bytes, file has %d", ErrCorrupt, used, info.Size)
+		}
+		switch info.Compression {
+		case "lzma":
+			f.Close()
+			return nil, fmt.Errorf("%w: lzma (legacy; the kernel cannot mount it, rebuild with xz or zstd)", ErrUnsupportedCompression)
+		case "lz4":
+			f.Close()
+			return inspectDissected(ctx, info, "lz4 squashfs")
+		}
+		info.Reader = "go-diskfs"
+		if t, err = openSquashfs(f, info.Size); err == nil {
+			err = info.read(ctx, t)
+			t.close()
+		} else {
+			f.Close()
+		}
+		if err == nil || ctx.Err() != nil || !errors.Is(err, ErrCorrupt) {
+			return info, err
+		}
+		// go-diskfs misreads some images the kernel mounts (xz with a BCJ
+		// filter): the kernel has the last word.
+		return retryDissected(ctx, p, display, info, err)
+	case len(head) >= 1028 && binary.LittleEndian.Uint32(head[1024:1028]) == 0xE0F5E1E2:
+		info.Format, info.Reader = "erofs", "go-erofs"
+		if t, err = openErofs(f); err == nil {
+			err = info.read(ctx, t)
+			t.close()
+		} else {
+			f.Close()
+		}
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrTooLarge) {
+			return info, err
+		}
+		// go-erofs reads uncompressed images only: let the kernel try.
+		return retryDissected(ctx, p, display, info, err)
+	case isGPT(head):
+		info.Format, info.Reader = "gpt", "go-diskfs"
+		if t, err = openGPT(f, info); err == nil {
+			err = info.read(ctx, t)
+			t.close()
+		} else {
+			f.Close()
+		}
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrTooLarge) {
+			return info, err
+		}
+		// lz4 or compressed erofs inside, verity, 4K sectors: the kernel.
+		return retryDissected(ctx, p, display, info, err)
+	default:
+		f.Close()
+		if len(head) < 96 {
+			return nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, info.Size)
+		}
+		return nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, head[:4])
+	}
+}
+
+func isGPT(head []byte) bool {
+	for _, off := range []int{512, 4096} {
+		if len(head) >= off+8 && string(head[off:off+8]) == "EFI PART" {
+			return true
+		}
+	}
+	return false
+}
+
+// retryDissected reads the image with systemd-dissect after a library
+// failed with libErr; when systemd-dissect cannot run, libErr stands.
+func retryDissected(ctx context.Context, p, display string, failed *Info, libErr error) (*Info, error) {
+	fresh := &Info{Path: p, Display: display, Size: failed.Size, Format: failed.Format, Compression: failed.Compression}
+	info, err := inspectDissected(ctx, fresh, failed.Format)
+	switch {
+	case err == nil:
+		return info, nil
+	case errors.Is(err, ErrNeedsDissect):
+		return nil, libErr
+	}
+	return nil, fmt.Errorf("%v; %s: %w", err, failed.Reader, libErr)
+}
+
+func inspectDissected(ctx context.Context, info *Info, what string) (*Info, error) {
+	t, err := openDissect(ctx, info.Path, what)
+	if err != nil {
+		return nil, err
+	}
+	info.Reader = "systemd-dissect"
+	err = info.read(ctx, t)
+	if cerr := t.close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func (info *Info) read(ctx context.Context, t tree) error {
+	r := &reader{ctx: ctx, t: t, left: MaxReadTotal}
+	top, err := r.readDir(".")
+	if err != nil {
+		return err
+	}
+	for _, e := range top {
 		info.TopLevel = append(info.TopLevel, e.Name())
 	}
 	sort.Strings(info.TopLevel)
 
-	rel, err := readDirIfExists(fsys, ReleaseDir)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
+	if err := info.readReleases(r); err != nil {
+		return err
 	}
-	for _, e := range rel {
-		if n, ok := strings.CutPrefix(e.Name(), "extension-release."); ok && n != "" && !e.IsDir() {
-			info.ReleaseNames = append(info.ReleaseNames, n)
-		}
+	_, _, err = chase(ctx, t, OSRelease)
+	switch {
+	case err == nil:
+		info.HasOSRelease = true
+	case isNotExist(err):
+	default:
+		return err
 	}
-	sort.Strings(info.ReleaseNames)
-	if len(info.ReleaseNames) == 1 {
-		name := info.ReleaseNames[0]
-		inImage := ReleaseDir + "/extension-release." + name
-		b, err := readCapped(fsys, inImage, maxReleaseSize)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %s: %w", p, inImage, err)
-		}
-		fields, err := ParseRelease(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %s: %w", p, inImage, err)
-		}
-		info.Name, info.Fields = name, fields
-	}
+	return info.readUnits(r)
+}
 
-	units, err := readDirIfExists(fsys, UnitDir)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
+func (info *Info) readReleases(r *reader) error {
+	entries, dir, err := r.chaseDir(ReleaseDir)
+	if err != nil || entries == nil {
+		return err
 	}
-	for _, e := range units {
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), "extension-release.")
+		if !ok || name == "" {
+			continue
+		}
+		if len(info.Releases) == maxReleaseFiles {
+			return fmt.Errorf("%w: more than %d extension-release files", ErrTooLarge, maxReleaseFiles)
+		}
+		p := path.Join(dir, e.Name())
+		rel := Release{Name: name, Symlink: e.Type()&iofs.ModeSymlink != 0}
+		if v, ok, err := r.t.xattr(p, StrictXattr); err == nil {
+			rel.Strict, rel.StrictSet = strings.TrimRight(v, "\x00"), ok
+		}
+		resolved, fi, err := chase(r.ctx, r.t, p)
+		switch {
+		case isNotExist(err):
+			rel.Missing = true
+		case err != nil:
+			return err
+		case fi.Mode().IsRegular():
+			rel.Regular = true
+			var de iofs.DirEntry
+			if !rel.Symlink {
+				de = e
+			}
+			b, err := r.readFile(resolved, de, maxReleaseSize)
+			if err != nil {
+				return err
+			}
+			rel.Fields, rel.ParseErr = ParseRelease(bytes.NewReader(b))
+		}
+		info.Releases = append(info.Releases, rel)
+		info.ReleaseNames = append(info.ReleaseNames, name)
+	}
+	sort.Slice(info.Releases, func(i, j int) bool { return info.Releases[i].Name < info.Releases[j].Name })
+	sort.Strings(info.ReleaseNames)
+	if len(info.Releases) == 1 && info.Releases[0].Fields != nil {
+		info.Name, info.Fields = info.Releases[0].Name, info.Releases[0].Fields
+	}
+	return nil
+}
+
+func (info *Info) readUnits(r *reader) error {
+	entries, dir, err := r.chaseDir(UnitDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
 		if !e.Type().IsRegular() || !isEnableableUnitName(e.Name()) {
 			continue
 		}
-		b, err := readCapped(fsys, UnitDir+"/"+e.Name(), maxReleaseSize)
+		if fi, err := e.Info(); err == nil && fi.Size() > maxUnitSize {
+			continue
+		}
+		b, err := r.readFile(path.Join(dir, e.Name()), e, maxUnitSize)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %s/%s: %w", p, UnitDir, e.Name(), err)
+			return err
 		}
 		if hasInstallTarget(b) {
 			info.Units = append(info.Units, e.Name())
 		}
 	}
 	sort.Strings(info.Units)
-	return info, nil
+	return nil
 }
 
-// ReadFile returns the content of the regular file inImage (a path inside
-// the image, with or without a leading "/") from the image at p. Files
-// larger than MaxReadSize are an error.
-func ReadFile(p, inImage string) (b []byte, err error) {
-	fsys, _, _, closeFn, err := open(p)
+// ParseRelease reads an extension-release file with systemd's env-file
+// rules (osrelease.Load): the only error is invalid UTF-8, for which
+// systemd refuses the whole file.
+func ParseRelease(rd io.Reader) (map[string]string, error) {
+	b, err := readAllCapped(rd, maxReleaseSize)
 	if err != nil {
 		return nil, err
 	}
-	defer closeFn()
-	defer recoverCorrupt(p, &err)
-	clean := strings.TrimPrefix(path.Clean("/"+inImage), "/")
-	if clean == "" {
-		return nil, fmt.Errorf("reading %s from %s: not a file", inImage, p)
-	}
-	b, err = readCapped(fsys, clean, MaxReadSize)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from %s: %w", inImage, p, err)
-	}
-	return b, nil
-}
-
-// open checks the superblock itself (magic, compressor, declared size
-// against the file size) before handing the file to go-diskfs, so that the
-// common failures get precise errors.
-func open(p string) (fsys *squashfs.FileSystem, size int64, comp string, closeFn func(), err error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, 0, "", nil, fmt.Errorf("opening image: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, "", nil, fmt.Errorf("opening image: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, 0, "", nil, fmt.Errorf("opening image %s: %w: not a regular file", p, ErrCorrupt)
-	}
-	size = st.Size()
-	sb := make([]byte, 96)
-	if _, err := io.ReadFull(f, sb); err != nil {
-		return nil, 0, "", nil, fmt.Errorf("reading %s: %w: %d bytes is too short for a superblock", p, ErrCorrupt, size)
-	}
-	if string(sb[:4]) != "hsqs" {
-		return nil, 0, "", nil, fmt.Errorf("reading %s: %w: bad magic %q", p, ErrCorrupt, sb[:4])
-	}
-	comp = compressionName(binary.LittleEndian.Uint16(sb[20:22]))
-	if comp == "lz4" {
-		return nil, 0, "", nil, fmt.Errorf("reading %s: %w: lz4 (rebuild the image with gzip, xz or zstd)", p, ErrUnsupportedCompression)
-	}
-	if used := binary.LittleEndian.Uint64(sb[40:48]); used > uint64(size) {
-		return nil, 0, "", nil, fmt.Errorf("reading %s: %w: truncated, superblock says %d bytes, file has %d", p, ErrCorrupt, used, size)
-	}
-	defer recoverCorrupt(p, &err)
-	fsys, err = squashfs.Read(file.New(f, true), size, 0, 0)
-	if err != nil {
-		return nil, 0, "", nil, fmt.Errorf("reading %s: %w: %v", p, ErrCorrupt, err)
-	}
-	return fsys, size, comp, func() { fsys.Close(); f.Close() }, nil
-}
-
-// recoverCorrupt turns a panic inside go-diskfs on damaged input into an
-// ErrCorrupt error.
-func recoverCorrupt(p string, err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("reading %s: %w: go-diskfs panicked: %v", p, ErrCorrupt, r)
-	}
-}
-
-func compressionName(id uint16) string {
-	switch id {
-	case 1:
-		return "gzip"
-	case 2:
-		return "lzma"
-	case 3:
-		return "lzo"
-	case 4:
-		return "xz"
-	case 5:
-		return "lz4"
-	case 6:
-		return "zstd"
-	}
-	return fmt.Sprintf("unknown(%d)", id)
-}
-
-// readDirIfExists lists dir (slash-separated, relative), or returns nil when
-// it, or one of its parents, does not exist or is not a directory. go-diskfs
-// does not tell "missing" from "damaged", hence the walk.
-func readDirIfExists(fsys *squashfs.FileSystem, dir string) ([]iofs.DirEntry, error) {
-	cur := "."
-	for _, part := range strings.Split(dir, "/") {
-		entries, err := fsys.ReadDir(cur)
-		if err != nil {
-			return nil, fmt.Errorf("%w: listing %s: %v", ErrCorrupt, cur, err)
-		}
-		found := false
-		for _, e := range entries {
-			if e.Name() == part && e.IsDir() {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return nil, nil
-		}
-		cur = path.Join(cur, part)
-	}
-	entries, err := fsys.ReadDir(cur)
-	if err != nil {
-		return nil, fmt.Errorf("%w: listing %s: %v", ErrCorrupt, cur, err)
-	}
-	return entries, nil
-}
-
-// readCapped reads a regular file, refusing files larger than limit.
-func readCapped(fsys *squashfs.FileSystem, p string, limit int64) ([]byte, error) {
-	st, err := fsys.Stat(p)
-	if err != nil {
-		var pe *iofs.PathError
-		if errors.As(err, &pe) {
-			return nil, iofs.ErrNotExist
-		}
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("file is %d bytes, limit %d", st.Size(), limit)
-	}
-	f, err := fsys.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("file exceeds limit %d", limit)
-	}
-	return b, nil
+	return osrelease.Load(b)
 }

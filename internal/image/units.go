@@ -33,7 +33,7 @@ var installKeys = map[string]bool{
 // section with a non-empty WantedBy=, RequiredBy=, UpheldBy=, Alias= or Also=.
 func hasInstallTarget(content []byte) bool {
 	sc := bufio.NewScanner(bytes.NewReader(content))
-	sc.Buffer(make([]byte, 0, 4096), maxReleaseSize)
+	sc.Buffer(make([]byte, 0, 4096), maxUnitSize)
 	inInstall := false
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())

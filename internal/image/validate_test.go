@@ -2,6 +2,7 @@ package image
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestValidate(t *testing.T) {
 		{name: "valid", spec: sqfs.Spec{Release: release(nil)}, host: trixieAmd64, wantName: "sysext-hello"},
 		{name: "valid, any name", spec: sqfs.Spec{Release: release(nil)}, host: trixieAmd64},
 		{name: "wrong name", spec: sqfs.Spec{Name: "foo", Release: release(nil)}, host: trixieAmd64, wantName: "sysext-hello",
-			wantErr: ErrNameMismatch, wantMsg: `extension-release name "foo" does not match expected "sysext-hello"`},
+			wantErr: ErrNameMismatch, wantMsg: `no usr/lib/extension-release.d/extension-release.sysext-hello (found extension-release.foo`},
 		{name: "no release file", spec: sqfs.Spec{SkipRelease: true, Files: map[string]string{"usr/bin/x": "x"}}, host: trixieAmd64,
 			wantErr: ErrNoRelease, wantMsg: "no usr/lib/extension-release.d/extension-release.* file"},
 		{name: "two release files", spec: sqfs.Spec{Release: release(nil), ExtraReleaseNames: []string{"other"}}, host: trixieAmd64,
@@ -109,18 +110,19 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate error = %v, want %v", err, tc.wantErr)
 			}
 			var ve *ValidationError
-			if !errors.As(err, &ve) || ve.Image != img {
-				t.Errorf("error %v is not a *ValidationError naming %s", err, img)
+			base := filepath.Base(img)
+			if !errors.As(err, &ve) || ve.Image != base {
+				t.Errorf("error %v is not a *ValidationError naming %s", err, base)
 			}
-			if !strings.Contains(err.Error(), img) || !strings.Contains(err.Error(), tc.wantMsg) {
-				t.Errorf("error %q, want it to name %s and contain %q", err, img, tc.wantMsg)
+			if !strings.Contains(err.Error(), base) || strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("error %q, want it to name %s (not its directory) and contain %q", err, base, tc.wantMsg)
 			}
 		})
 	}
 }
 
 func TestValidateWarningText(t *testing.T) {
-	info := &Info{Path: "/x.raw", Name: "n", ReleaseNames: []string{"n"}, Fields: map[string]string{"ID": "_any"},
+	info := &Info{Path: "/x.raw", Releases: []Release{{Name: "n", Regular: true, Fields: map[string]string{"ID": "_any"}}},
 		TopLevel: []string{"etc", "opt", "usr"}}
 	warnings, err := Validate(info, trixieAmd64, "n")
 	if err != nil {

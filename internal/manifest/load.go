@@ -104,7 +104,7 @@ func (s *Set) add(e *Entry) {
 
 func (e *Entry) onlyEnabled() bool {
 	return e.Enabled != nil && e.URL == "" && len(e.PCIID)+len(e.DMI)+len(e.DeviceTree)+len(e.VirtEnv)+len(e.Conflicts) == 0 &&
-		e.IfFile == "" && e.Update == "" && e.Asset == ""
+		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == ""
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)
@@ -200,6 +200,14 @@ func validate(e *Entry) []Problem {
 	}
 	if _, err := ParseAction(e.Update); err != nil {
 		bad("update", "%v", err)
+	}
+	if e.Signature != "" && e.Signature != "required" && e.Signature != "if-present" && e.Signature != "none" {
+		bad("signature", "want required, if-present or none, got %q", e.Signature)
+	}
+	for _, k := range e.Keys {
+		if strings.TrimSpace(k) == "" {
+			bad("keys", "empty key name")
+		}
 	}
 	if e.Asset != "" && (strings.ContainsAny(e.Asset, "/ \t") || e.Asset == "." || e.Asset == "..") {
 		bad("asset", "invalid image name %q", e.Asset)

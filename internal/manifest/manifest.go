@@ -23,6 +23,16 @@ type Entry struct {
 	Update     string   `toml:"update" json:"update,omitempty"`
 	Asset      string   `toml:"asset" json:"asset,omitempty"`
 	Enabled    *bool    `toml:"enabled" json:"enabled,omitempty"`
+	// Keys names the keys (keys.d file names or key ids) that may sign
+	// this extension's releases; empty means the keys whose
+	// NAME.extensions file names it (docs/trust.md).
+	Keys []string `toml:"keys" json:"keys,omitempty"`
+	// Signature is the policy: required, if-present or none; empty takes
+	// the default (internal/trust.PolicyFor).
+	Signature string `toml:"signature" json:"signature,omitempty"`
+	// AllowShadow false refuses an image that would hide a file of the
+	// base tree or of another extension (internal/shadow); nil is true.
+	AllowShadow *bool `toml:"allow_shadow" json:"allow_shadow,omitempty"`
 
 	// Source is the in-root path of the file the table came from, Line the
 	// line of its header.
@@ -43,6 +53,10 @@ func (e *Entry) Image() string {
 	}
 	return "sysext-" + e.Name
 }
+
+// ShadowAllowed reports whether the entry's image may hide files of the
+// base tree or of other extensions (allow_shadow, default true).
+func (e *Entry) ShadowAllowed() bool { return e.AllowShadow == nil || *e.AllowShadow }
 
 // AutoEnabled reports whether auto may install the entry.
 func (e *Entry) AutoEnabled() bool { return e.Enabled == nil || *e.Enabled }

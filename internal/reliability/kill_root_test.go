@@ -57,9 +57,9 @@ var scenarios = []scenario{
 // failpoints lists every phase boundary of op, plus a kill while
 // systemd-sysext refresh runs.
 func failpoints(op string) []string {
-	phases := []string{"download", "verify", "place", "activate", "units", "action", "commit"}
+	phases := []string{"download", "verify", "place", "payload", "activate", "units", "action", "commit"}
 	if op == "remove" {
-		phases = []string{"place", "activate", "units", "commit"}
+		phases = []string{"place", "payload", "activate", "units", "commit"}
 	}
 	var out []string
 	for _, p := range phases {

@@ -16,8 +16,9 @@ import (
 // /var/lib/extensions (so that placing an image is a rename) and outside
 // every directory systemd-sysext scans.
 const (
-	backupDir  = rootfs.StateDir + "/backup"
-	stagingDir = rootfs.StateDir + "/staging"
+	backupDir   = rootfs.StateDir + "/backup"
+	stagingDir  = rootfs.StateDir + "/staging"
+	previousDir = rootfs.StateDir + "/previous"
 )
 
 // ImagePath is where an image lives once installed.

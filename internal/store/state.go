@@ -16,6 +16,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -42,6 +43,27 @@ type Record struct {
 	// RebootRequired is set when an update with the reboot action was
 	// applied and the host has not rebooted since.
 	RebootRequired bool `json:"reboot_required,omitempty"`
+	// Hold keeps update, auto and the daemon away from the extension;
+	// HoldReason says why (an operator's hold, a rollback).
+	Hold       bool   `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
+	// Pin is the version the extension is to stay on.
+	Pin string `json:"pin,omitempty"`
+	// Payload lists the etc/ and var/ files the image carries, installed
+	// onto the host like dpkg conffiles (internal/payload).
+	Payload []payload.File `json:"payload,omitempty"`
+	// Previous is the image the last successful update replaced, kept at
+	// /var/lib/sysextd/previous/IMAGE.raw for an offline rollback.
+	Previous *Previous `json:"previous,omitempty"`
+}
+
+// Previous describes a kept previous image.
+type Previous struct {
+	Tag       string   `json:"tag,omitempty"`
+	Version   string   `json:"version"`
+	BuildTime string   `json:"build_time,omitempty"`
+	Digest    string   `json:"digest,omitempty"`
+	Units     []string `json:"units,omitempty"`
 }
 
 // State is the content of state.json.

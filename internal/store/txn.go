@@ -29,6 +29,9 @@ type Intent struct {
 	// RestoreUnits are units of the previous images that the step stopped
 	// or restarted: an undo starts them again on the previous version.
 	RestoreUnits []string `json:"restore_units,omitempty"`
+	// KeepPrevious keeps the replaced image in previous/ when the step
+	// commits (updates and rollbacks), for `sysextctl rollback`.
+	KeepPrevious bool `json:"keep_previous,omitempty"`
 }
 
 // ImageIntent is what a step does to one image.
@@ -165,6 +168,11 @@ func (t *Txn) Take(image string) error {
 // whether the step stands (only dropping a backup failed: Clean drops it
 // later) or the state write failed (the step is still pending: Undo it).
 func (t *Txn) Commit(outcome func(*State)) error {
+	if t.intent.KeepPrevious {
+		if err := t.s.keepPrevious(t.intent); err != nil {
+			return err
+		}
+	}
 	if err := t.s.updateState(func(st *State) error {
 		if outcome != nil {
 			outcome(st)
@@ -245,6 +253,49 @@ func (s Store) UndoFiles(in Intent) error {
 		errs = append(errs, syncDir(s.Root.Path(rootfs.ExtensionsDir)))
 	}
 	return errors.Join(errs...)
+}
+
+// PreviousPath is where the image replaced by the last update is kept.
+func (s Store) PreviousPath(image string) string { return s.Root.Path(previousRel(image)) }
+
+func previousRel(image string) string { return previousDir + "/" + image + ".raw" }
+
+// keepPrevious links the backups of replaced images into previous/, each
+// replacing the older one with one rename. A crash after this but before
+// the commit leaves previous/ holding the image that is back in place;
+// the record's digest tells (rollback checks it).
+func (s Store) keepPrevious(in Intent) error {
+	if err := s.mkdir(previousDir, 0o700); err != nil {
+		return err
+	}
+	r, err := s.Root.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, im := range in.Images {
+		if !im.Place || !im.Previous {
+			continue
+		}
+		tmp := rootfs.InRoot(previousDir + "/." + im.Image + ".raw.new")
+		r.Remove(tmp)
+		if err := r.Link(rootfs.InRoot(backupRel(im.Image)), tmp); err != nil {
+			return fmt.Errorf("keeping the previous %s: %w", im.Image, err)
+		}
+		if err := r.Rename(tmp, rootfs.InRoot(previousRel(im.Image))); err != nil {
+			return fmt.Errorf("keeping the previous %s: %w", im.Image, err)
+		}
+	}
+	return syncDir(s.Root.Path(previousDir))
+}
+
+// DropPrevious removes the kept previous image of image (on remove).
+func (s Store) DropPrevious(image string) error {
+	err := os.Remove(s.PreviousPath(image))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 func (s Store) dropBackups(in Intent) error {

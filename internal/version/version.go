@@ -122,3 +122,20 @@ func sign(n int) int {
 	}
 	return 0
 }
+
+// UpdateAvailable reports whether avail is newer than inst by Stamp.Compare,
+// the comparison update's plan makes: a rebuild (same Version, newer
+// BuildTime) is an update. list uses it so both verbs agree.
+func UpdateAvailable(avail, inst Stamp) (bool, error) {
+	c, err := avail.Compare(inst)
+	return c > 0, err
+}
+
+// IsRebuild reports whether avail is a newer build of inst's own version,
+// which list shows as "VERSION (rebuilt BUILD_TIME)".
+func IsRebuild(avail, inst Stamp) bool {
+	if avail.Version == "" || avail.Version != inst.Version {
+		return false
+	}
+	return compareBuildTime(avail.BuildTime, inst.BuildTime) > 0
+}

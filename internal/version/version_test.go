@@ -149,3 +149,33 @@ func TestParseBuildTime(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateAvailable(t *testing.T) {
+	tests := []struct {
+		name          string
+		avail, inst   Stamp
+		want, rebuild bool
+	}{
+		{"newer version", Stamp{"1.0-2", "2026-01-01T00:00:00Z"}, Stamp{"1.0-1", "2026-06-01T00:00:00Z"}, true, false},
+		{"rebuild", Stamp{"1.0-1", "2026-11-02T09:00:00Z"}, Stamp{"1.0-1", "2026-11-01T09:00:00Z"}, true, true},
+		{"rebuild, zone spelled differently", Stamp{"1.0-1", "2026-11-01T10:00:01+01:00"}, Stamp{"1.0-1", "2026-11-01T09:00:00Z"}, true, true},
+		{"same build", Stamp{"1.0-1", "2026-11-01T09:00:00Z"}, Stamp{"1.0-1", "2026-11-01T09:00:00Z"}, false, false},
+		{"older build", Stamp{"1.0-1", "2026-10-01T09:00:00Z"}, Stamp{"1.0-1", "2026-11-01T09:00:00Z"}, false, false},
+		{"installed has no build time", Stamp{"1.0-1", "2026-10-01T09:00:00Z"}, Stamp{"1.0-1", ""}, true, true},
+		{"older version, newer build", Stamp{"0.9-1", "2027-01-01T00:00:00Z"}, Stamp{"1.0-1", "2026-01-01T00:00:00Z"}, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := UpdateAvailable(tc.avail, tc.inst)
+			if err != nil || got != tc.want {
+				t.Errorf("UpdateAvailable = %v, %v; want %v", got, err, tc.want)
+			}
+			if got := IsRebuild(tc.avail, tc.inst); got != tc.rebuild {
+				t.Errorf("IsRebuild = %v, want %v", got, tc.rebuild)
+			}
+		})
+	}
+	if _, err := UpdateAvailable(Stamp{"1.0", ""}, Stamp{"", ""}); err == nil {
+		t.Error("a missing installed version is not an error")
+	}
+}

@@ -1,0 +1,170 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BuildTemplateExtension builds an image the way the real sysext template
+// does, unlike BuildDebExtension: every file of the package and of the
+// dependencies apt pulled (etc/ and var/ included, conffiles too), packed
+// with zstd and without -all-root. The tree is cached under
+// CacheDir()/debext-template/PKG-KEY.
+func BuildTemplateExtension(t testing.TB, base *Base, pkg string, opts ExtOptions) *Built {
+	t.Helper()
+	requireRoot(t)
+	ensureTools(t)
+	tree, meta := templateTree(t, base, pkg)
+	work := filepath.Join(t.TempDir(), "tree")
+	mustRun(t, t.Context(), "cp", "-a", "--reflink=auto", tree, work)
+	name := opts.Name
+	if name == "" {
+		name = "sysext-" + pkg
+	}
+	b := &Built{Name: name, Package: pkg, Version: meta.Version, Release: releaseFields(name, pkg, meta.Version, opts), Packages: meta.Packages}
+	rel := filepath.Join(work, "usr/lib/extension-release.d/extension-release."+name)
+	if err := os.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rel, b.ReleaseFile(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for p, content := range opts.ExtraFiles {
+		dst := filepath.Join(work, p)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Files = append(append([]string(nil), meta.Files...), "usr/lib/extension-release.d/extension-release."+name)
+	sort.Strings(b.Files)
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	b.Path = filepath.Join(dir, name+".raw")
+	mustRun(t, t.Context(), "mksquashfs", work, b.Path, "-comp", "zstd", "-noappend", "-no-progress", "-quiet")
+	return b
+}
+
+func templateTree(t testing.TB, base *Base, pkg string) (string, debMeta) {
+	t.Helper()
+	top := filepath.Join(CacheDir(), "debext-template")
+	if err := os.MkdirAll(top, 0o755); err != nil {
+		t.Fatalf("creating %s: %v", top, err)
+	}
+	unlock := lockDir(t, top)
+	defer unlock()
+	final := filepath.Join(top, pkg+"-"+base.Key)
+	tree, metaPath := filepath.Join(final, "tree"), filepath.Join(final, "meta.json")
+	if data, err := os.ReadFile(metaPath); err == nil {
+		var m debMeta
+		if json.Unmarshal(data, &m) == nil {
+			if _, err := os.Stat(tree); err == nil {
+				return tree, m
+			}
+		}
+	}
+	if err := os.RemoveAll(final); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tmp, err := os.MkdirTemp(top, ".build-"+pkg+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	upper := aptInstall(t, base, tmp, pkg)
+	before := dpkgVersions(t, filepath.Join(base.Dir, "var/lib/dpkg/status"))
+	after := dpkgVersions(t, filepath.Join(upper, "var/lib/dpkg/status"))
+	m := debMeta{Package: pkg, Version: after[pkg], Packages: map[string]string{}}
+	if m.Version == "" {
+		t.Fatalf("%s is not installed after apt-get install", pkg)
+	}
+	stage := filepath.Join(tmp, "tree")
+	for name, v := range after {
+		if _, ok := before[name]; ok {
+			continue
+		}
+		m.Packages[name] = v
+		files, err := collectAll(upper, stage, name)
+		if err != nil {
+			t.Fatalf("collecting files of %s: %v", name, err)
+		}
+		m.Files = append(m.Files, files...)
+	}
+	sort.Strings(m.Files)
+	m.BuiltAt, m.Duration = time.Now().UTC(), time.Since(start)
+	if err := os.Mkdir(final, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(stage, tree); err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileAtomic(metaPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built template tree of %s %s: %d packages, %d files in %s", pkg, m.Version, len(m.Packages), len(m.Files), m.Duration.Round(time.Second))
+	return tree, m
+}
+
+// collectAll copies every regular file and symlink of package name from
+// upper into stage, wherever it lives (the template's way), keeping modes
+// and owners, and returns the relative paths.
+func collectAll(upper, stage, name string) ([]string, error) {
+	list, err := packageList(upper, name)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, p := range list {
+		rel := mergedUsr(p)
+		if rel == "" || rel == "." || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		src := filepath.Join(upper, rel)
+		info, err := os.Lstat(src)
+		if err != nil || info.IsDir() {
+			continue
+		}
+		dst := filepath.Join(stage, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		switch {
+		case info.Mode().IsRegular():
+			if err := copyFile(src, dst, info.Mode().Perm()); err != nil {
+				return nil, fmt.Errorf("copying %s: %w", rel, err)
+			}
+			if err := os.Chmod(dst, info.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
+				return nil, err
+			}
+		case info.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(src)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.Symlink(target, dst); err != nil {
+				return nil, fmt.Errorf("linking %s: %w", rel, err)
+			}
+		default:
+			continue
+		}
+		files = append(files, rel)
+	}
+	return files, nil
+}
