@@ -15,6 +15,9 @@ FUZZTIME  ?= 10s
 SUMMARY   := $(GO) run ./internal/tools/testsummary
 E2E_CACHE ?= /var/cache/sysextd-e2e
 
+# Who runs make: root installs what is missing (override for tests only).
+DEPS_UID ?= $(shell id -u)
+
 # Every Debian package a target needs, in one place (add yours here).
 #   squashfs-tools: mksquashfs (tests, demo)  debootstrap: e2e base
 #   systemd-container: systemd-nspawn (e2e)   dbus: D-Bus in e2e and units tests
@@ -22,8 +25,6 @@ E2E_CACHE ?= /var/cache/sysextd-e2e
 #   man-db: man pages checked (e2e)           bash-completion: completion checked (e2e)
 #   git: version stamp, gofmt file list
 #   minisign, gnupg: signatures made by the real tools verify (internal/trust)
-# Who runs make: root installs what is missing (override for tests only).
-DEPS_UID ?= $(shell id -u)
 APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
 	ca-certificates man-db bash-completion curl git minisign gnupg
 
