@@ -250,6 +250,9 @@ func TestCompletionOffersExtensionNames(t *testing.T) {
 		{[]string{"remove", "hello", ""}, []string{"gone", "open-vm-tools"}, []string{"hello"}},
 		{[]string{"explain", "q"}, []string{"qemu-guest-agent"}, nil},
 		{[]string{"explain", "hello", ""}, nil, []string{"hello", "open-vm-tools"}},
+		{[]string{"hold", "g"}, []string{"gone"}, []string{"hello"}},
+		{[]string{"pin", "o"}, []string{"open-vm-tools"}, nil},
+		{[]string{"pin", "hello", ""}, nil, []string{"hello", "gone"}},
 	} {
 		out, _, _ := f.run(append([]string{"__complete"}, tt.args...)...)
 		got := strings.Fields(out)
