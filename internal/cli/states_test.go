@@ -268,3 +268,14 @@ func TestCompletionOffersExtensionNames(t *testing.T) {
 		}
 	}
 }
+
+// Every --json list is `[]` when empty, never `null` (jq '.[]' fails on null).
+func TestEmptyJSONListsAreArrays(t *testing.T) {
+	f := newFixture(t, emptyRoot(t))
+	for _, args := range [][]string{{"list", "--offline", "--json"}, {"history", "--json"}, {"status", "--offline", "--json"}} {
+		out, _, _ := f.run(args...)
+		if strings.Contains(out, "null") && !strings.Contains(out, `"daemon": null`) {
+			t.Errorf("%v prints null:\n%s", args, out)
+		}
+	}
+}
