@@ -65,6 +65,24 @@ mbs=$(awk '/^BenchmarkDownload/ {for (i = 1; i <= NF; i++) if ($i == "MB/s") pri
 row "Download, 256 MiB, verified, in-process" "**$mbs MB/s**" \
 	"\`go test -bench BenchmarkDownload -benchtime 3x ./internal/fetch/\`: fetch.GitHub.Download from the fake in the same process (sha256 + size check + fsync)"
 
+# 3b. download from each other kind of source, in-process (64 MiB).
+echo "download benchmark per source" >&2
+out=$($GO test -run '^$' -bench 'BenchmarkDownload(MirrorFile|MirrorHTTP|OCI|Local)$' -benchtime 5x ./internal/source/)
+for b in MirrorFile MirrorHTTP OCI Local; do
+	mbs=$(awk -v b="BenchmarkDownload$b" '$1 ~ "^"b"(-[0-9]+)?$" {for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1); exit}' <<<"$out")
+	[ -n "$mbs" ] || die "no result from BenchmarkDownload$b: $out"
+	row "Download, 64 MiB, verified, in-process, from $b" "**$mbs MB/s**" \
+		"\`go test -bench 'BenchmarkDownload$b\$' -benchtime 5x ./internal/source/\`: the source's Download (sha256 + size check + fsync); MirrorFile: file:// mirror, MirrorHTTP: http mirror on 127.0.0.1, OCI: go-containerregistry's registry in-process, Local: sysextctl install FILE's copy"
+done
+
+# 3c. warm list in-process: no request, 100 extensions.
+echo "warm list benchmark" >&2
+out=$($GO test -run '^$' -bench 'BenchmarkListWarm100$' -benchtime 50x ./internal/cli/)
+nsop=$(awk '/^BenchmarkListWarm100/ {print $3; exit}' <<<"$out")
+[ -n "$nsop" ] || die "no result from BenchmarkListWarm100: $out"
+row "\`list\`, 100 extensions, warm, in-process" "**$(awk -v n="$nsop" 'BEGIN {printf "%.1f", n/1e6}') ms**/op, 0 requests" \
+	"\`go test -bench BenchmarkListWarm100 -benchtime 50x ./internal/cli/\`: cli.Run list --json after one cold list; the benchmark fails on any request"
+
 # 4. 1 GiB: sysextd's downloader vs curl from the same server, and peak RSS.
 echo "1 GiB download: curl vs fetch, peak RSS" >&2
 head -c 1G /dev/urandom >"$work/big.squashfs"
@@ -176,10 +194,14 @@ EOF
 Reading the numbers:
 
 - A cold `list` costs one API request per extension plus two small asset
-  downloads (`.manifest`, `release.json`); a warm one costs one conditional
-  request per extension, each answered 304 from the cache, and no download.
-  At 100 ms per answer, lookups run @PARALLEL@ at a time (fetch.DefaultParallel), so
-  100 extensions take about ceil(100/@PARALLEL@) = @ROUNDS@ round trips warm.
+  downloads (`.manifest`, `release.json`). A warm one (release data checked
+  less than an hour ago, by sysextd or any command) makes no request: it
+  reads one snapshot of the resolved releases. `list --refresh` costs one
+  conditional request per extension and no download; with unchanged
+  download counts each is answered 304 (on real GitHub a download of any
+  asset changes the weak ETag, and without a token a 304 still costs quota,
+  see docs/sources.md). At 100 ms per answer, lookups run 25 at a time
+  (fetch.DefaultParallel), so 100 extensions take about 4 round trips.
 - sysextd's download figure includes sha256 over every byte, the size
   check, and writing and fsyncing the file before it may be renamed into the
   store. curl to /dev/null does none of that and only shows that the server

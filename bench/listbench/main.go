@@ -1,8 +1,11 @@
 // Command listbench times `sysextctl list` against a fake GitHub that
 // answers every request after a fixed latency, for a manifest of N
-// extensions, with a cold cache (empty /var/cache/sysextd: every release is
-// fetched) and a warm one (every release answered by a 304), and counts the
-// requests each run costs. It prints one markdown table row per case.
+// extensions: with a cold cache (empty /var/cache/sysextd: every release is
+// fetched), a warm one (the last check is younger than the freshness
+// window: no request at all), and `list --refresh` over a warm cache (one
+// conditional request per extension). It counts the requests each run
+// costs and the peak RSS of the sysextctl process, and prints one markdown
+// table row per case.
 //
 //	listbench -sysextctl bin/sysextctl [-n 10,100] [-runs 5] [-latency 100ms]
 package main
@@ -19,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
@@ -70,10 +74,15 @@ func run(bin, ns string, runs int, latency time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("%d extensions, warm: %w", n, err)
 		}
-		how := fmt.Sprintf("`sysextctl --root R --github-api FAKE list --json` exec'd %d times, median (min–max); fake GitHub (`internal/testutil/fakegithub`) delays every answer by %v; %s",
-			runs, latency, "requests counted by the fake for one run")
-		fmt.Printf("| `list`, %d extensions, cold cache | %s | %s |\n", n, cold, how+"; cache dir emptied before each run")
-		fmt.Printf("| `list`, %d extensions, warm cache | %s | %s |\n", n, warm, how+"; cache filled by one untimed run")
+		refresh, err := b.measure(runs, false, "--refresh")
+		if err != nil {
+			return fmt.Errorf("%d extensions, refresh: %w", n, err)
+		}
+		how := fmt.Sprintf("`sysextctl --root R --github-api FAKE list --json%%s` exec'd %d times, median (min–max); fake GitHub (`internal/testutil/fakegithub`) delays every answer by %v; %s",
+			runs, latency, "requests counted by the fake for one run; peak RSS is the largest Maxrss of the runs")
+		fmt.Printf("| `list`, %d extensions, cold cache | %s | %s |\n", n, cold, fmt.Sprintf(how, "")+"; cache dir emptied before each run")
+		fmt.Printf("| `list`, %d extensions, warm (checked < 1 h ago) | %s | %s |\n", n, warm, fmt.Sprintf(how, "")+"; cache filled by one untimed run")
+		fmt.Printf("| `list --refresh`, %d extensions, warm cache | %s | %s |\n", n, refresh, fmt.Sprintf(how, " --refresh")+"; cache filled by one untimed run")
 	}
 	return nil
 }
@@ -132,23 +141,24 @@ type bench struct {
 }
 
 type result struct {
-	times []time.Duration
-	stats fakegithub.Stats
+	times  []time.Duration
+	stats  fakegithub.Stats
+	maxRSS int64 // KiB
 }
 
 func (r result) String() string {
 	slices.Sort(r.times)
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-	return fmt.Sprintf("**%s ms** (%s–%s); %d API requests (%d answered 304), %d asset downloads",
+	return fmt.Sprintf("**%s ms** (%s–%s); %d API requests (%d answered 304), %d asset downloads; peak RSS %.1f MiB",
 		ms(r.times[len(r.times)/2]), ms(r.times[0]), ms(r.times[len(r.times)-1]),
-		r.stats.API, r.stats.NotModified, r.stats.Downloads)
+		r.stats.API, r.stats.NotModified, r.stats.Downloads, float64(r.maxRSS)/1024)
 }
 
-func (b bench) measure(runs int, cold bool) (result, error) {
+func (b bench) measure(runs int, cold bool, args ...string) (result, error) {
 	var res result
 	cache := filepath.Join(b.root, "var/cache/sysextd")
 	if !cold {
-		if err := b.list(); err != nil {
+		if _, err := b.list(); err != nil {
 			return res, err
 		}
 	}
@@ -163,43 +173,49 @@ func (b bench) measure(runs int, cold bool) (result, error) {
 		}
 		b.srv.ResetStats()
 		start := time.Now()
-		if err := b.list(); err != nil {
+		rss, err := b.list(args...)
+		if err != nil {
 			return res, err
 		}
 		res.times = append(res.times, time.Since(start))
 		res.stats = b.srv.Stats()
+		res.maxRSS = max(res.maxRSS, rss)
 	}
 	return res, nil
 }
 
-// list runs sysextctl list --json once and checks that it listed every
-// extension with an available version.
-func (b bench) list() error {
+// list runs sysextctl list --json once, checks that it listed every
+// extension with an available version, and returns its peak RSS in KiB.
+func (b bench) list(args ...string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, b.bin, "--root", b.root, "--github-api", b.api, "list", "--json")
+	cmd := exec.CommandContext(ctx, b.bin, append([]string{"--root", b.root, "--github-api", b.api, "list", "--json"}, args...)...)
 	cmd.Env = filteredEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("running %s: %w: %s", cmd, err, stderr.String())
+		return 0, fmt.Errorf("running %s: %w: %s", cmd, err, stderr.String())
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss
 	}
 	var rows []struct {
 		Name      string `json:"name"`
 		Available string `json:"available_version"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
-		return fmt.Errorf("parsing list --json: %w", err)
+		return 0, fmt.Errorf("parsing list --json: %w", err)
 	}
 	if len(rows) != b.n {
-		return fmt.Errorf("list showed %d extensions, want %d", len(rows), b.n)
+		return 0, fmt.Errorf("list showed %d extensions, want %d", len(rows), b.n)
 	}
 	for _, r := range rows {
 		if r.Available == "" {
-			return fmt.Errorf("list shows no available version for %s: %s", r.Name, stderr.String())
+			return 0, fmt.Errorf("list shows no available version for %s: %s", r.Name, stderr.String())
 		}
 	}
-	return nil
+	return rss, nil
 }
 
 // filteredEnv drops what would change the result: a real token or API base.

@@ -1,7 +1,8 @@
 // Package app wires the engine's dependencies for one run, the same way for
-// sysextctl and sysextd: manifests and facts under the root, the GitHub
-// source with its cache, systemd-sysext, and the service manager when the
-// root is the running host.
+// sysextctl and sysextd: manifests and facts under the root, the release
+// sources (GitHub and GHES with their cache, mirrors, local files) behind
+// one source.Router, systemd-sysext, and the service manager when the root
+// is the running host.
 package app
 
 import (
@@ -16,7 +17,6 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/facts"
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/merge"
 	"github.com/spamtagger/sysextd/internal/rootfs"
@@ -35,6 +35,10 @@ type Config struct {
 	// Manifests, when set, is used instead of loading the manifests (the
 	// daemon keeps its last good set when a file breaks).
 	Manifests *manifest.Set
+	// Sources says where else releases come from (sysextd.toml).
+	Sources Sources
+	// EnterpriseAPI overrides the API base of a GHES host (tests).
+	EnterpriseAPI map[string]string
 }
 
 // App is one run's engine plus what the caller needs to report.
@@ -103,15 +107,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			return nil, err
 		}
 	}
-	src, err := fetch.New(fetch.Options{APIBase: cfg.GitHubAPI, Token: cfg.Token, CacheDir: root.Path(rootfs.CacheDir),
-		MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress})
+	src, err := newRouter(cfg, log)
 	if err != nil {
 		a.close()
-		return nil, fmt.Errorf("configuring the GitHub source: %w", err)
+		return nil, err
 	}
 	a.Engine = &engine.Engine{
 		Root: root, Manifests: set, Facts: f, Source: src,
 		Sysext: &merge.Sysext{Root: root, Logger: log}, Log: log,
+		SignatureDefault: cfg.Sources.Signature,
 	}
 	if um != nil {
 		a.Engine.Units = um

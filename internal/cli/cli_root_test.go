@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,20 @@ func TestInstallUpdateRemoveHello(t *testing.T) {
 		}
 		if it := f.list()["hello"]; it.Status != "not-installed" {
 			t.Fatalf("list after remove = %+v", it)
+		}
+		// Every change is in the history, in order; "up to date" is not.
+		out = f.mustRun("history", "--json", "hello")
+		var hist []store.HistoryEntry
+		if err := json.Unmarshal([]byte(out), &hist); err != nil {
+			t.Fatalf("history --json: %v\n%s", err, out)
+		}
+		var got []string
+		for _, h := range hist {
+			got = append(got, h.Op+" "+h.From+">"+h.To+" "+h.Result+" "+h.By)
+		}
+		want := []string{"install >" + v1.Version + " ok cli", "update " + v1.Version + ">" + v2.Version + " ok cli", "remove " + v2.Version + "> ok cli"}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("history = %q, want %q", got, want)
 		}
 	})
 }

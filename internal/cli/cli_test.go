@@ -199,8 +199,10 @@ func TestNoBlock(t *testing.T) {
 	f.mustRun("list", "--offline")
 }
 
-// TestListOnline is the fetch issue's contract: available versions for
-// every entry with at most one API request each, and 304s on a second run.
+// TestListOnline is the sources issue's contract: available versions for
+// every entry with at most one API request each; a second list inside the
+// freshness window makes no request at all; --refresh checks again, with
+// no download, and a third check is answered by 304s.
 func TestListOnline(t *testing.T) {
 	f := newFixture(t, copyRoot(t, "kvm"))
 	names := []string{"open-vm-tools", "qemu-guest-agent", "raspi-firmware", "thinkpad-tools", "hello"}
@@ -225,10 +227,21 @@ func TestListOnline(t *testing.T) {
 		}
 	}
 	f.gh.ResetStats()
-	items = f.list()
-	st = f.gh.Stats()
-	if st.API != len(names) || st.NotModified != st.API || st.Downloads != 0 {
-		t.Errorf("second list: %+v, want %d API requests all 304 and no downloads", st, len(names))
+	if fresh := f.list(); fresh["hello"].AvailableVersion != items["hello"].AvailableVersion {
+		t.Errorf("second list: available %q, want the cached %q", fresh["hello"].AvailableVersion, items["hello"].AvailableVersion)
+	}
+	if st = f.gh.Stats(); st.API != 0 || st.Downloads != 0 {
+		t.Errorf("second list: %+v, want no request (fresh data)", st)
+	}
+	f.gh.ResetStats()
+	items = f.list("--refresh")
+	if st = f.gh.Stats(); st.API != len(names) || st.Downloads != 0 {
+		t.Errorf("list --refresh: %+v, want %d API requests and no downloads", st, len(names))
+	}
+	f.gh.ResetStats()
+	f.list("--refresh")
+	if st = f.gh.Stats(); st.API != len(names) || st.NotModified != st.API || st.Downloads != 0 {
+		t.Errorf("third list: %+v, want %d API requests all 304 and no downloads", st, len(names))
 	}
 	if items["hello"].AvailableVersion == "" {
 		t.Error("second list lost the available version")
@@ -236,6 +249,18 @@ func TestListOnline(t *testing.T) {
 	offline := f.list("--offline")
 	if offline["hello"].AvailableVersion != items["hello"].AvailableVersion {
 		t.Errorf("--offline available = %q, want the cached %q", offline["hello"].AvailableVersion, items["hello"].AvailableVersion)
+	}
+
+	// An entry added since the last check is looked up alone.
+	f.publish(release.Ext{Package: "newcomer", Version: "7.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/x": "n"}}})
+	f.write(rootfs.LocalManifest, "[newcomer]\nurl = \"https://github.com/SpamTagger/sysext-newcomer\"\n")
+	f.gh.ResetStats()
+	items = f.list()
+	if st = f.gh.Stats(); st.API != 1 || st.APIByRepo["SpamTagger/sysext-newcomer"] != 1 {
+		t.Errorf("list after a new entry: %+v, want one API request, for the new entry", st)
+	}
+	if items["newcomer"].AvailableVersion != "7.0-1" {
+		t.Errorf("newcomer available = %q, want 7.0-1", items["newcomer"].AvailableVersion)
 	}
 }
 
@@ -301,4 +326,46 @@ func TestSilentServerEndsWithExit4(t *testing.T) {
 		t.Errorf("list against a silent server took %s, want under 60 s", elapsed)
 	}
 	t.Logf("silent server: exit %d after %s", code, elapsed.Round(time.Second))
+}
+
+// TestSecondaryLimitExit4: a secondary rate limit (403 with Retry-After)
+// is a rate limit, not a failure.
+func TestSecondaryLimitExit4(t *testing.T) {
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.publish(release.Ext{Package: "hello", Version: "1.0-1", Repo: "sysext-template"})
+	f.gh.SetSecondaryLimit(1000, 30*time.Second)
+	_, stderr, code := f.run("list", "--refresh")
+	if code != ExitNetwork || !strings.Contains(stderr, "rate limit") {
+		t.Errorf("list: exit %d, stderr %q; want %d and a rate limit", code, stderr, ExitNetwork)
+	}
+}
+
+// TestDrippingDownloadFailsFast (issue 9): a download host that sends one
+// byte every 2 s must not hold the lock for a minute: with the default
+// minimum throughput the install ends with exit 4 after about one 15 s
+// window, and the lock is free again.
+func TestDrippingDownloadFailsFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIPPED in -short: waits for the default throughput window (about 15 s)")
+	}
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.publish(release.Ext{Package: "hello", Version: "1.0-1", Repo: "sysext-template", Spec: sqfs.Spec{Files: map[string]string{"usr/share/x": "x"}}})
+	// The small assets are cached by a list first; then only the image drips.
+	if it := f.list()["hello"]; it.AvailableVersion != "1.0-1" {
+		t.Fatalf("list: available %q, want 1.0-1", it.AvailableVersion)
+	}
+	f.gh.SetFaults(fakegithub.Faults{Download: fakegithub.FaultDrip})
+	start := time.Now()
+	_, stderr, code := f.run("install", "hello")
+	elapsed := time.Since(start)
+	if code != ExitNetwork || !strings.Contains(stderr, "too slow") {
+		t.Errorf("install from a dripping server: exit %d, stderr %q; want %d and too slow", code, stderr, ExitNetwork)
+	}
+	if elapsed > 30*time.Second {
+		t.Errorf("install from a dripping server took %s, want about 15 s", elapsed)
+	}
+	if _, stderr, code := f.run("remove", "hello", "--no-block"); code != 0 {
+		t.Errorf("the lock is still held after the failed install: exit %d (%s)", code, stderr)
+	}
+	t.Logf("dripping server: exit %d after %s", code, elapsed.Round(time.Second))
 }

@@ -37,7 +37,15 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 	if api == "" {
 		api = o.getenv("SYSEXT_GITHUB_API")
 	}
-	cfg := app.Config{Root: root, GitHubAPI: api, Token: token, FactsFile: o.factsFile, MaxSize: o.maxSize, Logger: o.logger()}
+	srcs, err := app.LoadSources(root)
+	if err != nil {
+		return nil, exitWith(ExitUsage, err)
+	}
+	srcs.GitHubEnterprise = append(srcs.GitHubEnterprise, o.enterprise...)
+	if err := srcs.Check(); err != nil {
+		return nil, exitWith(ExitUsage, fmt.Errorf("--github-enterprise: %w", err))
+	}
+	cfg := app.Config{Root: root, GitHubAPI: api, Token: token, FactsFile: o.factsFile, MaxSize: o.maxSize, Logger: o.logger(), Sources: srcs}
 	if o.isTerminal && !o.quiet && !o.json {
 		cfg.Progress = o.stderr
 	}

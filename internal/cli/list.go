@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ import (
 )
 
 func newListCmd(o *options) *cobra.Command {
+	var refresh bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "Show every extension: status, versions, recommendation, update action",
@@ -25,12 +27,19 @@ func newListCmd(o *options) *cobra.Command {
 				return err
 			}
 			defer e.close()
-			items, err := e.eng.List(cmd.Context(), o.offline)
+			opts := engine.ListOptions{Offline: o.offline}
+			if refresh {
+				opts.MaxAge = -1
+			}
+			items, info, err := e.eng.ListWith(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
 			if items == nil {
 				items = []engine.Item{} // `[]`, never `null`: jq '.[]' must work
+			}
+			if !o.json && !o.quiet {
+				printAge(o.stderr, info, time.Now())
 			}
 			if o.json {
 				if err := writeJSON(o.stdout, items); err != nil {
@@ -46,6 +55,7 @@ func newListCmd(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "use only cached release data (no network)")
+	cmd.Flags().BoolVar(&refresh, "refresh", false, "check every release now, even when the last check is recent (default: trust a check younger than 1 h)")
 	return cmd
 }
 
@@ -109,6 +119,9 @@ func printList(w io.Writer, items []engine.Item) {
 		if err := it.LookupError(); it.AvailableVersion == "" && err != nil && !errors.Is(err, fetch.ErrNotCached) {
 			avail = "?"
 		}
+		if it.Unverified {
+			avail += " (unverified)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Name, it.Status, dash(it.InstalledVersion), avail, rec, upd)
 	}
 	tw.Flush()
@@ -134,4 +147,15 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printAge says how old the release data is when it was not checked now.
+func printAge(w io.Writer, info engine.ListInfo, now time.Time) {
+	switch {
+	case info.Checked:
+	case info.CheckedAt.IsZero():
+		fmt.Fprintln(w, "sysextctl: release data: never checked (list --refresh to check now)")
+	default:
+		fmt.Fprintf(w, "sysextctl: release data checked %s ago (list --refresh to check now)\n", now.Sub(info.CheckedAt).Round(time.Second))
+	}
 }

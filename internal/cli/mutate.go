@@ -11,13 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
 var mutatingVerbs = []string{engine.VerbInstall, engine.VerbRemove, engine.VerbUpdate, engine.VerbAuto}
 
 var verbHelp = map[string]struct{ use, short string }{
-	engine.VerbInstall: {"install NAME...", "Install extensions (removing installed ones that conflict)"},
+	engine.VerbInstall: {"install NAME|FILE...", "Install extensions (removing installed ones that conflict); FILE is a local image (./sysext-foo.raw)"},
 	engine.VerbRemove:  {"remove NAME...", "Remove installed extensions"},
 	engine.VerbUpdate:  {"update [NAME...]", "Update installed extensions (all when none named)"},
 	engine.VerbAuto:    {"auto", "Install what the hardware recommends and update what is installed"},
@@ -31,6 +32,9 @@ func newMutateCmd(o *options, verb string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.mutate(cmd, verb, args)
 		},
+	}
+	if verb == engine.VerbInstall {
+		cmd.Flags().StringVar(&o.image, "image", "", "install the local image `FILE` as the one extension NAME")
 	}
 	switch verb {
 	case engine.VerbInstall, engine.VerbRemove:
@@ -48,6 +52,13 @@ func newMutateCmd(o *options, verb string) *cobra.Command {
 
 func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error {
 	ctx := cmd.Context()
+	var imgs []localImage
+	if verb == engine.VerbInstall {
+		var err error
+		if names, imgs, err = localImages(o.image, names); err != nil {
+			return exitWith(ExitUsage, err)
+		}
+	}
 	e, err := o.newEnv(ctx)
 	if err != nil {
 		return err
@@ -55,6 +66,14 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 	defer e.close()
 	if e.manifestErr != nil {
 		return exitWith(ExitUsage, fmt.Errorf("%w\nrefusing to %s until the manifest is fixed", e.manifestErr, verb))
+	}
+	if len(imgs) > 0 {
+		if e.eng.Manifests == nil {
+			e.eng.Manifests = &manifest.Set{}
+		}
+		if err := pinLocal(e.eng.Manifests, imgs); err != nil {
+			return exitWith(ExitUsage, err)
+		}
 	}
 	if !o.dryRun {
 		release, err := o.lock(ctx, e)
@@ -116,6 +135,7 @@ func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engi
 		}
 	}
 	results := e.eng.Apply(ctx, plan)
+	e.eng.RecordHistory(plan.Verb, store.HistoryByCLI, results)
 	if o.json {
 		if err := writeJSON(o.stdout, struct {
 			Verb     string          `json:"verb"`

@@ -59,6 +59,8 @@ type options struct {
 	noBlock    bool
 	offline    bool
 	maxSize    int64
+	image      string   // install --image FILE
+	enterprise []string // GitHub Enterprise Server hosts
 	stdout     io.Writer
 	stderr     io.Writer
 	isTerminal bool
@@ -90,6 +92,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.root, "root", "/", "operate on the tree under `DIR` (as systemd-sysext --root)")
 	pf.StringVar(&o.githubAPI, "github-api", "", "GitHub API base `URL` (default $SYSEXT_GITHUB_API or https://api.github.com/)")
+	pf.StringSliceVar(&o.enterprise, "github-enterprise", nil, "treat `HOST` as a GitHub Enterprise Server (API at https://HOST/api/v3/); repeatable, added to github_enterprise in sysextd.toml")
 	pf.StringVar(&o.tokenFile, "github-token-file", "", "read the GitHub token from `FILE` (default $GITHUB_TOKEN or the github-token credential)")
 	pf.StringVar(&o.factsFile, "facts", "", "use host facts from `FILE` (JSON as printed by facts --json) instead of detecting them")
 	pf.BoolVar(&o.json, "json", false, "print JSON")
@@ -97,7 +100,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVarP(&o.verbose, "verbose", "v", false, "print progress details")
 	pf.Int64Var(&o.maxSize, "max-size", 0, "refuse downloads larger than `BYTES` (default 2 GiB)")
 
-	cmd.AddCommand(newListCmd(o), newFactsCmd(o), newExplainCmd(o), newRecoverCmd(o))
+	cmd.AddCommand(newListCmd(o), newFactsCmd(o), newExplainCmd(o), newRecoverCmd(o), newMirrorCmd(o))
 	cmd.AddCommand(newLifecycleCmds(o)...)
 	for _, verb := range mutatingVerbs {
 		cmd.AddCommand(newMutateCmd(o, verb))
@@ -136,7 +139,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // valueFlags are the global flags that take a separate value.
-var valueFlags = map[string]bool{"--root": true, "--github-api": true, "--github-token-file": true, "--facts": true, "--max-size": true}
+var valueFlags = map[string]bool{"--root": true, "--github-api": true, "--github-enterprise": true, "--github-token-file": true, "--facts": true, "--max-size": true}
 
 // translateLegacy maps the first non-flag argument from sysext.pl's form.
 func translateLegacy(args []string) []string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -53,6 +54,11 @@ type Config struct {
 	// required, if-present or none (docs/trust.md); empty is if-present,
 	// and vendor entries are required once the vendor ships a key.
 	Signature string `toml:"signature"`
+	// Where else releases come from (app.Sources, docs/sources.md).
+	GitHubEnterprise []string `toml:"github_enterprise"`
+	Mirrors          []string `toml:"mirrors"`
+	MirrorsFirst     bool     `toml:"mirrors_first"`
+	RequireDigest    bool     `toml:"require_digest"`
 
 	window *window
 }
@@ -94,6 +100,15 @@ func LoadConfig(root rootfs.Root) (Config, error) {
 	}
 	if cfg.Signature != "" && cfg.Signature != "required" && cfg.Signature != "if-present" && cfg.Signature != "none" {
 		return DefaultConfig(), fmt.Errorf("%s: signature: want required, if-present or none, got %q", rootfs.DaemonConfig, cfg.Signature)
+	}
+	if len(cfg.Mirrors) == 0 {
+		cfg.Mirrors = nil // "mirrors = []" is the default
+	}
+	if len(cfg.GitHubEnterprise) == 0 {
+		cfg.GitHubEnterprise = nil
+	}
+	if err := cfg.sources().Check(); err != nil {
+		return DefaultConfig(), fmt.Errorf("%s: %w", rootfs.DaemonConfig, err)
 	}
 	w, err := parseWindow(cfg.RebootWindow)
 	if err != nil {
@@ -146,4 +161,10 @@ func (w *window) next(t time.Time) time.Time {
 		start = start.AddDate(0, 0, 1)
 	}
 	return start
+}
+
+// sources is the source part of the configuration.
+func (c Config) sources() app.Sources {
+	return app.Sources{GitHubEnterprise: c.GitHubEnterprise, Mirrors: c.Mirrors, MirrorsFirst: c.MirrorsFirst, RequireDigest: c.RequireDigest,
+		Signature: c.Signature}
 }

@@ -193,7 +193,7 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 	} else {
 		d.lastGood = set
 	}
-	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set})
+	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: cfg.sources()})
 }
 
 // locked runs fn with the mutation lock held; the lock is never held
@@ -286,6 +286,7 @@ func (d *Daemon) cycle(ctx context.Context, cfg Config) outcome {
 			d.Log.Warn(w)
 		}
 		results := a.Engine.Apply(ctx, plan)
+		a.Engine.RecordHistory(plan.Verb, store.HistoryByDaemon, results)
 		for _, r := range results {
 			d.logResult(r)
 			if rl, ok := fetch.IsRateLimit(r.Err()); ok && rl.Reset.After(out.rateReset) {

@@ -15,13 +15,17 @@ import (
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/trust"
 )
 
-// Source finds and downloads releases (internal/fetch.GitHub).
+// Source finds and downloads releases (internal/source.Router: GitHub,
+// mirrors, OCI, local files). Fetch returns the verified bytes of a small
+// asset of a release (Release.Assets: SHA256SUMS, a signature).
 type Source interface {
 	LatestAll(ctx context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result
 	Cached(req fetch.Request, t fetch.Target) (*fetch.Release, error)
 	Download(ctx context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error)
+	Fetch(ctx context.Context, a fetch.Asset) ([]byte, error)
 }
 
 // Merger activates what is in the store (internal/merge.Sysext).
@@ -56,6 +60,22 @@ type Engine struct {
 	// FreeSpace reports the bytes available to root under a directory;
 	// nil means statfs(2).
 	FreeSpace func(dir string) (uint64, error)
+	// Keyring holds the signing keys (nil: loaded from the root when first
+	// needed); SignatureDefault is sysextd.toml's signature policy.
+	Keyring          *trust.Keyring
+	SignatureDefault string
+}
+
+// keyring returns the run's keyring, loading it from the root once.
+func (e *Engine) keyring() *trust.Keyring {
+	if e.Keyring == nil {
+		kr, errs := trust.LoadKeyring(e.Root)
+		for _, err := range errs {
+			e.log().Warn("ignoring a signing key: " + err.Error())
+		}
+		e.Keyring = kr
+	}
+	return e.Keyring
 }
 
 func (e *Engine) store() store.Store { return store.Store{Root: e.Root} }
@@ -74,6 +94,9 @@ func (e *Engine) now() time.Time {
 	return e.Now()
 }
 
+// Target is the codename and architecture releases are chosen for.
+func (e *Engine) Target() fetch.Target { return e.target() }
+
 func (e *Engine) target() fetch.Target {
 	return fetch.Target{Codename: e.Facts.OS.VersionCodename, Arch: e.Facts.Arch}
 }
@@ -83,5 +106,5 @@ func (e *Engine) host() image.Host {
 }
 
 func request(en *manifest.Entry) fetch.Request {
-	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image()}
+	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image(), Prerelease: en.Prerelease, Mirrors: en.Mirrors}
 }

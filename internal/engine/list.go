@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
@@ -45,10 +47,18 @@ type Item struct {
 	// with a newer BUILD_TIME, whose build time AvailableBuildTime gives).
 	UpdateAvailable    bool   `json:"update_available"`
 	AvailableBuildTime string `json:"available_build_time,omitempty"`
-	Held               bool   `json:"held,omitempty"`
-	HoldReason         string `json:"hold_reason,omitempty"`
-	Pin                string `json:"pin,omitempty"`
-	PreviousVersion    string `json:"previous_version,omitempty"`
+	// SignedBy is the key that verified the installed release, or
+	// "unsigned".
+	SignedBy        string `json:"signed_by,omitempty"`
+	Held            bool   `json:"held,omitempty"`
+	HoldReason      string `json:"hold_reason,omitempty"`
+	Pin             string `json:"pin,omitempty"`
+	PreviousVersion string `json:"previous_version,omitempty"`
+	// Unverified: the available release's image has no published digest.
+	Unverified bool `json:"unverified,omitempty"`
+	// Source is where the available release was found (its URL, or
+	// "local").
+	Source string `json:"source,omitempty"`
 
 	lookupErr error
 }
@@ -57,13 +67,81 @@ type Item struct {
 func (it *Item) LookupError() error { return it.lookupErr }
 
 // List describes every extension of the manifests plus anything installed
-// that they no longer name. offline uses only cached release data.
+// that they no longer name. offline uses only cached release data; else
+// every release is checked.
 func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
+	items, _, err := e.ListWith(ctx, ListOptions{Offline: offline, MaxAge: -1})
+	return items, err
+}
+
+// ListOptions say how fresh list's release data must be.
+type ListOptions struct {
+	// Offline uses only cached release data.
+	Offline bool
+	// MaxAge: release data checked less than MaxAge ago (by sysextd or any
+	// earlier command) is used without a request; 0 means
+	// DefaultFreshness, negative always checks (list --refresh).
+	MaxAge time.Duration
+}
+
+// DefaultFreshness is how long list trusts the last check.
+const DefaultFreshness = time.Hour
+
+// ListInfo says where list's release data came from.
+type ListInfo struct {
+	// CheckedAt is when the oldest release data shown was checked online
+	// (zero: never). Checked is true when this call checked every entry.
+	CheckedAt time.Time `json:"checked_at"`
+	Checked   bool      `json:"checked"`
+}
+
+// ListWith is List with a freshness window: an entry whose release was
+// checked (by any command or sysextd) less than MaxAge ago is answered
+// from the snapshot with no request; the others are looked up, together,
+// online. ListInfo says how old the oldest answer is.
+func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo, error) {
 	inv, err := e.inventory(ctx)
 	if err != nil {
-		return nil, err
+		return nil, ListInfo{}, err
 	}
-	releases := e.releases(ctx, e.manifestNames(), offline)
+	maxAge := o.MaxAge
+	if maxAge == 0 {
+		maxAge = DefaultFreshness
+	}
+	names := e.manifestNames()
+	var info ListInfo
+	releases := map[string]fetch.Result{}
+	snap := e.loadSnapshot()
+	var stale []string
+	for _, n := range names {
+		en := e.Manifests.Get(n)
+		if en == nil {
+			continue
+		}
+		rel, at, ok := snap.lookup(request(en))
+		if ok && (o.Offline || (maxAge > 0 && e.now().Sub(at) < maxAge)) {
+			releases[n] = fetch.Result{Release: rel}
+			if info.CheckedAt.IsZero() || at.Before(info.CheckedAt) {
+				info.CheckedAt = at
+			}
+			continue
+		}
+		stale = append(stale, n)
+	}
+	if len(stale) > 0 {
+		maps.Copy(releases, e.releases(ctx, stale, o.Offline))
+		if !o.Offline {
+			info.Checked = len(stale) == len(names)
+			if info.CheckedAt.IsZero() {
+				info.CheckedAt = e.now()
+			}
+		}
+	}
+	items := e.listItems(inv, releases)
+	return items, info, nil
+}
+
+func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []Item {
 	pending := store.RebootPending(e.Root)
 	var items []Item
 	for name, in := range inv.byName {
@@ -78,7 +156,7 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 		}
 		it.Problem = in.Broken
 		if r := in.Record; r != nil {
-			it.Held, it.HoldReason, it.Pin = r.Hold, r.HoldReason, r.Pin
+			it.Held, it.HoldReason, it.Pin, it.SignedBy = r.Hold, r.HoldReason, r.Pin, r.SignedBy
 			if r.Previous != nil {
 				it.PreviousVersion = r.Previous.Version
 			}
@@ -107,6 +185,8 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 						it.AvailableBuildTime = r.Release.BuildTime
 					}
 				}
+				it.Unverified = r.Release.Image.Unverified
+				it.Source = r.Release.Origin
 			}
 		}
 		it.Update = e.action(en, in.Fields, releases[name].Release).String()
@@ -114,7 +194,7 @@ func (e *Engine) List(ctx context.Context, offline bool) ([]Item, error) {
 		items = append(items, it)
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
-	return items, nil
+	return items
 }
 
 func status(in *installed, inv *inventory) string {
@@ -137,6 +217,12 @@ func (e *Engine) manifestNames() []string {
 	return e.Manifests.Names()
 }
 
+// Releases looks up, online, the release of each named manifest entry for
+// this host (sysextctl mirror).
+func (e *Engine) Releases(ctx context.Context, names []string) map[string]fetch.Result {
+	return e.releases(ctx, names, false)
+}
+
 // releases looks up the latest release of each named manifest entry.
 func (e *Engine) releases(ctx context.Context, names []string, offline bool) map[string]fetch.Result {
 	out := map[string]fetch.Result{}
@@ -150,9 +236,23 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 		}
 	}
 	if !offline {
-		return e.Source.LatestAll(ctx, reqs, e.target())
+		res := e.Source.LatestAll(ctx, reqs, e.target())
+		e.saveSnapshot(reqs, res)
+		for name, r := range res {
+			if r.Release != nil {
+				for _, w := range r.Release.Warnings {
+					e.log().Warn("extension "+name+": "+w, "extension", name)
+				}
+			}
+		}
+		return res
 	}
+	snap := e.loadSnapshot()
 	for _, r := range reqs {
+		if rel, _, ok := snap.lookup(r); ok {
+			out[r.Name] = fetch.Result{Release: rel}
+			continue
+		}
 		rel, err := e.Source.Cached(r, e.target())
 		out[r.Name] = fetch.Result{Release: rel, Err: err}
 	}

@@ -14,7 +14,10 @@ import (
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/payload"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/shadow"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 // Phase names one part of a step. A step runs its phases in this order;
@@ -57,6 +60,7 @@ type txn struct {
 	// records of what the image carries.
 	payloadChange payload.Change
 	payloadRecs   []payload.File
+	verdict       trust.Verdict
 	// expected are images merged before the step that must be merged after
 	// it; gone are images the step takes out.
 	expected map[string]bool
@@ -90,6 +94,9 @@ func (t *txn) phase(ctx context.Context, p Phase) error {
 	case PhaseDownload:
 		return t.download(ctx)
 	case PhaseVerify:
+		if err := t.checkSignature(ctx); err != nil {
+			return err
+		}
 		return t.verify(ctx)
 	case PhasePlace:
 		return t.place()
@@ -132,6 +139,52 @@ func (t *txn) download(ctx context.Context) error {
 	return nil
 }
 
+// checkSignature verifies, before the image is even read, that the
+// release's SHA256SUMS lists the image with the digest just computed and is
+// signed by a key the entry's policy allows (internal/trust). A rollback to
+// the kept previous image was verified when it was first installed.
+func (t *txn) checkSignature(ctx context.Context) error {
+	if t.s.Local != "" {
+		return nil
+	}
+	e, s := t.e, t.s
+	var mode string
+	var keys []string
+	vendor := false
+	if en := e.Manifests.Get(s.Name); en != nil {
+		mode, keys, vendor = en.Signature, en.Keys, en.Source == rootfs.VendorManifest
+	}
+	kr := e.keyring()
+	pol := trust.PolicyFor(kr, mode, keys, vendor, e.SignatureDefault)
+	asset := s.Release.Image.Name
+	v, err := trust.Check(ctx, kr, pol, s.Name, releaseAssets{e.Source, s.Release}, asset, strings.TrimPrefix(t.dl.SHA256, "sha256:"))
+	if err != nil {
+		return fmt.Errorf("refusing %s (%s %s): %w", asset, s.Name, s.Release.Tag, err)
+	}
+	t.verdict = v
+	if v.Signed {
+		e.log().Info(fmt.Sprintf("%s: %s verified by %s key %s", s.Name, asset, v.Method, v), "extension", s.Name)
+	}
+	return nil
+}
+
+// releaseAssets lets trust.Check read a release's small assets through
+// whichever source found it.
+type releaseAssets struct {
+	src Source
+	rel *fetch.Release
+}
+
+func (r releaseAssets) HasAsset(name string) bool { _, ok := r.rel.Assets[name]; return ok }
+
+func (r releaseAssets) FetchAsset(ctx context.Context, name string) ([]byte, error) {
+	a, ok := r.rel.Assets[name]
+	if !ok {
+		return nil, fmt.Errorf("the release has no asset %s", name)
+	}
+	return r.src.Fetch(ctx, a)
+}
+
 // verify reads the downloaded image and checks it against the host, the
 // plan and the release's .manifest: the state records what the image says,
 // so the image must say what the release promised.
@@ -148,6 +201,9 @@ func (t *txn) verify(ctx context.Context) error {
 	for _, w := range warnings {
 		t.e.log().Warn(t.s.Name+": "+w, "extension", t.s.Name)
 	}
+	if err := t.checkShadowing(ctx); err != nil {
+		return fmt.Errorf("refusing %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
+	}
 	for _, k := range []string{"PACKAGE_VERSION", "BUILD_TIME"} {
 		if got, want := info.Fields[k], t.s.Release.Fields[k]; got != want {
 			return fmt.Errorf("refusing %s (%s %s): the image says %s=%q but the release's .manifest says %q",
@@ -156,6 +212,33 @@ func (t *txn) verify(ctx context.Context) error {
 	}
 	t.info = info
 	return ctx.Err()
+}
+
+// checkShadowing warns about files the image would hide (the base's, or
+// another extension's: the overlay order decides silently), and refuses
+// them when the entry says allow_shadow = false.
+func (t *txn) checkShadowing(ctx context.Context) error {
+	en := t.e.Manifests.Get(t.s.Name)
+	strict := en != nil && !en.ShadowAllowed()
+	inst, err := shadow.Installed(t.e.store())
+	var rep shadow.Report
+	if err == nil {
+		rep, err = shadow.Check(ctx, t.e.Root, t.dl.Path, inst)
+	}
+	if err != nil {
+		if strict {
+			return fmt.Errorf("allow_shadow = false, but shadowing cannot be checked: %w", err)
+		}
+		t.e.log().Debug(t.s.Name + ": not checking shadowing: " + err.Error())
+		return nil
+	}
+	if strict {
+		return rep.Refuse(t.s.Name)
+	}
+	if sum := rep.Summary(); sum != "" {
+		t.e.log().Warn(t.s.Name+": "+sum, "extension", t.s.Name)
+	}
+	return nil
 }
 
 // place records the intent, keeps the previous images and puts the new one
@@ -329,12 +412,16 @@ func (t *txn) commit() error {
 			Name: s.Name, Image: s.Image, Tag: s.Release.Tag,
 			Version: t.info.Fields["PACKAGE_VERSION"], BuildTime: t.info.Fields["BUILD_TIME"],
 			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.info.Units,
-			Payload: t.payloadRecs,
+			Payload: t.payloadRecs, SignedBy: t.verdict.String(), Source: s.Release.Origin, Unverified: t.dl.Unverified,
+		}
+		if s.Local != "" && prev != nil && prev.Previous != nil {
+			rec.SignedBy, rec.Source = prev.Previous.SignedBy, prev.Previous.Source
 		}
 		if prev != nil {
 			rec.Pin = prev.Pin
 			if s.Op == OpUpdate && prev.Image == s.Image {
-				rec.Previous = &store.Previous{Tag: prev.Tag, Version: prev.Version, BuildTime: prev.BuildTime, Digest: prev.Digest, Units: prev.Units}
+				rec.Previous = &store.Previous{Tag: prev.Tag, Version: prev.Version, BuildTime: prev.BuildTime, Digest: prev.Digest, Units: prev.Units,
+					SignedBy: prev.SignedBy, Source: prev.Source}
 			}
 		}
 		if s.HoldAfter != "" {

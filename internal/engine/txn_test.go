@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -54,6 +56,14 @@ func (s *fakeSource) Cached(req fetch.Request, _ fetch.Target) (*fetch.Release, 
 	return s.releases[req.Name], nil
 }
 
+func (s *fakeSource) Fetch(_ context.Context, a fetch.Asset) ([]byte, error) {
+	s.rec.add("fetch %s", a.Name)
+	if err := s.fail["fetch "+a.Name]; err != nil {
+		return nil, err
+	}
+	return os.ReadFile(s.files[a.Name])
+}
+
 func (s *fakeSource) Download(_ context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error) {
 	s.rec.add("download %s", a.Name)
 	if err := s.fail["download "+a.Name]; err != nil {
@@ -67,7 +77,8 @@ func (s *fakeSource) Download(_ context.Context, a fetch.Asset, dir string) (*fe
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		return nil, err
 	}
-	return &fetch.Downloaded{Path: p, SHA256: "sha256:" + a.Name}, nil
+	sum := sha256.Sum256(b)
+	return &fetch.Downloaded{Path: p, SHA256: "sha256:" + hex.EncodeToString(sum[:])}, nil
 }
 
 // fakeMerger "merges" every image in the store except those it is told

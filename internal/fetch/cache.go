@@ -1,14 +1,18 @@
 package fetch
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // releaseEntry is a remembered "latest release" answer.
@@ -31,10 +35,13 @@ type cache struct {
 	mu       sync.Mutex
 	releases map[string]releaseEntry
 	assets   map[string][]byte
+	renames  map[string]string // old repo path prefix -> new
+	flags    map[string]bool   // "owner/repo|IMAGE_CODENAME_ARCH": ask the release list first
+	loaded   bool              // renames and flags read from disk
 }
 
 func newCache(dir string) *cache {
-	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}}
+	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}, renames: map[string]string{}, flags: map[string]bool{}}
 }
 
 func (c *cache) releasePath(key string) string {
@@ -53,7 +60,7 @@ func (c *cache) release(key string) (releaseEntry, bool) {
 	if err != nil {
 		return releaseEntry{}, false
 	}
-	if err := json.Unmarshal(b, &ent); err != nil || ent.Key != key || len(ent.Body) == 0 {
+	if ent, ok = decodeEntry(b); !ok || ent.Key != key {
 		return releaseEntry{}, false
 	}
 	c.mu.Lock()
@@ -73,24 +80,145 @@ func (c *cache) putRelease(key string, ent releaseEntry) {
 	if c.dir == "" {
 		return
 	}
-	b, err := json.Marshal(ent)
-	if err == nil {
-		_ = writeAtomic(c.releasePath(key), b)
+	_ = writeAtomic(c.releasePath(key), encodeEntry(ent))
+}
+
+// entryMagic starts a cached release file: the magic line, the key, the
+// ETag, then the body as GitHub sent it. Reading it is one scan of the
+// body (by the caller's decoder), not two.
+const entryMagic = "sysextd-release-cache 2\n"
+
+func encodeEntry(ent releaseEntry) []byte {
+	var b bytes.Buffer
+	b.WriteString(entryMagic)
+	b.WriteString(strings.ReplaceAll(ent.Key, "\n", ""))
+	b.WriteByte('\n')
+	b.WriteString(strings.ReplaceAll(ent.ETag, "\n", ""))
+	b.WriteByte('\n')
+	b.Write(ent.Body)
+	return b.Bytes()
+}
+
+func decodeEntry(b []byte) (releaseEntry, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(entryMagic))
+	if !ok {
+		return releaseEntry{}, false
+	}
+	key, rest, ok1 := bytes.Cut(rest, []byte("\n"))
+	etag, body, ok2 := bytes.Cut(rest, []byte("\n"))
+	if !ok1 || !ok2 || len(body) == 0 {
+		return releaseEntry{}, false
+	}
+	return releaseEntry{Key: string(key), ETag: string(etag), Body: body}, true
+}
+
+// repoPrefix is the "/repos/OWNER/REPO/" (or "/api/v3/repos/...",
+// "/repositories/ID/") part of an API path, or "".
+func repoPrefix(p string) string {
+	for _, marker := range []string{"/repos/", "/repositories/"} {
+		i := strings.Index(p, marker)
+		if i < 0 {
+			continue
+		}
+		rest := strings.Split(p[i+len(marker):], "/")
+		n := 2
+		if marker == "/repositories/" {
+			n = 1
+		}
+		if len(rest) <= n {
+			return ""
+		}
+		return p[:i+len(marker)] + strings.Join(rest[:n], "/") + "/"
+	}
+	return ""
+}
+
+// renamed maps an API path of a moved repository to its new place.
+func (c *cache) renamed(p string) (string, bool) {
+	old := repoPrefix(p)
+	if old == "" {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	n, ok := c.renames[old]
+	if !ok {
+		return "", false
+	}
+	return n + strings.TrimPrefix(p, old), true
+}
+
+// putRename remembers that the repository of path from now answers at to.
+func (c *cache) putRename(from, to string) {
+	oldP, newP := repoPrefix(from), repoPrefix(to)
+	if oldP == "" || newP == "" || oldP == newP {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	c.renames[oldP] = newP
+	if c.dir != "" {
+		if b, err := json.Marshal(c.renames); err == nil {
+			_ = writeAtomic(filepath.Join(c.dir, "renames.json"), b)
+		}
+	}
+}
+
+// loadRenames reads the remembered moves and flags once. Caller holds c.mu.
+func (c *cache) loadRenames() {
+	if c.loaded || c.dir == "" {
+		c.loaded = true
+		return
+	}
+	c.loaded = true
+	if b, err := os.ReadFile(filepath.Join(c.dir, "renames.json")); err == nil {
+		m := map[string]string{}
+		if json.Unmarshal(b, &m) == nil {
+			maps.Copy(c.renames, m)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(c.dir, "list-first.json")); err == nil {
+		m := map[string]bool{}
+		if json.Unmarshal(b, &m) == nil {
+			maps.Copy(c.flags, m)
+		}
+	}
+}
+
+// flag reports a remembered "ask the list first" for key.
+func (c *cache) flag(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	return c.flags[key]
+}
+
+// setFlag remembers (or forgets) "ask the list first" for key.
+func (c *cache) setFlag(key string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadRenames()
+	if c.flags[key] == on {
+		return
+	}
+	if on {
+		c.flags[key] = true
+	} else {
+		delete(c.flags, key)
+	}
+	if c.dir != "" {
+		if b, err := json.Marshal(c.flags); err == nil {
+			_ = writeAtomic(filepath.Join(c.dir, "list-first.json"), b)
+		}
 	}
 }
 
 // assetKey names a cached asset body; an asset re-uploaded to GitHub gets a
 // new id, and a changed digest changes the key too.
 func assetKey(a Asset) string {
-	if d, ok := strings.CutPrefix(a.Digest, "sha256:"); ok && isHex(d) {
-		return fmt.Sprintf("%d-%s", a.ID, d)
-	}
-	return fmt.Sprintf("%d-size-%d", a.ID, a.Size)
-}
-
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil && s != ""
+	return fmt.Sprintf("%d-%s", a.ID, source.DigestKey(a))
 }
 
 func (c *cache) asset(a Asset) ([]byte, bool) {

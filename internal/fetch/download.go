@@ -3,41 +3,38 @@ package fetch
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/source"
 )
-
-// Downloaded is a verified file in the caller's directory. The caller
-// renames it into place or removes it.
-type Downloaded struct {
-	Path   string
-	SHA256 string // "sha256:<hex>" of the bytes, computed while streaming
-	Size   int64
-}
-
-// copyBufSize keeps memory flat however large the asset.
-const copyBufSize = 256 << 10
 
 // Download streams asset a into a new temporary file in dir (a directory
 // systemd never scans), hashing while it streams, enforcing Options.MaxSize
 // without trusting Content-Length, and checking the published size and
-// digest. An asset without a published digest is accepted; its computed
-// digest is in the result. The file is fsynced. On any error nothing is left
-// in dir. Errors: ErrTooLarge, *SizeMismatchError, *DigestMismatchError,
-// *RateLimitError, network failures (IsNetwork).
+// digest (sha256 or sha512). An asset without a published digest is
+// accepted, marked Unverified, unless Options.RequireDigest (ErrUnverified);
+// its computed digest is in the result. The whole download is bounded by
+// Options.Deadline and Options.MinRate. The file is fsynced. On any error
+// nothing is left in dir. Errors: ErrTooLarge, *SizeMismatchError,
+// *DigestMismatchError, ErrUnverified, *RateLimitError, network failures
+// (IsNetwork, ErrTooSlow and ErrStalled included).
 func (g *GitHub) Download(ctx context.Context, a Asset, dir string) (*Downloaded, error) {
 	if a.Size > g.opts.MaxSize {
 		return nil, fmt.Errorf("downloading %s (%d bytes, cap %d): %w", a.Name, a.Size, g.opts.MaxSize, ErrTooLarge)
 	}
+	if a.Digest == "" && g.opts.RequireDigest {
+		return nil, fmt.Errorf("downloading %s: %w", a.Name, ErrUnverified)
+	}
+	if a.Digest == "" {
+		g.log.Warn("downloading "+a.Name+": unverified: no digest published, checking the size only", "asset", a.Name)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, g.opts.Deadline, fmt.Errorf("%w: not done within %s", source.ErrTooSlow, g.opts.Deadline))
+	defer cancel()
 	body, err := g.open(ctx, a, false)
 	if err != nil {
 		return nil, fmt.Errorf("downloading %s: %w", a.Name, err)
@@ -62,8 +59,11 @@ func (g *GitHub) Download(ctx context.Context, a Asset, dir string) (*Downloaded
 		defer p.done()
 		w = io.MultiWriter(f, p)
 	}
-	d, err := verifiedCopy(w, body, a, g.opts.MaxSize)
+	d, err := source.VerifiedCopy(w, source.Throttle(body, g.opts.MinRate, g.opts.RateWindow), a, g.opts.MaxSize)
 	if err != nil {
+		if c := context.Cause(ctx); errors.Is(c, source.ErrTooSlow) {
+			err = &NetworkError{Err: c}
+		}
 		return nil, fmt.Errorf("downloading %s: %w", a.Name, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -77,33 +77,11 @@ func (g *GitHub) Download(ctx context.Context, a Asset, dir string) (*Downloaded
 	return d, nil
 }
 
-// verifiedCopy copies at most maxSize bytes of body to w and checks them
-// against a.
-func verifiedCopy(w io.Writer, body io.Reader, a Asset, maxSize int64) (*Downloaded, error) {
-	limit := maxSize
-	if a.Size > 0 && a.Size < limit {
-		limit = a.Size
-	}
-	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), io.LimitReader(body, limit+1), make([]byte, copyBufSize))
-	if err != nil {
-		return nil, classify(err)
-	}
-	switch {
-	case n > maxSize:
-		return nil, fmt.Errorf("more than %d bytes: %w", maxSize, ErrTooLarge)
-	case a.Size > 0 && n != a.Size:
-		return nil, &SizeMismatchError{Asset: a.Name, Want: a.Size, Got: n}
-	}
-	return check(h, n, a)
-}
-
-func check(h hash.Hash, n int64, a Asset) (*Downloaded, error) {
-	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
-	if a.Digest != "" && !strings.EqualFold(a.Digest, got) {
-		return nil, &DigestMismatchError{Asset: a.Name, Want: a.Digest, Got: got}
-	}
-	return &Downloaded{SHA256: got, Size: n}, nil
+// Fetch returns the verified bytes of a small asset (SHA256SUMS, a
+// signature, a .manifest; at most source.MaxSmallAsset bytes), from the
+// cache when it was fetched before.
+func (g *GitHub) Fetch(ctx context.Context, a Asset) ([]byte, error) {
+	return g.small(ctx, a, false)
 }
 
 // small returns the verified bytes of a small asset (.manifest,
@@ -125,13 +103,21 @@ func (g *GitHub) small(ctx context.Context, a Asset, offline bool) ([]byte, erro
 		return nil, ctx.Err()
 	}
 	defer func() { <-g.dlSem }()
+	// A small asset is bounded like an image: by throughput, and as a
+	// whole by two throughput windows.
+	limit := 2 * g.opts.RateWindow
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w: not done within %s", source.ErrTooSlow, limit))
+	defer cancel()
 	body, err := g.open(ctx, a, true)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
 	}
 	defer body.Close()
 	var buf bytes.Buffer
-	if _, err := verifiedCopy(&buf, body, a, maxSmallAsset); err != nil {
+	if _, err := source.VerifiedCopy(&buf, source.Throttle(body, g.opts.MinRate, g.opts.RateWindow), a, maxSmallAsset); err != nil {
+		if c := context.Cause(ctx); errors.Is(c, source.ErrTooSlow) {
+			err = &NetworkError{Err: c}
+		}
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
 	}
 	g.cache.putAsset(a, buf.Bytes())
@@ -185,13 +171,12 @@ func (g *GitHub) get(ctx context.Context, u string) (io.ReadCloser, error) {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
-	if (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) &&
-		resp.Header.Get("X-RateLimit-Remaining") == "0" {
-		reset := time.Now().Add(time.Minute)
-		if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-			reset = time.Unix(s, 0)
-		}
-		return nil, &RateLimitError{Reset: reset, Err: &StatusError{URL: resp.Request.URL.Redacted(), Status: resp.StatusCode}}
+	if rl := source.RateLimitFromResponse(resp, time.Now()); rl != nil {
+		return nil, rl
 	}
-	return nil, classify(&StatusError{URL: resp.Request.URL.Redacted(), Status: resp.StatusCode})
+	se := &StatusError{URL: resp.Request.URL.Redacted(), Status: resp.StatusCode}
+	if resp.StatusCode == http.StatusNotFound && g.opts.Token == "" {
+		se.Hint = "a private repository needs a token: set GITHUB_TOKEN or token_file"
+	}
+	return nil, classify(se)
 }

@@ -24,48 +24,19 @@ import (
 	"time"
 
 	"github.com/google/go-github/v93/github"
+
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
-// Target is the host an extension is chosen for.
-type Target struct {
-	Codename string // e.g. trixie
-	Arch     string // Debian name, e.g. amd64
-}
-
-// Request names one extension to look up.
-type Request struct {
-	Name  string // manifest key, e.g. "hello"
-	URL   string // manifest url, https://github.com/OWNER/REPO
-	Image string // image name and asset prefix, e.g. "sysext-hello"
-}
-
-// Asset is one file of a release.
-type Asset struct {
-	ID         int64
-	Name       string
-	URL        string // API URL (answers a redirect to the bytes)
-	BrowserURL string // browser_download_url; costs no API quota
-	Size       int64
-	Digest     string // "sha256:<hex>" or "" when GitHub published none
-}
-
-// Release is the latest usable release of an extension for a Target.
-type Release struct {
-	Name      string // Request.Name
-	Repo      string // "OWNER/REPO"
-	Tag       string
-	Version   string            // PACKAGE_VERSION from the .manifest asset
-	BuildTime string            // BUILD_TIME from the .manifest asset, may be ""
-	Fields    map[string]string // every KEY=VALUE of the .manifest asset
-	Image     Asset             // IMAGE_CODENAME_ARCH.squashfs
-	Manifest  Asset             // IMAGE_CODENAME_ARCH.manifest
-}
-
-// Result is one answer of LatestAll: exactly one of Release and Err is set.
-type Result struct {
-	Release *Release
-	Err     error
-}
+// Types shared by every source (internal/source).
+type (
+	Target     = source.Target
+	Request    = source.Request
+	Asset      = source.Asset
+	Release    = source.Release
+	Result     = source.Result
+	Downloaded = source.Downloaded
+)
 
 // Options configure a GitHub source. Zero values take the defaults noted.
 type Options struct {
@@ -76,9 +47,23 @@ type Options struct {
 	ConnectTimeout time.Duration // TCP connect and TLS handshake, default 10 s
 	StallTimeout   time.Duration // no response header or no body byte for this long aborts, default 20 s
 	Parallel       int           // concurrent API requests in LatestAll, default 25
-	Progress       io.Writer     // progress bar target (a terminal) or nil
-	Logger         *slog.Logger  // default: discard
-	HTTPClient     *http.Client  // its Transport is used as the base transport, if set
+	// MinRate is the slowest acceptable download, in bytes per second,
+	// averaged over RateWindow: a server dripping bytes fails with
+	// ErrTooSlow after one window instead of holding the lock. Default 16 KiB/s.
+	MinRate    int64
+	RateWindow time.Duration // default 15 s
+	// Deadline bounds a whole download; default 30 min.
+	Deadline time.Duration
+	// Enterprise makes APIBase a GitHub Enterprise Server
+	// (https://HOST/api/v3/); Hosts are the web hosts whose repository URLs
+	// it serves (default: APIBase's host).
+	Enterprise bool
+	Hosts      []string
+	// RequireDigest refuses assets without a published digest.
+	RequireDigest bool
+	Progress      io.Writer    // progress bar target (a terminal) or nil
+	Logger        *slog.Logger // default: discard
+	HTTPClient    *http.Client // its Transport is used as the base transport, if set
 }
 
 // Defaults.
@@ -88,7 +73,10 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultStallTimeout   = 20 * time.Second
 	DefaultParallel       = 25
-	maxSmallAsset         = 1 << 20 // .manifest and release.json
+	DefaultMinRate        = 16 << 10
+	DefaultRateWindow     = 15 * time.Second
+	DefaultDeadline       = 30 * time.Minute
+	maxSmallAsset         = source.MaxSmallAsset // .manifest, release.json, SHA256SUMS
 )
 
 // GitHub is a release source. It is safe for concurrent use.
@@ -124,6 +112,15 @@ func New(opts Options) (*GitHub, error) {
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
 	}
+	if opts.MinRate <= 0 {
+		opts.MinRate = DefaultMinRate
+	}
+	if opts.RateWindow <= 0 {
+		opts.RateWindow = DefaultRateWindow
+	}
+	if opts.Deadline <= 0 {
+		opts.Deadline = DefaultDeadline
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -138,11 +135,18 @@ func New(opts Options) (*GitHub, error) {
 
 	c := newCache(opts.CacheDir)
 	rt := buildTransport(opts)
-	apiHTTP := &http.Client{Transport: &etagTransport{next: rt, cache: c}}
+	apiHTTP := &http.Client{Transport: &etagTransport{next: &renameTransport{next: rt, cache: c}, cache: c}}
 	ghOpts := []github.ClientOptionsFunc{
 		github.WithHTTPClient(apiHTTP),
-		github.WithURLs(&opts.APIBase, &opts.APIBase),
 		github.WithUserAgent("sysextd"),
+	}
+	if opts.Enterprise {
+		ghOpts = append(ghOpts, github.WithEnterpriseURLs(opts.APIBase, opts.APIBase))
+		if len(opts.Hosts) == 0 {
+			opts.Hosts = []string{strings.ToLower(base.Host)}
+		}
+	} else {
+		ghOpts = append(ghOpts, github.WithURLs(&opts.APIBase, &opts.APIBase))
 	}
 	if opts.Token != "" {
 		ghOpts = append(ghOpts, github.WithAuthToken(opts.Token))
@@ -150,6 +154,9 @@ func New(opts Options) (*GitHub, error) {
 	client, err := github.NewClient(ghOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating github client: %w", err)
+	}
+	if base, err = url.Parse(client.BaseURL()); err != nil { // with api/v3/ for GHES
+		return nil, fmt.Errorf("parsing github api base: %w", err)
 	}
 	return &GitHub{
 		opts:   opts,
@@ -167,50 +174,24 @@ func New(opts Options) (*GitHub, error) {
 }
 
 // ParseRepoURL splits https://github.com/OWNER/REPO (a trailing "/" or
-// ".git" tolerated) into its owner and repository.
-func ParseRepoURL(u string) (owner, repo string, err error) {
-	p, err := url.Parse(strings.TrimSpace(u))
+// ".git" tolerated), or the same on one of hosts (GHES), into its owner and
+// repository.
+func ParseRepoURL(u string, hosts ...string) (owner, repo string, err error) {
+	ref, err := source.Parse(u, hosts...)
 	if err != nil {
-		return "", "", fmt.Errorf("parsing repository url %q: %w", u, err)
+		return "", "", err
 	}
-	if p.Scheme != "https" || !strings.EqualFold(p.Host, "github.com") {
+	if ref.Kind != source.KindGitHub {
 		return "", "", fmt.Errorf("parsing repository url %q: want https://github.com/OWNER/REPO", u)
 	}
-	if p.RawQuery != "" || p.Fragment != "" || p.User != nil {
-		return "", "", fmt.Errorf("parsing repository url %q: unexpected query, fragment or user info", u)
-	}
-	path := strings.TrimSuffix(strings.TrimSuffix(p.Path, "/"), ".git")
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	if len(parts) != 2 || !validName(parts[0]) || !validName(parts[1]) {
-		return "", "", fmt.Errorf("parsing repository url %q: want https://github.com/OWNER/REPO", u)
-	}
-	return parts[0], parts[1], nil
+	return ref.Owner, ref.Repo, nil
 }
 
-// validName accepts GitHub owner and repository names.
-func validName(s string) bool {
-	if s == "" || s == "." || s == ".." {
-		return false
-	}
-	for _, r := range s {
-		ok := r == '-' || r == '_' || r == '.' ||
-			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
+// hosts are the web hosts whose repository URLs g serves besides
+// github.com (GHES).
+func (g *GitHub) hosts() []string { return g.opts.Hosts }
 
-// imageName is the asset prefix of req: Image, else sysext-NAME.
-func (r Request) imageName() string {
-	if r.Image != "" {
-		return r.Image
-	}
-	if strings.HasPrefix(r.Name, "sysext-") {
-		return r.Name
-	}
-	return "sysext-" + r.Name
-}
+// Hosts reports the GHES web hosts g serves ("" for github.com only).
+func (g *GitHub) Hosts() []string { return append([]string(nil), g.opts.Hosts...) }
 
 var errEmptyURL = errors.New("asset has no download URL")

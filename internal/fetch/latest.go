@@ -5,16 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/google/go-github/v93/github"
 
-	"github.com/spamtagger/sysextd/internal/osrelease"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
-// Latest returns the latest release of req that is neither draft nor
-// prerelease, with its assets for t. It costs one (conditional) API request;
+// Latest returns the newest release of req that is not a draft, not a
+// prerelease (unless req.Prerelease) and has assets for t. It costs one
+// (conditional) API request when the latest release is usable, two when it
+// is not (a release built only for another codename) and the release list
+// is needed;
 // the .manifest and release.json assets are fetched from their download URLs
 // only when not cached already. Errors: *RateLimitError, network failures
 // (IsNetwork), ErrNoAsset when the release has no build for t, and plain
@@ -60,7 +65,7 @@ func (b *breaker) observe(err error) {
 }
 
 func (g *GitHub) latest(ctx context.Context, req Request, t Target, br *breaker) (*Release, error) {
-	owner, repo, err := ParseRepoURL(req.URL)
+	owner, repo, err := ParseRepoURL(req.URL, g.hosts()...)
 	if err != nil {
 		return nil, fmt.Errorf("extension %s: %w", req.Name, err)
 	}
@@ -71,20 +76,128 @@ func (g *GitHub) latest(ctx context.Context, req Request, t Target, br *breaker)
 	}
 	if err := br.tripped(); err != nil {
 		<-g.apiSem
-		return nil, fmt.Errorf("getting latest release of %s/%s for %s: skipped after an earlier failure: %w", owner, repo, req.Name, err)
+		return nil, fmt.Errorf("looking up releases of %s/%s for %s: skipped after an earlier failure: %w", owner, repo, req.Name, err)
 	}
-	rel, resp, err := g.client.Repositories.GetLatestRelease(ctx, owner, repo)
-	err = classify(err)
+	cands, err := g.candidates(ctx, req, t, owner, repo)
 	br.observe(err) // before releasing the slot, so no waiting lookup misses it
 	<-g.apiSem
 	if err != nil {
-		return nil, fmt.Errorf("getting latest release of %s/%s for %s: %w", owner, repo, req.Name, err)
+		return nil, err
 	}
-	if resp != nil {
-		g.log.Debug("latest release", "extension", req.Name, "repo", owner+"/"+repo, "tag", rel.TagName,
-			"not_modified", resp.Header.Get(notModifiedHeader) != "", "rate_remaining", resp.Rate.Remaining)
+	return g.pick(ctx, req, t, owner, repo, cands, false)
+}
+
+// candidates asks for the latest release (one conditional request) and,
+// only when that one is not usable for t (no build for this codename, or
+// prereleases are wanted), lists the releases (one more). A 404 on latest
+// is followed by the list too, to say why.
+func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, repo string) ([]source.Candidate, error) {
+	where := owner + "/" + repo
+	listKey := strings.ToLower(where) + "|" + t.Prefix(req.ImageName())
+	if !req.Prerelease && !g.cache.flag(listKey) {
+		rel, resp, err := g.client.Repositories.GetLatestRelease(ctx, owner, repo)
+		err = classify(err)
+		if err == nil {
+			c := candidate(rel)
+			if resp != nil {
+				g.log.Debug("latest release", "extension", req.Name, "repo", where, "tag", c.Tag,
+					"not_modified", resp.Header.Get(notModifiedHeader) != "", "rate_remaining", resp.Rate.Remaining)
+			}
+			if c.Usable(req, t) {
+				return []source.Candidate{c}, nil
+			}
+		} else if !isStatus(err, http.StatusNotFound) {
+			return nil, fmt.Errorf("getting latest release of %s for %s: %w", where, req.Name, err)
+		}
 	}
-	return g.resolve(ctx, req, t, owner, repo, rel, false)
+	rels, _, err := g.client.Repositories.ListReleases(ctx, owner, repo, &github.ListOptions{PerPage: listPerPage})
+	err = classify(err)
+	if isStatus(err, http.StatusNotFound) {
+		return nil, fmt.Errorf("listing releases of %s for %s: %w (%s)", where, req.Name, err, g.notFoundHint())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing releases of %s for %s: %w", where, req.Name, err)
+	}
+	cands := make([]source.Candidate, 0, len(rels))
+	for _, r := range rels {
+		cands = append(cands, candidate(r))
+	}
+	if !req.Prerelease {
+		// Remember whether the newest stable release lacks this host's
+		// build: then the list is asked first next time, so that a
+		// repository whose latest release is for another codename costs
+		// one request per check, not two.
+		g.cache.setFlag(listKey, !newestStableUsable(cands, req, t))
+	}
+	return cands, nil
+}
+
+// newestStableUsable reports whether the newest non-draft, non-prerelease
+// release of cands is usable for t.
+func newestStableUsable(cands []source.Candidate, req Request, t Target) bool {
+	for i := range cands {
+		if cands[i].Draft || cands[i].Prerelease {
+			continue
+		}
+		return cands[i].Usable(req, t)
+	}
+	return false
+}
+
+// listPerPage bounds the fallback to the newest releases: an extension
+// whose last build for this host is older than that many releases is not
+// found.
+const listPerPage = 30
+
+func (g *GitHub) notFoundHint() string {
+	if g.opts.Token == "" {
+		return "the repository does not exist, or it is private: set GITHUB_TOKEN or token_file"
+	}
+	return "the repository does not exist, or the token cannot read it"
+}
+
+func isStatus(err error, status int) bool {
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == status {
+		return true
+	}
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == status
+}
+
+func candidate(rel *github.RepositoryRelease) source.Candidate {
+	c := source.Candidate{Tag: rel.GetTagName(), Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease()}
+	for _, a := range rel.Assets {
+		c.Assets = append(c.Assets, Asset{
+			ID:         a.GetID(),
+			Name:       a.GetName(),
+			URL:        a.GetURL(),
+			BrowserURL: a.GetBrowserDownloadURL(),
+			Size:       int64(a.GetSize()),
+			Digest:     a.GetDigest(),
+		})
+	}
+	return c
+}
+
+// pick chooses among cands and resolves the release.
+func (g *GitHub) pick(ctx context.Context, req Request, t Target, owner, repo string, cands []source.Candidate, offline bool) (*Release, error) {
+	where := owner + "/" + repo
+	c, err := source.Pick(cands, req, t, where)
+	if err != nil {
+		return nil, err
+	}
+	base := Release{Repo: where, Origin: req.URL, Kind: source.KindGitHub}
+	rel, err := source.Resolve(ctx, req, t, c, base, func(ctx context.Context, a Asset) ([]byte, error) {
+		return g.small(ctx, a, offline)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range rel.Warnings {
+		g.log.Warn("extension "+req.Name+": "+w, "extension", req.Name)
+	}
+	return rel, nil
 }
 
 // LatestAll runs Latest for every request, at most Options.Parallel API
@@ -112,84 +225,64 @@ func (g *GitHub) LatestAll(ctx context.Context, reqs []Request, t Target) map[st
 // only, without any network access. It fails with ErrNotCached when the
 // release or one of its small assets was never fetched.
 func (g *GitHub) Cached(req Request, t Target) (*Release, error) {
-	owner, repo, err := ParseRepoURL(req.URL)
+	owner, repo, err := ParseRepoURL(req.URL, g.hosts()...)
 	if err != nil {
 		return nil, fmt.Errorf("extension %s: %w", req.Name, err)
 	}
-	u := g.base.ResolveReference(&url.URL{Path: fmt.Sprintf("repos/%s/%s/releases/latest", owner, repo)})
-	ent, ok := g.cache.release(u.Host + u.Path)
-	if !ok {
-		return nil, fmt.Errorf("extension %s: %w", req.Name, ErrNotCached)
+	var cands []source.Candidate
+	if !req.Prerelease {
+		if rel, ok := g.cachedJSON(fmt.Sprintf("repos/%s/%s/releases/latest", owner, repo), ""); ok {
+			var r cachedRelease
+			if err := json.Unmarshal(rel, &r); err == nil {
+				if c := r.candidate(); c.Usable(req, t) {
+					cands = []source.Candidate{c}
+				}
+			}
+		}
 	}
-	var rel github.RepositoryRelease
-	if err := json.Unmarshal(ent.Body, &rel); err != nil {
-		return nil, fmt.Errorf("extension %s: decoding cached release: %w", req.Name, err)
+	if cands == nil {
+		body, ok := g.cachedJSON(fmt.Sprintf("repos/%s/%s/releases", owner, repo), fmt.Sprintf("per_page=%d", listPerPage))
+		if !ok {
+			return nil, fmt.Errorf("extension %s: %w", req.Name, ErrNotCached)
+		}
+		var rels []cachedRelease
+		if err := json.Unmarshal(body, &rels); err != nil {
+			return nil, fmt.Errorf("extension %s: decoding cached releases: %w", req.Name, err)
+		}
+		for _, r := range rels {
+			cands = append(cands, r.candidate())
+		}
 	}
-	return g.resolve(context.Background(), req, t, owner, repo, &rel, true)
+	return g.pick(context.Background(), req, t, owner, repo, cands, true)
 }
 
-// resolve picks the assets for t from rel and reads the small ones.
-func (g *GitHub) resolve(ctx context.Context, req Request, t Target, owner, repo string, rel *github.RepositoryRelease, offline bool) (*Release, error) {
-	prefix := fmt.Sprintf("%s_%s_%s", req.imageName(), t.Codename, t.Arch)
-	found := map[string]Asset{}
-	for _, a := range rel.Assets {
-		found[a.GetName()] = Asset{
-			ID:         a.GetID(),
-			Name:       a.GetName(),
-			URL:        a.GetURL(),
-			BrowserURL: a.GetBrowserDownloadURL(),
-			Size:       int64(a.GetSize()),
-			Digest:     a.GetDigest(),
-		}
-	}
-	out := &Release{Name: req.Name, Repo: owner + "/" + repo, Tag: rel.TagName}
-	for _, want := range []struct {
-		name string
-		dst  *Asset
-	}{{prefix + ".squashfs", &out.Image}, {prefix + ".manifest", &out.Manifest}} {
-		a, ok := found[want.name]
-		if !ok {
-			return nil, fmt.Errorf("extension %s: release %s of %s has no asset %s: %w",
-				req.Name, rel.TagName, out.Repo, want.name, ErrNoAsset)
-		}
-		*want.dst = a
-	}
+// cachedJSON is the remembered body of an API GET of path?query.
+func (g *GitHub) cachedJSON(path, query string) ([]byte, bool) {
+	u := g.base.ResolveReference(&url.URL{Path: path, RawQuery: query})
+	ent, ok := g.cache.release(cacheKey(u))
+	return ent.Body, ok
+}
 
-	// Fetch the manifest and release.json side by side.
-	var manifest, relJSON []byte
-	var mErr, rErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { manifest, mErr = g.small(ctx, out.Manifest, offline) })
-	relAsset, hasRelJSON := found["release.json"]
-	if hasRelJSON {
-		wg.Go(func() { relJSON, rErr = g.small(ctx, relAsset, offline) })
-	}
-	wg.Wait()
-	if mErr != nil {
-		return nil, fmt.Errorf("extension %s: release %s: %w", req.Name, rel.TagName, mErr)
-	}
-	if rErr != nil {
-		return nil, fmt.Errorf("extension %s: release %s: %w", req.Name, rel.TagName, rErr)
-	}
+// cachedRelease is the part of a cached release answer Cached needs:
+// decoding only these fields keeps a warm list of 100 cheap.
+type cachedRelease struct {
+	TagName    string `json:"tag_name"`
+	Draft      bool   `json:"draft"`
+	Prerelease bool   `json:"prerelease"`
+	Assets     []struct {
+		ID                 int64  `json:"id"`
+		Name               string `json:"name"`
+		URL                string `json:"url"`
+		BrowserDownloadURL string `json:"browser_download_url"`
+		Size               int64  `json:"size"`
+		Digest             string `json:"digest"`
+	} `json:"assets"`
+}
 
-	out.Fields = osrelease.Parse(manifest)
-	out.Version = out.Fields["PACKAGE_VERSION"]
-	out.BuildTime = out.Fields["BUILD_TIME"]
-	if out.Version == "" {
-		return nil, fmt.Errorf("extension %s: release %s: %s has no PACKAGE_VERSION", req.Name, rel.TagName, out.Manifest.Name)
+func (r *cachedRelease) candidate() source.Candidate {
+	c := source.Candidate{Tag: r.TagName, Draft: r.Draft, Prerelease: r.Prerelease}
+	for _, a := range r.Assets {
+		c.Assets = append(c.Assets, Asset{ID: a.ID, Name: a.Name, URL: a.URL, BrowserURL: a.BrowserDownloadURL, Size: a.Size, Digest: a.Digest})
 	}
-	if hasRelJSON {
-		var rj struct {
-			PackageVersions map[string]string `json:"package_versions"`
-		}
-		if err := json.Unmarshal(relJSON, &rj); err != nil {
-			return nil, fmt.Errorf("extension %s: release %s: decoding release.json: %w", req.Name, rel.TagName, err)
-		}
-		key := t.Codename + "_" + t.Arch
-		if v, ok := rj.PackageVersions[key]; ok && v != out.Version {
-			return nil, fmt.Errorf("extension %s: release %s is inconsistent: release.json says package version %q for %s, %s says %q",
-				req.Name, rel.TagName, v, key, out.Manifest.Name, out.Version)
-		}
-	}
-	return out, nil
+	return c
 }

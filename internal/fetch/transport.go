@@ -158,19 +158,34 @@ func (b *stallBody) Close() error {
 // cache after a 304.
 const notModifiedHeader = "Sysextd-Not-Modified"
 
-// etagTransport makes "latest release" requests conditional. It remembers
-// the ETag and body of each 200 and turns a later 304 into a 200 carrying
-// the remembered body, so go-github sees an ordinary answer.
+// etagTransport makes release requests (latest and the list) conditional.
+// It remembers the ETag and body of each 200 and turns a later 304 into a
+// 200 carrying the remembered body, so go-github sees an ordinary answer.
+// GitHub's release ETags are weak and change whenever a download count
+// does, so a 304 is a bonus, not a promise; and without a token a 304
+// still costs quota: freshness (Options.Fresh) is what saves requests.
 type etagTransport struct {
 	next  http.RoundTripper
 	cache *cache
 }
 
+func isReleasePath(p string) bool {
+	return strings.HasSuffix(p, "/releases/latest") || strings.HasSuffix(p, "/releases")
+}
+
+func cacheKey(u *url.URL) string {
+	k := u.Host + u.Path
+	if u.RawQuery != "" {
+		k += "?" + u.RawQuery
+	}
+	return k
+}
+
 func (t *etagTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet || !strings.HasSuffix(req.URL.Path, "/releases/latest") {
+	if req.Method != http.MethodGet || !isReleasePath(req.URL.Path) {
 		return t.next.RoundTrip(req)
 	}
-	key := req.URL.Host + req.URL.Path
+	key := cacheKey(req.URL)
 	ent, cached := t.cache.release(key)
 	if cached && ent.ETag != "" {
 		req = req.Clone(req.Context())
@@ -199,4 +214,40 @@ func (t *etagTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.ContentLength = int64(len(body))
 	}
 	return resp, nil
+}
+
+// renameTransport follows a 301/308 of the API for a renamed or moved
+// repository itself (so the caller's cache key stays the name in the
+// manifest), and remembers the move in the cache, so that later requests
+// go to the new place at once: one request, not two, and --offline still
+// finds the cached answer under the manifest's name.
+type renameTransport struct {
+	next  http.RoundTripper
+	cache *cache
+}
+
+func (t *renameTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet {
+		return t.next.RoundTrip(req)
+	}
+	orig := req.URL.Path
+	if p, ok := t.cache.renamed(orig); ok {
+		req = req.Clone(req.Context())
+		req.URL.Path, req.URL.RawPath = p, ""
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || (resp.StatusCode != http.StatusMovedPermanently && resp.StatusCode != http.StatusPermanentRedirect) {
+		return resp, err
+	}
+	loc, lerr := req.URL.Parse(resp.Header.Get("Location"))
+	if lerr != nil || origin(loc) != origin(req.URL) {
+		return resp, nil // not ours to follow: the client's redirect policy decides
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+	t.cache.putRename(orig, loc.Path)
+	next := req.Clone(req.Context())
+	next.URL = loc
+	next.Host = ""
+	return t.next.RoundTrip(next)
 }

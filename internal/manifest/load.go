@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // Files returns the manifest files under root in merge order: vendor,
@@ -104,7 +104,7 @@ func (s *Set) add(e *Entry) {
 
 func (e *Entry) onlyEnabled() bool {
 	return e.Enabled != nil && e.URL == "" && len(e.PCIID)+len(e.DMI)+len(e.DeviceTree)+len(e.VirtEnv)+len(e.Conflicts) == 0 &&
-		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == ""
+		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == "" && len(e.Mirrors) == 0 && !e.Prerelease
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)
@@ -162,8 +162,15 @@ func validate(e *Entry) []Problem {
 		bad("", "invalid extension name %q (want a Debian package name)", e.Name)
 	}
 	if e.URL != "" {
-		if _, _, err := fetch.ParseRepoURL(e.URL); err != nil {
+		if ref, err := source.Parse(e.URL); err != nil {
 			bad("url", "%v", err)
+		} else if ref.Kind == source.KindLocal && !strings.HasPrefix(e.URL, "/") {
+			bad("url", "local image path %q must be absolute", e.URL)
+		}
+	}
+	for _, m := range e.Mirrors {
+		if _, err := source.Parse(m); err != nil {
+			bad("mirrors", "%v", err)
 		}
 	}
 	for _, id := range e.PCIID {

@@ -33,6 +33,11 @@ type Entry struct {
 	// AllowShadow false refuses an image that would hide a file of the
 	// base tree or of another extension (internal/shadow); nil is true.
 	AllowShadow *bool `toml:"allow_shadow" json:"allow_shadow,omitempty"`
+	// Mirrors are further sources of the same releases (static mirrors,
+	// OCI registries), tried in order when url fails.
+	Mirrors []string `toml:"mirrors" json:"mirrors,omitempty"`
+	// Prerelease lets a release marked prerelease be installed.
+	Prerelease bool `toml:"prerelease" json:"prerelease,omitempty"`
 
 	// Source is the in-root path of the file the table came from, Line the
 	// line of its header.

@@ -109,7 +109,8 @@ func TestParseProblems(t *testing.T) {
 	}{
 		{"type error", "[a]\nurl = \"https://github.com/o/r\"\npci_id = \"15ad\"\n", 3, 10, "a.pci_id", "", false},
 		{"bad pci", "[a]\nurl = \"https://github.com/o/r\"\npci_id = [\"15ad:zz\"]\n", 3, 1, "a.pci_id", "not hex", false},
-		{"bad url", "[a]\n  url = \"http://example.com/x\"\n", 2, 3, "a.url", "want https://github.com/OWNER/REPO", false},
+		{"bad url", "[a]\n  url = \"http://example.com/x\"\n", 2, 3, "a.url", "use https", false},
+		{"bad mirror", "[a]\nurl = \"https://github.com/o/r\"\nmirrors = [\"ftp://m/x\"]\n", 3, 1, "a.mirrors", "unsupported scheme", false},
 		{"bad update", "[a]\nurl = \"https://github.com/o/r\"\nupdate = \"restart\"\n", 3, 1, "a.update", "unknown update action", false},
 		{"relative if_file", "[a]\nurl = \"https://github.com/o/r\"\nif_file = \"x\"\n", 3, 1, "a.if_file", "absolute", false},
 		{"unknown key", "[a]\nurl = \"https://github.com/o/r\"\ncolour = \"red\"\n", 3, 1, "a.colour", "unknown key", true},

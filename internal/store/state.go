@@ -49,6 +49,13 @@ type Record struct {
 	HoldReason string `json:"hold_reason,omitempty"`
 	// Pin is the version the extension is to stay on.
 	Pin string `json:"pin,omitempty"`
+	// SignedBy is the key that verified the release ("NAME (ID)"), or
+	// "unsigned" (internal/trust).
+	SignedBy string `json:"signed_by,omitempty"`
+	// Source is where the release came from (its URL, a mirror, "local");
+	// Unverified is true when it published no digest for the image.
+	Source     string `json:"source,omitempty"`
+	Unverified bool   `json:"unverified,omitempty"`
 	// Payload lists the etc/ and var/ files the image carries, installed
 	// onto the host like dpkg conffiles (internal/payload).
 	Payload []payload.File `json:"payload,omitempty"`
@@ -64,6 +71,8 @@ type Previous struct {
 	BuildTime string   `json:"build_time,omitempty"`
 	Digest    string   `json:"digest,omitempty"`
 	Units     []string `json:"units,omitempty"`
+	SignedBy  string   `json:"signed_by,omitempty"`
+	Source    string   `json:"source,omitempty"`
 }
 
 // State is the content of state.json.

@@ -50,7 +50,11 @@ type Release struct {
 	Draft       bool
 	Prerelease  bool
 	PublishedAt time.Time // default: the time of Publish
-	Assets      []Asset
+	// MakeLatest is GitHub's make_latest: "true" makes the release latest
+	// whatever its date, "false" keeps it from ever being latest, ""
+	// (legacy) lets the newest by date be latest.
+	MakeLatest string
+	Assets     []Asset
 }
 
 type asset struct {
@@ -61,6 +65,7 @@ type asset struct {
 	tag    string
 	size   int64
 	digest string // "sha256:<hex>" of the content
+	count  int    // download_count
 }
 
 type release struct {
@@ -83,6 +88,13 @@ type Server struct {
 	closing      chan struct{}
 	closeOnce    sync.Once
 	created      time.Time
+
+	private    map[string]bool   // "owner/repo" -> private
+	renames    map[string]string // old "owner/repo" -> new
+	secondary  int               // API requests still to answer with a secondary limit
+	retryAfter time.Duration
+	quota      [2]int // remaining: unauthenticated, authenticated
+	quotaSet   bool
 
 	httpSrv *httptest.Server
 }
@@ -213,7 +225,16 @@ func measure(a Asset) (int64, string) {
 func (s *Server) latest(key string) *release {
 	var best *release
 	for _, r := range s.repos[key] {
-		if r.Draft || r.Prerelease {
+		if r.Draft || r.Prerelease || r.MakeLatest == "false" {
+			continue
+		}
+		if r.MakeLatest == "true" {
+			if best == nil || best.MakeLatest != "true" || r.id > best.id {
+				best = r
+			}
+			continue
+		}
+		if best != nil && best.MakeLatest == "true" {
 			continue
 		}
 		if best == nil || r.PublishedAt.After(best.PublishedAt) ||

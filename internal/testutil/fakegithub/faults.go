@@ -20,6 +20,8 @@ const (
 	FaultStall             // accepts the request and never answers until it is cancelled
 	FaultStallBody         // answers the headers and half the body, then stalls
 	FaultWrongBytes        // download bodies have the right length but wrong content
+	FaultBare429           // downloads: a bare 429 with Retry-After, no rate-limit headers
+	FaultDrip              // downloads: headers, then one byte every DripEvery (default 2 s)
 )
 
 // Faults is the fault configuration in force. Latency delays every answer.
@@ -30,6 +32,17 @@ type Faults struct {
 	// RateLimitReset is the reset time sent in X-RateLimit-Reset; zero means
 	// one hour after the server was made.
 	RateLimitReset time.Time
+	// DripEvery is the pause between bytes of FaultDrip; default 2 s.
+	DripEvery time.Duration
+}
+
+func (s *Server) dripEvery() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.DripEvery > 0 {
+		return s.faults.DripEvery
+	}
+	return 2 * time.Second
 }
 
 // SetFaults replaces the whole fault configuration.

@@ -24,7 +24,15 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/releases/assets/{id}", s.api(s.handleAsset))
 	mux.HandleFunc("GET /{owner}/{repo}/releases/download/{tag}/{name}", s.handleBrowserDownload)
 	mux.HandleFunc("GET /objects/{id}", s.handleObject)
-	return s.record(mux)
+	// GitHub Enterprise Server serves the same API under /api/v3/.
+	ghes := http.StripPrefix("/api/v3", mux)
+	return s.record(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v3/") {
+			ghes.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 }
 
 // statusRecorder remembers the status code for the request log.
@@ -109,10 +117,30 @@ func (s *Server) api(handle func(*http.Request) reply) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f := s.currentFaults()
 		authed := r.Header.Get("Authorization") != ""
+		key := r.PathValue("owner") + "/" + r.PathValue("repo")
 		s.mu.Lock()
 		s.stats.API++
-		s.stats.APIByRepo[r.PathValue("owner")+"/"+r.PathValue("repo")]++
+		s.stats.APIByRepo[key]++
+		remaining, quotaOK := s.spend(authed)
+		renamed, isRenamed := s.renames[key]
+		hidden := s.private[key] && !authed
 		s.mu.Unlock()
+		if s.secondaryLimit(w) {
+			return
+		}
+		if isRenamed {
+			loc := strings.Replace(r.URL.Path, "/repos/"+key+"/", "/repos/"+renamed+"/", 1)
+			w.Header().Set("Location", loc)
+			writeJSON(w, http.StatusMovedPermanently, map[string]string{"message": "Moved Permanently", "url": loc})
+			return
+		}
+		if hidden {
+			writeJSON(w, http.StatusNotFound, notFound().body)
+			return
+		}
+		if !quotaOK {
+			f.API = FaultRateLimit
+		}
 
 		reset := f.RateLimitReset
 		if reset.IsZero() {
@@ -152,8 +180,8 @@ func (s *Server) api(handle func(*http.Request) reply) http.HandlerFunc {
 			s.stall(r)
 			return
 		}
-		h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-1))
-		h.Set("X-RateLimit-Used", "1")
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+		h.Set("X-RateLimit-Used", strconv.Itoa(limit-remaining))
 
 		rep := handle(r)
 		if rep.location != "" {
@@ -169,12 +197,13 @@ func (s *Server) api(handle func(*http.Request) reply) http.HandlerFunc {
 		h.Set("Content-Type", "application/json; charset=utf-8")
 		if rep.status == http.StatusOK {
 			sum := sha256.Sum256(body)
-			etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+			etag := `W/"` + hex.EncodeToString(sum[:16]) + `"`
 			h.Set("ETag", etag)
 			h.Set("Cache-Control", "private, max-age=60, s-maxage=60")
 			if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 				s.mu.Lock()
 				s.stats.NotModified++
+				s.refund(authed)
 				s.mu.Unlock()
 				w.WriteHeader(http.StatusNotModified)
 				return
@@ -187,7 +216,7 @@ func (s *Server) api(handle func(*http.Request) reply) http.HandlerFunc {
 func etagMatch(header, etag string) bool {
 	for _, c := range strings.Split(header, ",") {
 		c = strings.TrimSpace(c)
-		if c == "*" || strings.TrimPrefix(c, "W/") == etag {
+		if c == "*" || strings.TrimPrefix(c, "W/") == strings.TrimPrefix(etag, "W/") {
 			return true
 		}
 	}
@@ -248,7 +277,11 @@ func (s *Server) handleList(r *http.Request) reply {
 		return notFound()
 	}
 	out := []map[string]any{}
+	authed := r.Header.Get("Authorization") != ""
 	for _, rel := range s.sorted(key) {
+		if rel.Draft && !authed {
+			continue
+		}
 		out = append(out, s.releaseJSON(r, rel))
 	}
 	return reply{status: http.StatusOK, body: out}
@@ -276,8 +309,9 @@ func (s *Server) handleAsset(r *http.Request) reply {
 func (s *Server) handleBrowserDownload(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var found *asset
-	for _, rel := range s.repos[r.PathValue("owner")+"/"+r.PathValue("repo")] {
-		if rel.Tag != r.PathValue("tag") {
+	key := r.PathValue("owner") + "/" + r.PathValue("repo")
+	for _, rel := range s.repos[key] {
+		if rel.Tag != r.PathValue("tag") || rel.Draft || s.private[key] {
 			continue
 		}
 		for _, a := range rel.assets {
@@ -301,12 +335,40 @@ func (s *Server) handleObject(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	a, ok := s.assets[id]
 	s.stats.Downloads++
+	cdn := s.downloadHost != ""
+	if ok {
+		a.count++
+	}
 	s.mu.Unlock()
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
+	if cdn && r.Header.Get("Authorization") != "" {
+		http.Error(w, "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>", http.StatusBadRequest)
+		return
+	}
 	switch f.Download {
+	case FaultBare429:
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+		return
+	case FaultDrip:
+		w.Header().Set("Content-Length", strconv.FormatInt(a.size, 10))
+		w.WriteHeader(http.StatusOK)
+		for {
+			_, _ = w.Write([]byte{0})
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+			select {
+			case <-time.After(s.dripEvery()):
+			case <-r.Context().Done():
+				return
+			case <-s.closing:
+				return
+			}
+		}
 	case FaultRateLimit, FaultTooMany:
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(s.created.Add(time.Hour).Unix(), 10))

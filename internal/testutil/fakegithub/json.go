@@ -72,7 +72,7 @@ func (s *Server) assetJSON(r *http.Request, a *asset) map[string]any {
 		"state":                "uploaded",
 		"size":                 size,
 		"digest":               digest,
-		"download_count":       0,
+		"download_count":       a.count,
 		"created_at":           "2026-01-01T00:00:00Z",
 		"updated_at":           "2026-01-01T00:00:00Z",
 		"browser_download_url": s.downloadBase(r) + a.owner + "/" + a.repo + "/releases/download/" + a.tag + "/" + a.Name,

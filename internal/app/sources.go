@@ -1,0 +1,123 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
+)
+
+// Sources is the part of sysextd.toml that says where releases come from;
+// sysextd and sysextctl read the same keys.
+type Sources struct {
+	// GitHubEnterprise lists GitHub Enterprise Server hosts
+	// ("ghe.example.com"): manifest URLs on them are GitHub repositories,
+	// served by https://HOST/api/v3/.
+	GitHubEnterprise []string `toml:"github_enterprise"`
+	// Mirrors are tried, in order, after each entry's own url and mirrors
+	// (before them with MirrorsFirst).
+	Mirrors      []string `toml:"mirrors"`
+	MirrorsFirst bool     `toml:"mirrors_first"`
+	// RequireDigest refuses assets without a published digest.
+	RequireDigest bool `toml:"require_digest"`
+	// Signature is the signature policy of entries that set none
+	// (docs/trust.md).
+	Signature string `toml:"signature"`
+}
+
+// Check validates the URLs and hosts.
+func (s Sources) Check() error {
+	for _, m := range s.Mirrors {
+		if _, err := source.Parse(m); err != nil {
+			return fmt.Errorf("mirrors: %w", err)
+		}
+	}
+	for _, h := range s.GitHubEnterprise {
+		if u, err := url.Parse("https://" + h); h == "" || err != nil || u.Host != h {
+			return fmt.Errorf("github_enterprise: %q is not a host name", h)
+		}
+	}
+	return nil
+}
+
+// LoadSources reads the source keys of sysextd.toml under root, ignoring
+// the daemon's other keys; a missing file is the default.
+func LoadSources(root rootfs.Root) (Sources, error) {
+	var s Sources
+	data, err := os.ReadFile(root.Path(rootfs.DaemonConfig))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("reading %s: %w", rootfs.DaemonConfig, err)
+	}
+	if err := toml.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		return Sources{}, fmt.Errorf("%s: %w", rootfs.DaemonConfig, err)
+	}
+	if err := s.Check(); err != nil {
+		return Sources{}, fmt.Errorf("%s: %w", rootfs.DaemonConfig, err)
+	}
+	return s, nil
+}
+
+// newRouter registers every source kind: GitHub (github.com through
+// cfg.GitHubAPI, each GHES host through its /api/v3/), static mirrors,
+// OCI registries, local files.
+func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
+	cacheDir := cfg.Root.Path(rootfs.CacheDir)
+	gh, err := fetch.New(fetch.Options{APIBase: cfg.GitHubAPI, Token: cfg.Token, CacheDir: cacheDir,
+		MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, RequireDigest: cfg.Sources.RequireDigest})
+	if err != nil {
+		return nil, fmt.Errorf("configuring the GitHub source: %w", err)
+	}
+	r := &source.Router{
+		GitHub:       map[string]source.Provider{"github.com": gh},
+		Kinds:        map[source.Kind]source.Provider{},
+		Mirrors:      cfg.Sources.Mirrors,
+		MirrorsFirst: cfg.Sources.MirrorsFirst,
+		Log:          log,
+	}
+	for _, h := range cfg.Sources.GitHubEnterprise {
+		host := strings.ToLower(strings.TrimSpace(h))
+		api := "https://" + host + "/api/v3/"
+		if cfg.EnterpriseAPI != nil {
+			if a, ok := cfg.EnterpriseAPI[host]; ok {
+				api = a
+			}
+		}
+		g, err := fetch.New(fetch.Options{APIBase: api, Enterprise: true, Hosts: []string{host}, Token: cfg.Token,
+			CacheDir: cacheDir, MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, RequireDigest: cfg.Sources.RequireDigest})
+		if err != nil {
+			return nil, fmt.Errorf("configuring GitHub Enterprise %s: %w", host, err)
+		}
+		r.GitHub[host] = g
+	}
+	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest}
+	r.Kinds[source.KindMirror] = source.NewMirror(httpOpts, cacheDir)
+	r.Kinds[source.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
+	r.Kinds[source.KindOCI] = source.NewOCI(httpOpts, cacheDir)
+	return r, nil
+}
+
+// inspectFields reads an image's extension-release without mounting it.
+func inspectFields(p string) (map[string]string, error) {
+	info, err := image.Inspect(p)
+	if err != nil {
+		return nil, err
+	}
+	if info.Name == "" {
+		return nil, fmt.Errorf("want exactly one extension-release file, found %d", len(info.ReleaseNames))
+	}
+	return info.Fields, nil
+}

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"bytes"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
+	"github.com/spamtagger/sysextd/internal/testutil/nsroot"
+	"github.com/spamtagger/sysextd/internal/testutil/release"
+	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
+)
+
+// TestInstallLocalImage: sysextctl install ./sysext-hello.raw gets the
+// same validation and activation as a release, the state says local, and
+// update leaves it alone when no manifest names it.
+func TestInstallLocalImage(t *testing.T) {
+	nsroot.Run(t, func(t *testing.T) {
+		f := newFixture(t, nsroot.NewRoot(t))
+		x := release.Ext{Package: "hello", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/local": "local"}}}
+		dir := t.TempDir()
+		img := sqfs.Build(t, dir, sqfs.Spec{Name: "sysext-hello", Files: x.Spec.Files, Release: x.Fields()})
+		local := filepath.Join(dir, "sysext-hello.raw")
+		if err := os.Rename(img, local); err != nil {
+			t.Fatal(err)
+		}
+
+		// A wrong image is refused like any release: an image for another OS.
+		bad := release.Ext{Package: "other", Version: "1.0-1", Release: map[string]string{"ID": "fedora"}}
+		badImg := sqfs.Build(t, t.TempDir(), sqfs.Spec{Name: "sysext-other", Release: bad.Fields()})
+		badPath := filepath.Join(dir, "sysext-other.raw")
+		if err := os.Rename(badImg, badPath); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, code := f.run("install", badPath); code == 0 {
+			t.Fatal("install of an image for another OS: exit 0, want a refusal")
+		}
+		if f.exists("/var/lib/extensions/sysext-other.raw") {
+			t.Fatal("the refused image was placed")
+		}
+
+		f.mustRun("install", local)
+		if !f.exists("/var/lib/extensions/sysext-hello.raw") || !f.exists("/usr/share/sysextd-test/local") {
+			t.Fatal("after install: image or its marker missing")
+		}
+		st, err := store.Store{Root: f.root}.LoadState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.Extensions["hello"]; r == nil || r.Tag != "local" || r.Version != "1.0-1" {
+			t.Fatalf("state record = %+v, want tag local, version 1.0-1", r)
+		}
+		if st := f.gh.Stats(); st.API != 0 || st.Downloads != 0 {
+			t.Errorf("local install used the network: %+v", st)
+		}
+		out := f.mustRun("update")
+		if !strings.Contains(out, "no manifest entry") {
+			t.Errorf("update output %q, want it to leave the local image alone", out)
+		}
+		if !f.exists("/usr/share/sysextd-test/local") {
+			t.Error("update changed the local image")
+		}
+	})
+}
+
+// TestMirrorFallback: sysextctl mirror fills a file:// mirror from
+// GitHub; with GitHub unreachable, install and update come from the
+// mirror, digests checked.
+func TestMirrorFallback(t *testing.T) {
+	nsroot.Run(t, func(t *testing.T) {
+		f := newFixture(t, nsroot.NewRoot(t))
+		f.write(rootfs.VendorManifest, helloManifest)
+		mirror := t.TempDir()
+		v1 := release.Ext{Package: "hello", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v1": "v1"}}}
+		f.publish(v1)
+		out := f.mustRun("mirror", "--to", "file://"+mirror)
+		if !strings.Contains(out, "mirrored hello 1.0-1") {
+			t.Fatalf("mirror output %q", out)
+		}
+		if _, err := os.Stat(filepath.Join(mirror, "sysext-hello", "index.json")); err != nil {
+			t.Fatalf("mirror has no index: %v", err)
+		}
+		f.write(rootfs.DaemonConfig, "mirrors = [\"file://"+mirror+"\"]\n")
+
+		// GitHub now answers nothing but errors.
+		f.gh.Close()
+		f.mustRun("install", "hello")
+		if !f.exists("/usr/share/sysextd-test/v1") {
+			t.Fatal("install from the mirror: v1 marker missing")
+		}
+		if it := f.list("--refresh")["hello"]; it.Source != "file://"+mirror || it.AvailableVersion != "1.0-1" {
+			t.Errorf("list with GitHub down: source %q available %q, want the mirror's 1.0-1", it.Source, it.AvailableVersion)
+		}
+
+		// A tampered mirror is refused by its index's digest.
+		p := filepath.Join(mirror, "sysext-hello", "v1.0-1")
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.mustRun("remove", "hello")
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".squashfs") {
+				b, err := os.ReadFile(filepath.Join(p, e.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b[len(b)/2] ^= 0xff
+				if err := os.WriteFile(filepath.Join(p, e.Name()), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, stderr, code := f.run("install", "hello"); code == 0 || !strings.Contains(stderr, "digest mismatch") {
+			t.Errorf("install from a tampered mirror: exit %d, stderr %q; want a digest mismatch", code, stderr)
+		}
+		if f.exists("/var/lib/extensions/sysext-hello.raw") {
+			t.Error("the tampered image was placed")
+		}
+	})
+}
+
+// TestOCIMirrorFallback: sysextctl mirror pushes to an OCI registry (the
+// in-process registry of go-containerregistry); with GitHub unreachable,
+// install and update come from it, digests checked.
+func TestOCIMirrorFallback(t *testing.T) {
+	nsroot.Run(t, func(t *testing.T) {
+		reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+		t.Cleanup(reg.Close)
+		t.Setenv("DOCKER_CONFIG", t.TempDir())
+		oci := "oci://" + strings.TrimPrefix(reg.URL, "http://") + "/spamtagger"
+
+		f := newFixture(t, nsroot.NewRoot(t))
+		f.write(rootfs.VendorManifest, helloManifest)
+		v1 := release.Ext{Package: "hello", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v1": "v1"}}}
+		f.publish(v1)
+		f.mustRun("mirror", "--to", oci)
+		f.write(rootfs.DaemonConfig, "mirrors = [\""+oci+"\"]\n")
+		ghURL := f.gh.URL()
+		f.gh.Close()
+
+		f.mustRun("install", "hello")
+		if !f.exists("/usr/share/sysextd-test/v1") {
+			t.Fatal("install from the registry: v1 marker missing")
+		}
+
+		// A new release reaches the registry through another GitHub; the
+		// appliance, GitHub still down, updates from the registry.
+		gh2 := fakegithub.New()
+		t.Cleanup(gh2.Close)
+		v2 := release.Ext{Package: "hello", Version: "2.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v2": "v2"}}}
+		release.Publish(t, gh2, v2)
+		f.gh = gh2
+		f.mustRun("mirror", "--to", oci, "hello")
+		f.gh = nil
+		var out, errb bytes.Buffer
+		code := Run(t.Context(), []string{"--root", f.root.Dir(), "--github-api", ghURL, "update"}, &out, &errb)
+		if code != 0 || !f.exists("/usr/share/sysextd-test/v2") {
+			t.Fatalf("update from the registry: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+		}
+	})
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/rootfs"
+)
+
+// snapshot is the last resolved release of every extension for one
+// target, with when it was checked, in one file: list's freshness window
+// is judged per entry from it, and a fresh list reads one file instead of
+// three per extension. It is a cache: any mismatch with the request (a
+// changed url, mirrors, image or prerelease) or a read error means a
+// lookup (offline: the source's own cache).
+type snapshot struct {
+	Format   int                      `json:"format"`
+	Releases map[string]snapshotEntry `json:"releases"`
+}
+
+type snapshotEntry struct {
+	Request   fetch.Request  `json:"request"`
+	Release   *fetch.Release `json:"release"`
+	CheckedAt time.Time      `json:"checked_at"`
+}
+
+const snapshotFormat = 2
+
+func (e *Engine) snapshotPath() string {
+	t := e.target()
+	return filepath.Join(e.Root.Path(rootfs.CacheDir), "releases-"+t.Codename+"_"+t.Arch+".json")
+}
+
+func (e *Engine) loadSnapshot() *snapshot {
+	b, err := os.ReadFile(e.snapshotPath())
+	if err != nil {
+		return nil
+	}
+	var s snapshot
+	if json.Unmarshal(b, &s) != nil || s.Format != snapshotFormat {
+		return nil
+	}
+	return &s
+}
+
+// lookup returns the snapshot's release for req and when it was checked,
+// if it was resolved for the same request.
+func (s *snapshot) lookup(req fetch.Request) (*fetch.Release, time.Time, bool) {
+	if s == nil {
+		return nil, time.Time{}, false
+	}
+	ent, ok := s.Releases[req.Name]
+	if !ok || ent.Release == nil || !sameRequest(ent.Request, req) {
+		return nil, time.Time{}, false
+	}
+	return ent.Release, ent.CheckedAt, true
+}
+
+func sameRequest(a, b fetch.Request) bool {
+	return a.Name == b.Name && a.URL == b.URL && a.ImageName() == b.ImageName() &&
+		a.Prerelease == b.Prerelease && slices.Equal(a.Mirrors, b.Mirrors)
+}
+
+// saveSnapshot merges the successful answers into the snapshot. Errors
+// are ignored: an unprivileged list cannot write the cache.
+func (e *Engine) saveSnapshot(reqs []fetch.Request, res map[string]fetch.Result) {
+	s := e.loadSnapshot()
+	if s == nil {
+		s = &snapshot{Format: snapshotFormat}
+	}
+	if s.Releases == nil {
+		s.Releases = map[string]snapshotEntry{}
+	}
+	changed := false
+	for _, q := range reqs {
+		if r := res[q.Name]; r.Err == nil && r.Release != nil {
+			s.Releases[q.Name] = snapshotEntry{Request: q, Release: r.Release, CheckedAt: e.now()}
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return
+	}
+	p := e.snapshotPath()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".releases-*")
+	if err != nil {
+		return
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil || f.Chmod(0o644) != nil || f.Close() != nil {
+		f.Close()
+		return
+	}
+	_ = os.Rename(f.Name(), p)
+}
