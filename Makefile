@@ -15,6 +15,9 @@ FUZZTIME  ?= 10s
 SUMMARY   := $(GO) run ./internal/tools/testsummary
 E2E_CACHE ?= /var/cache/sysextd-e2e
 
+# Who runs make: root installs what is missing (override for tests only).
+DEPS_UID ?= $(shell id -u)
+
 # Every Debian package a target needs, in one place (add yours here).
 #   squashfs-tools: mksquashfs (tests, demo)  debootstrap: e2e base
 #   systemd-container: systemd-nspawn (e2e)   dbus: D-Bus in e2e and units tests
@@ -39,7 +42,7 @@ deps:
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
 	missing=$$(echo $$missing); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then \
+	if [ "$(DEPS_UID)" = 0 ]; then \
 	  echo "deps: installing $$missing (apt-get, from the Debian mirror)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

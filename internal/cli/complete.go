@@ -38,3 +38,17 @@ func (o *options) completeNames(verb string, max int) cobra.CompletionFunc {
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// nameArgs are the commands, other than those that set their own, whose
+// first arguments are extension names, and how many they take (0: any).
+var nameArgs = map[string]int{"hold": 0, "unhold": 0, "pin": 1, "unpin": 0, "rollback": 0, "history": 1}
+
+// completeNamesOf gives the commands of nameArgs name completion, where
+// they have none of their own. Installed names are offered too.
+func (o *options) completeNamesOf(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if n, ok := nameArgs[c.Name()]; ok && c.ValidArgsFunction == nil {
+			c.ValidArgsFunction = o.completeNames(engine.VerbRemove, n)
+		}
+	}
+}

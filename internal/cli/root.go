@@ -107,6 +107,7 @@ func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.AddCommand(newSignCmd(o), newKeysCmd(o))
 	cmd.AddCommand(newHistoryCmd(o), newStatusCmd(o), newInspectCmd(o))
+	o.completeNamesOf(cmd)
 	return cmd
 }
 

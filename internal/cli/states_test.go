@@ -250,6 +250,9 @@ func TestCompletionOffersExtensionNames(t *testing.T) {
 		{[]string{"remove", "hello", ""}, []string{"gone", "open-vm-tools"}, []string{"hello"}},
 		{[]string{"explain", "q"}, []string{"qemu-guest-agent"}, nil},
 		{[]string{"explain", "hello", ""}, nil, []string{"hello", "open-vm-tools"}},
+		{[]string{"hold", "g"}, []string{"gone"}, []string{"hello"}},
+		{[]string{"pin", "o"}, []string{"open-vm-tools"}, nil},
+		{[]string{"pin", "hello", ""}, nil, []string{"hello", "gone"}},
 	} {
 		out, _, _ := f.run(append([]string{"__complete"}, tt.args...)...)
 		got := strings.Fields(out)
@@ -262,6 +265,17 @@ func TestCompletionOffersExtensionNames(t *testing.T) {
 			if slices.Contains(got, n) {
 				t.Errorf("complete %v = %v, offers %s", tt.args, got, n)
 			}
+		}
+	}
+}
+
+// Every --json list is `[]` when empty, never `null` (jq '.[]' fails on null).
+func TestEmptyJSONListsAreArrays(t *testing.T) {
+	f := newFixture(t, emptyRoot(t))
+	for _, args := range [][]string{{"list", "--offline", "--json"}, {"history", "--json"}, {"status", "--offline", "--json"}} {
+		out, _, _ := f.run(args...)
+		if strings.Contains(out, "null") && !strings.Contains(out, `"daemon": null`) {
+			t.Errorf("%v prints null:\n%s", args, out)
 		}
 	}
 }

@@ -72,6 +72,9 @@ func newStatusCmd(o *options) *cobra.Command {
 			if v.Extensions, err = e.eng.List(cmd.Context(), o.offline); err != nil {
 				return err
 			}
+			if v.Extensions == nil {
+				v.Extensions = []engine.Item{} // `[]`, never `null`
+			}
 			if o.json {
 				if v.Holds == nil {
 					v.Holds = []hold{}

@@ -1,16 +1,12 @@
 package manifest
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
@@ -117,34 +113,11 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)
 // valid entries come back sorted by name. An error with Entry set leaves out
 // that entry only; an error without it means the file must not be used.
 func Parse(file string, data []byte) (entries []*Entry, warnings, errs []Problem) {
-	var raw map[string]Entry
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&raw)
-	var strict *toml.StrictMissingError
-	var derr *toml.DecodeError
-	switch {
-	case err == nil:
-	case errors.As(err, &strict):
-		for _, e := range strict.Errors {
-			line, col := e.Position()
-			key := e.Key()
-			msg := "unknown key (ignored)"
-			if len(key) == 2 {
-				if s := closest(key[1], Keys()); s != "" {
-					msg += fmt.Sprintf("; did you mean %q?", s)
-				}
-			}
-			warnings = append(warnings, Problem{File: file, Line: line, Column: col, Key: strings.Join(key, "."),
-				Message: msg, Warning: true})
-		}
-	case errors.As(err, &derr):
-		line, col := derr.Position()
-		return nil, warnings, []Problem{{File: file, Line: line, Column: col, Key: strings.Join(derr.Key(), "."), Message: derr.Error()}}
-	default:
-		return nil, warnings, []Problem{{File: file, Message: err.Error()}}
-	}
 	pos := indexPositions(data)
+	raw, warnings, errs := decode(file, data, pos)
+	if fileBroken(errs) {
+		return nil, warnings, errs
+	}
 	names := make([]string, 0, len(raw))
 	for n := range raw {
 		names = append(names, n)

@@ -173,6 +173,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(vendor))
 	f.Add([]byte("[a]\nurl = 1\n"))
 	f.Add([]byte("[a.b]\nx=[[1]]\n"))
+	f.Add([]byte("[a]\nurl = \"https://github.com/o/a\"\npci_id = \"15ad\"\n[b]\nurl = \"https://github.com/o/b\"\nvirt_env = [\"vmwar\"]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		entries, warnings, errs := Parse("fuzz.toml", data)
 		for _, p := range append(warnings, errs...) {
@@ -180,11 +181,19 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("problem without file or message: %+v", p)
 			}
 		}
-		if len(errs) == 0 {
-			for _, e := range entries {
-				if e.Name == "" || e.Source != "fuzz.toml" {
-					t.Fatalf("entry without name or source: %+v", e)
-				}
+		bad := map[string]bool{}
+		for _, p := range errs {
+			bad[p.Entry] = true
+		}
+		if bad[""] && len(entries) > 0 {
+			t.Fatalf("the file is unusable (%v) but %d entries came back", errs, len(entries))
+		}
+		for _, e := range entries {
+			if e.Name == "" || e.Source != "fuzz.toml" {
+				t.Fatalf("entry without name or source: %+v", e)
+			}
+			if bad[e.Name] {
+				t.Fatalf("entry %s came back although it has an error: %v", e.Name, errs)
 			}
 		}
 	})

@@ -105,3 +105,29 @@ func TestKeysFollowEntry(t *testing.T) {
 		}
 	}
 }
+
+// A value of the wrong type costs only its table too; text that is not
+// TOML still costs the whole file.
+func TestTypeErrorLeavesOutOnlyItsTable(t *testing.T) {
+	data := "[a]\nurl = \"https://github.com/o/a\"\npci_id = \"15ad\"\n\n[b]\nurl = \"https://github.com/o/b\"\ncolour = 1\n"
+	entries, warnings, errs := Parse("f.toml", []byte(data))
+	if len(entries) != 1 || entries[0].Name != "b" {
+		t.Errorf("entries = %v, want b only", entries)
+	}
+	if len(errs) != 1 || errs[0].Entry != "a" || errs[0].Key != "a.pci_id" || errs[0].Line != 3 || errs[0].Column != 10 {
+		t.Errorf("errs = %+v, want one for a.pci_id at 3:10", errs)
+	}
+	if len(warnings) != 1 || warnings[0].Key != "b.colour" || warnings[0].Line != 7 {
+		t.Errorf("warnings = %+v, want b.colour at line 7", warnings)
+	}
+	for name, bad := range map[string]string{
+		"syntax":        "[a]\nurl = \"https://github.com/o/a\n\n[b]\nurl = \"https://github.com/o/b\"\n",
+		"key outside":   "url = 1\n[b]\nurl = \"https://github.com/o/b\"\npci_id = 3\n",
+		"duplicate key": "[b]\nurl = \"https://github.com/o/b\"\nurl = \"https://github.com/o/c\"\n",
+	} {
+		entries, _, errs := Parse("f.toml", []byte(bad))
+		if len(entries) != 0 || len(errs) == 0 || errs[0].Entry != "" {
+			t.Errorf("%s: entries %d, errs %+v; want the whole file refused", name, len(entries), errs)
+		}
+	}
+}

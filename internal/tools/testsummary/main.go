@@ -39,6 +39,7 @@ func run() int {
 		log = f
 	}
 	s := newSummary(os.Stdout, *verbose, log)
+	s.logName = *logFile
 	if *progress != "" {
 		re, err := regexp.Compile(*progress)
 		if err != nil {

@@ -36,6 +36,7 @@ type pkgResult struct {
 type summary struct {
 	out     io.Writer
 	verbose bool
+	logName string // where the full output went, for the closing hint
 	// progress, when set, selects the output lines printed as they arrive
 	// (verbose prints them all).
 	progress *regexp.Regexp
@@ -245,7 +246,11 @@ func (s *summary) print() bool {
 		fmt.Fprintln(w, "FAILED: no test results in the input")
 		return false
 	}
-	return len(s.failed) == 0 && len(s.builds) == 0 && !pkgFailed
+	ok := len(s.failed) == 0 && len(s.builds) == 0 && !pkgFailed
+	if !ok && s.logName != "" && s.progress != nil {
+		fmt.Fprintf(w, "the full output of every test is in %s\n", s.logName)
+	}
+	return ok
 }
 
 func containsPrefix(list []string, prefix string) bool {
