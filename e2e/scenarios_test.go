@@ -271,6 +271,25 @@ func TestAppliance(t *testing.T) {
 		}
 	})
 
+	t.Run("pin keeps a release through updates until unpinned", func(t *testing.T) {
+		a.t = t
+		if out := a.mustCtl("pin", "e2e-rb", "2"); !strings.Contains(out, "pinned to 2") {
+			t.Errorf("pin to the installed release: %q", out)
+		}
+		a.publish(BuildServiceExtension(t, "e2e-rb", "3", ExtOptions{Update: "reboot"}))
+		if out := a.mustCtl("update", "e2e-rb"); !strings.Contains(out, "pinned to 2") {
+			t.Errorf("update of a pinned extension: %q", out)
+		}
+		if got := a.cat("/usr/lib/e2e-rb/version"); got != "2" {
+			t.Errorf("a pinned extension moved to %q", got)
+		}
+		a.mustCtl("unpin", "e2e-rb")
+		a.mustCtl("update", "e2e-rb")
+		if got := a.cat("/usr/lib/e2e-rb/version"); got != "3" {
+			t.Errorf("after unpin the merged version is %q, want 3", got)
+		}
+	})
+
 	t.Run("remove stops the service", func(t *testing.T) {
 		a.t = t
 		a.mustCtl("remove", "e2e-svc")
