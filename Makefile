@@ -72,7 +72,8 @@ unit: deps
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+	    echo "fuzz $$pkg $$f"; out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { \
+	      echo "$$out" | tail -30; echo "fuzz: $$f failed; the input is in $$pkg's testdata/fuzz/$$f: commit it as a regression seed"; exit 1; }; \
 	  done; done
 
 # Tier 3: Debian trixie booted with systemd-nspawn (root only). The full

@@ -149,6 +149,11 @@ func Parse(file string, data []byte) (entries []*Entry, warnings, errs []Problem
 			entries = append(entries, &e)
 		}
 	}
+	if fileBroken(errs) {
+		// A table named "" cannot be left out by name: its problem is the
+		// file's (found by the fuzzer).
+		return nil, warnings, errs
+	}
 	return entries, warnings, errs
 }
 
