@@ -17,6 +17,8 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"golang.org/x/sys/unix"
+
+	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
 
 // File is one entry of an image.
@@ -187,22 +189,4 @@ func run(ctx context.Context, name string, args ...string) error {
 }
 
 // Arch returns the running architecture in Debian and systemd names.
-func Arch() (deb, systemd string) {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "amd64", "x86-64"
-	case "arm64":
-		return "arm64", "arm64"
-	case "arm":
-		return "armhf", "arm"
-	case "386":
-		return "i386", "x86"
-	case "riscv64":
-		return "riscv64", "riscv64"
-	case "s390x":
-		return "s390x", "s390x"
-	case "ppc64le":
-		return "ppc64el", "ppc64-le"
-	}
-	return runtime.GOARCH, runtime.GOARCH
-}
+func Arch() (deb, systemd string) { return sqfs.HostArch() }

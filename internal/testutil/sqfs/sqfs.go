@@ -52,7 +52,7 @@ type Spec struct {
 // writes, for an image built on Debian trixie for the running architecture.
 // Callers may modify the returned map and pass it as Spec.Release.
 func DefaultRelease(name string) map[string]string {
-	deb, sd := hostArch()
+	deb, sd := HostArch()
 	pkg := strings.TrimPrefix(name, "sysext-")
 	return map[string]string{
 		"ID":               "debian",
@@ -68,8 +68,8 @@ func DefaultRelease(name string) map[string]string {
 	}
 }
 
-// hostArch returns the running architecture in Debian and systemd names.
-func hostArch() (deb, systemd string) {
+// HostArch returns the running architecture in Debian and systemd names.
+func HostArch() (deb, systemd string) {
 	switch runtime.GOARCH {
 	case "amd64":
 		return "amd64", "x86-64"
