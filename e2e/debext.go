@@ -51,7 +51,16 @@ func BuildDebExtension(t testing.TB, base *Base, pkg string, opts ExtOptions) *B
 // when the cache has no complete one.
 func debTree(t testing.TB, base *Base, pkg string) (string, debMeta) {
 	t.Helper()
-	top := filepath.Join(CacheDir(), "debext")
+	return cachedTree(t, base, pkg, "debext", collectPackage)
+}
+
+// cachedTree returns the cached tree of pkg over base under the cache's
+// subdir, building it first when the cache has no complete one: pkg is
+// installed with apt in an overlay, and collect copies each new package's
+// files into the tree.
+func cachedTree(t testing.TB, base *Base, pkg, subdir string, collect func(upper, stage, name string) ([]string, error)) (string, debMeta) {
+	t.Helper()
+	top := filepath.Join(CacheDir(), subdir)
 	if err := os.MkdirAll(top, 0o755); err != nil {
 		t.Fatalf("creating %s: %v", top, err)
 	}
@@ -97,7 +106,7 @@ func debTree(t testing.TB, base *Base, pkg string) (string, debMeta) {
 	sort.Strings(names)
 	stage := filepath.Join(tmp, "tree")
 	for _, name := range names {
-		files, err := collectPackage(upper, stage, name)
+		files, err := collect(upper, stage, name)
 		if err != nil {
 			t.Fatalf("collecting files of %s: %v", name, err)
 		}

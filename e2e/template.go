@@ -3,14 +3,12 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 )
 
 // BuildTemplateExtension builds an image the way the real sysext template
@@ -59,67 +57,7 @@ func BuildTemplateExtension(t testing.TB, base *Base, pkg string, opts ExtOption
 
 func templateTree(t testing.TB, base *Base, pkg string) (string, debMeta) {
 	t.Helper()
-	top := filepath.Join(CacheDir(), "debext-template")
-	if err := os.MkdirAll(top, 0o755); err != nil {
-		t.Fatalf("creating %s: %v", top, err)
-	}
-	unlock := lockDir(t, top)
-	defer unlock()
-	final := filepath.Join(top, pkg+"-"+base.Key)
-	tree, metaPath := filepath.Join(final, "tree"), filepath.Join(final, "meta.json")
-	if data, err := os.ReadFile(metaPath); err == nil {
-		var m debMeta
-		if json.Unmarshal(data, &m) == nil {
-			if _, err := os.Stat(tree); err == nil {
-				return tree, m
-			}
-		}
-	}
-	if err := os.RemoveAll(final); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	tmp, err := os.MkdirTemp(top, ".build-"+pkg+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	upper := aptInstall(t, base, tmp, pkg)
-	before := dpkgVersions(t, filepath.Join(base.Dir, "var/lib/dpkg/status"))
-	after := dpkgVersions(t, filepath.Join(upper, "var/lib/dpkg/status"))
-	m := debMeta{Package: pkg, Version: after[pkg], Packages: map[string]string{}}
-	if m.Version == "" {
-		t.Fatalf("%s is not installed after apt-get install", pkg)
-	}
-	stage := filepath.Join(tmp, "tree")
-	for name, v := range after {
-		if _, ok := before[name]; ok {
-			continue
-		}
-		m.Packages[name] = v
-		files, err := collectAll(upper, stage, name)
-		if err != nil {
-			t.Fatalf("collecting files of %s: %v", name, err)
-		}
-		m.Files = append(m.Files, files...)
-	}
-	sort.Strings(m.Files)
-	m.BuiltAt, m.Duration = time.Now().UTC(), time.Since(start)
-	if err := os.Mkdir(final, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(stage, tree); err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(metaPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built template tree of %s %s: %d packages, %d files in %s", pkg, m.Version, len(m.Packages), len(m.Files), m.Duration.Round(time.Second))
-	return tree, m
+	return cachedTree(t, base, pkg, "debext-template", collectAll)
 }
 
 // collectAll copies every regular file and symlink of package name from
