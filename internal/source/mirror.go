@@ -36,15 +36,21 @@ func NewMirror(opts HTTPOptions, cacheDir string) *Mirror {
 
 // LatestAll looks each request up in its mirror, 8 at a time.
 func (m *Mirror) LatestAll(ctx context.Context, reqs []Request, t Target) map[string]Result {
+	return lookupAll(reqs, 8, func(q Request) (*Release, error) { return m.latest(ctx, q, t, false) })
+}
+
+// lookupAll runs lookup for every request, at most n at once, and collects
+// the answers by request name.
+func lookupAll(reqs []Request, n int, lookup func(Request) (*Release, error)) map[string]Result {
 	out := make(map[string]Result, len(reqs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, n)
 	for _, q := range reqs {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			rel, err := m.latest(ctx, q, t, false)
+			rel, err := lookup(q)
 			mu.Lock()
 			out[q.Name] = Result{Release: rel, Err: err}
 			mu.Unlock()

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -131,22 +130,7 @@ func MovingTag(t Target) string { return t.Codename + "_" + t.Arch }
 
 // LatestAll resolves each request's moving tag, 8 at a time.
 func (o *OCI) LatestAll(ctx context.Context, reqs []Request, t Target) map[string]Result {
-	out := make(map[string]Result, len(reqs))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for _, q := range reqs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			rel, err := o.latest(ctx, q, t, false)
-			mu.Lock()
-			out[q.Name] = Result{Release: rel, Err: err}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return out
+	return lookupAll(reqs, 8, func(q Request) (*Release, error) { return o.latest(ctx, q, t, false) })
 }
 
 // Cached answers from the manifest last resolved.
