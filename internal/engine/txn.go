@@ -99,7 +99,7 @@ func (t *txn) phase(ctx context.Context, p Phase) error {
 		}
 		return t.verify(ctx)
 	case PhasePlace:
-		return t.place()
+		return t.place(ctx)
 	case PhasePayload:
 		return t.payload(ctx)
 	case PhaseActivate:
@@ -243,12 +243,12 @@ func (t *txn) checkShadowing(ctx context.Context) error {
 
 // place records the intent, keeps the previous images and puts the new one
 // in (or takes the removed one out).
-func (t *txn) place() error {
+func (t *txn) place(ctx context.Context) error {
 	e, s := t.e, t.s
 	t.expected, t.gone = map[string]bool{}, map[string]bool{}
 	// Whatever is merged now and stays in the store must still be merged
 	// afterwards: a step may never cost the host another extension.
-	if merged, err := e.Sysext.Merged(context.Background()); err == nil {
+	if merged, err := e.Sysext.Merged(ctx); err == nil {
 		for _, m := range merged {
 			if _, err := os.Stat(e.store().ImagePath(m)); err == nil {
 				t.expected[m] = true
@@ -277,7 +277,7 @@ func (t *txn) place() error {
 		return err
 	}
 	t.st = tx
-	e.stopUnits(context.Background(), stop)
+	e.stopUnits(ctx, stop)
 	if err := tx.Keep(); err != nil {
 		return err
 	}
