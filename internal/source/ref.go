@@ -71,7 +71,7 @@ func Parse(raw string, githubHosts ...string) (Ref, error) {
 		if isGitHubHost(host, githubHosts) {
 			return parseGitHub(raw, u, host)
 		}
-		p := strings.TrimSuffix(u.EscapedPath(), "/")
+		p := strings.TrimRight(u.EscapedPath(), "/") // "https://h//" and "https://h" are one mirror
 		if strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
 			return Ref{}, fmt.Errorf("parsing source url %q: \"..\" in path", raw)
 		}
@@ -84,7 +84,9 @@ func Parse(raw string, githubHosts ...string) (Ref, error) {
 			return Ref{}, fmt.Errorf("parsing source url %q: want file:///ABSOLUTE/PATH", raw)
 		}
 		p := filepath.Clean(u.Path)
-		return Ref{Kind: KindMirror, URL: "file://" + p, Path: p}, nil
+		// Escaped, so that the URL parses back to the same path (spaces
+		// and '#' included; found by the fuzzer).
+		return Ref{Kind: KindMirror, URL: "file://" + (&url.URL{Path: p}).EscapedPath(), Path: p}, nil
 	case "oci":
 		if u.Host == "" {
 			return Ref{}, fmt.Errorf("parsing source url %q: want oci://REGISTRY/REPOSITORY", raw)
