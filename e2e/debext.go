@@ -175,6 +175,15 @@ func aptInstall(t testing.TB, base *Base, dir, pkg string) string {
 // collectPackage copies the regular files and symlinks of package name under
 // usr/ and opt/ from upper into stage and returns their relative paths.
 func collectPackage(upper, stage, name string) ([]string, error) {
+	return collectFiles(upper, stage, name, func(rel string) bool {
+		return strings.HasPrefix(rel, "usr/") || strings.HasPrefix(rel, "opt/")
+	})
+}
+
+// collectFiles copies the regular files (modes, setuid bits included) and
+// symlinks of package name whose merged-/usr path keep accepts from upper
+// into stage, and returns their relative paths.
+func collectFiles(upper, stage, name string, keep func(rel string) bool) ([]string, error) {
 	list, err := packageList(upper, name)
 	if err != nil {
 		return nil, err
@@ -182,7 +191,7 @@ func collectPackage(upper, stage, name string) ([]string, error) {
 	var files []string
 	for _, p := range list {
 		rel := mergedUsr(p)
-		if !strings.HasPrefix(rel, "usr/") && !strings.HasPrefix(rel, "opt/") {
+		if !keep(rel) {
 			continue
 		}
 		src := filepath.Join(upper, rel)

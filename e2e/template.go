@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -64,45 +63,7 @@ func templateTree(t testing.TB, base *Base, pkg string) (string, debMeta) {
 // upper into stage, wherever it lives (the template's way), keeping modes
 // and owners, and returns the relative paths.
 func collectAll(upper, stage, name string) ([]string, error) {
-	list, err := packageList(upper, name)
-	if err != nil {
-		return nil, err
-	}
-	var files []string
-	for _, p := range list {
-		rel := mergedUsr(p)
-		if rel == "" || rel == "." || strings.HasPrefix(rel, "..") {
-			continue
-		}
-		src := filepath.Join(upper, rel)
-		info, err := os.Lstat(src)
-		if err != nil || info.IsDir() {
-			continue
-		}
-		dst := filepath.Join(stage, rel)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return nil, err
-		}
-		switch {
-		case info.Mode().IsRegular():
-			if err := copyFile(src, dst, info.Mode().Perm()); err != nil {
-				return nil, fmt.Errorf("copying %s: %w", rel, err)
-			}
-			if err := os.Chmod(dst, info.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
-				return nil, err
-			}
-		case info.Mode()&os.ModeSymlink != 0:
-			target, err := os.Readlink(src)
-			if err != nil {
-				return nil, err
-			}
-			if err := os.Symlink(target, dst); err != nil {
-				return nil, fmt.Errorf("linking %s: %w", rel, err)
-			}
-		default:
-			continue
-		}
-		files = append(files, rel)
-	}
-	return files, nil
+	return collectFiles(upper, stage, name, func(rel string) bool {
+		return rel != "" && rel != "." && !strings.HasPrefix(rel, "..")
+	})
 }

@@ -84,7 +84,7 @@ func WriteSHA256SUMS(dir string, files []string) error {
 	files = slices.Sorted(slices.Values(files))
 	var b strings.Builder
 	for _, name := range files {
-		sum, err := fileSHA256(filepath.Join(dir, name))
+		sum, err := FileSHA256(filepath.Join(dir, name))
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,8 @@ func WriteSHA256SUMS(dir string, files []string) error {
 	return writeFile(filepath.Join(dir, "SHA256SUMS"), []byte(b.String()))
 }
 
-func fileSHA256(p string) (string, error) {
+// FileSHA256 is the hex sha256 of the file at p.
+func FileSHA256(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err

@@ -45,19 +45,11 @@ func newBuildCmd(getenv func(string) string) *cobra.Command {
 					signers = append(signers, sg)
 				}
 			}
-			tmp, err := os.MkdirTemp("", "sysext-build-")
+			bases, arch, cleanup, err := a.prepare(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(tmp)
-			bases, err := a.loadBases(cmd.Context(), tmp)
-			if err != nil {
-				return err
-			}
-			arch, err := a.archive(bases)
-			if err != nil {
-				return err
-			}
+			defer cleanup()
 			res, err := build.Build(cmd.Context(), build.Options{
 				Metadata: m, Bases: bases, Archive: arch, OutDir: out, Tag: tag,
 				NoRecommends: noRecommends, Signers: signers, Log: cmd.ErrOrStderr(),

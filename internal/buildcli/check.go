@@ -2,7 +2,6 @@ package buildcli
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -26,19 +25,11 @@ func newCheckCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return &exitError{ExitUsage, err}
 			}
-			tmp, err := os.MkdirTemp("", "sysext-build-")
+			bases, arch, cleanup, err := a.prepare(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(tmp)
-			bases, err := a.loadBases(cmd.Context(), tmp)
-			if err != nil {
-				return err
-			}
-			arch, err := a.archive(bases)
-			if err != nil {
-				return err
-			}
+			defer cleanup()
 			var last *build.ReleaseJSON
 			if from != "" {
 				last, err = releaseFromDir(from)

@@ -3,8 +3,6 @@ package buildcli
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -99,7 +97,7 @@ func verifiedAssets(dir string) ([]string, error) {
 		if !ok || len(want) != 64 || name == "" || strings.ContainsAny(name, "/\\") {
 			return nil, fmt.Errorf("%s:%d: not \"SHA256  NAME\"", sums, line)
 		}
-		got, err := sha256File(filepath.Join(dir, name))
+		got, err := build.FileSHA256(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -122,19 +120,6 @@ func verifiedAssets(dir string) ([]string, error) {
 		}
 	}
 	return names, nil
-}
-
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // releaseNotes is the template's table of dist, package version and arch.

@@ -85,6 +85,24 @@ func (a *archiveOptions) archive(bases map[string]*build.Base) (*debian.Archive,
 	return &debian.Archive{Mirror: a.mirror, SecurityMirror: a.security, Keyring: kr, CacheDir: cache}, nil
 }
 
+// prepare loads every --base and the archive indices they need, in a
+// temporary directory that cleanup removes.
+func (a *archiveOptions) prepare(ctx context.Context) (bases map[string]*build.Base, arch *debian.Archive, cleanup func(), err error) {
+	tmp, err := os.MkdirTemp("", "sysext-build-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	if bases, err = a.loadBases(ctx, tmp); err == nil {
+		arch, err = a.archive(bases)
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return bases, arch, cleanup, nil
+}
+
 // loadBases reads every --base. An "oci:REF" base is pulled and the
 // files a build reads are extracted into a directory under tmp.
 func (a *archiveOptions) loadBases(ctx context.Context, tmp string) (map[string]*build.Base, error) {
