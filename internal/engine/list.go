@@ -238,13 +238,6 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 	if !offline {
 		res := e.Source.LatestAll(ctx, reqs, e.target())
 		e.saveSnapshot(reqs, res)
-		for name, r := range res {
-			if r.Release != nil {
-				for _, w := range r.Release.Warnings {
-					e.log().Warn("extension "+name+": "+w, "extension", name)
-				}
-			}
-		}
 		return res
 	}
 	snap := e.loadSnapshot()

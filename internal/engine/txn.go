@@ -16,6 +16,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/shadow"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
@@ -128,6 +129,9 @@ func (t *txn) download(ctx context.Context) error {
 		t.dl = dl
 		return nil
 	}
+	if err := t.crossCheck(ctx); err != nil {
+		return err
+	}
 	if err := t.e.preflight(staging, t.s); err != nil {
 		return err
 	}
@@ -137,6 +141,17 @@ func (t *txn) download(ctx context.Context) error {
 	}
 	t.dl = dl
 	return nil
+}
+
+// crossCheck refuses, before the image is downloaded, a release whose
+// release.json names another package version than its .manifest; a
+// malformed release.json is only logged.
+func (t *txn) crossCheck(ctx context.Context) error {
+	w, err := source.CrossCheck(ctx, t.s.Release, t.e.target(), t.e.Source.Fetch)
+	if w != "" {
+		t.e.log().Warn("extension "+t.s.Name+": "+w, "extension", t.s.Name)
+	}
+	return err
 }
 
 // checkSignature verifies, before the image is even read, that the

@@ -280,6 +280,14 @@ func TestEveryFailureRollsBack(t *testing.T) {
 		wantInErr string // part of the result's error
 	}{
 		{"download", func(b *bench) { b.src.fail["download sysext-alpha_2.squashfs"] = errors.New("connection reset") }, PhaseDownload, false, "connection reset"},
+		{"download: release.json disagrees with the .manifest", func(b *bench) {
+			f := filepath.Join(b.t.TempDir(), "release.json")
+			if err := os.WriteFile(f, []byte(`{"package_versions": {"trixie_amd64": "3"}}`), 0o644); err != nil {
+				b.t.Fatal(err)
+			}
+			b.src.files["release.json"] = f
+			b.src.releases["alpha"].Assets = map[string]fetch.Asset{"release.json": {Name: "release.json"}}
+		}, PhaseDownload, false, `release.json says package version "3" for trixie_amd64`},
 		{"verify: .manifest disagrees with the image", func(b *bench) { b.src.releases["alpha"].Fields["PACKAGE_VERSION"] = "9" }, PhaseVerify, false, `PACKAGE_VERSION="2" but the release's .manifest says "9"`},
 		{"activate: refresh fails", func(b *bench) { b.mg.fail["refresh#2"] = errors.New("exit 1: No medium found") }, PhaseActivate, true, "No medium found"},
 		{"activate: systemd skips the image", func(b *bench) { b.mg.skipAt = map[int]string{2: "sysext-alpha"} }, PhaseActivate, true, "did not merge sysext-alpha"},
@@ -302,6 +310,9 @@ func TestEveryFailureRollsBack(t *testing.T) {
 			}
 			if !strings.Contains(r.Error, c.wantInErr) {
 				t.Errorf("error %q does not contain %q", r.Error, c.wantInErr)
+			}
+			if strings.Contains(c.name, "release.json") && len(b.calls(mark, "^download ")) != 0 {
+				t.Errorf("the image was downloaded before the cross-check refused the release: %v", b.rec.calls[mark:])
 			}
 			if r.RolledBack != c.rolled || (c.rolled && r.Phase != string(c.phase)) {
 				t.Errorf("rolled back %v in phase %q, want %v in %q", r.RolledBack, r.Phase, c.rolled, c.phase)

@@ -194,9 +194,6 @@ func (g *GitHub) pick(ctx context.Context, req Request, t Target, owner, repo st
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range rel.Warnings {
-		g.log.Warn("extension "+req.Name+": "+w, "extension", req.Name)
-	}
 	return rel, nil
 }
 

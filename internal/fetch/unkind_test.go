@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 )
 
@@ -249,20 +250,49 @@ func TestRenamedRepositoryRemembered(t *testing.T) {
 	}
 }
 
-func TestMalformedReleaseJSONIsOnlyAWarning(t *testing.T) {
-	s := newFake(t)
+// TestCrossCheck: the release.json cross-check, run before an install
+// through the source's Fetch: a disagreeing release.json refuses the
+// release, a malformed one is only a warning, none is fine.
+func TestCrossCheck(t *testing.T) {
 	p := "sysext-hello_trixie_amd64"
-	s.Publish("SpamTagger", "sysext-hello", fakegithub.Release{Tag: "t1", Assets: []fakegithub.Asset{
-		{Name: p + ".squashfs", Data: []byte("img")},
-		{Name: p + ".manifest", Data: manifestFor("sysext-hello", "1.0-1", "trixie", "amd64")},
-		{Name: "release.json", Data: []byte(`{"version": "t1", "package_versions": {"trixie_amd64": }`)},
-	}})
-	rel, err := newGitHub(t, s, nil).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
-	if err != nil {
-		t.Fatalf("malformed release.json disabled the extension: %v", err)
+	tests := []struct {
+		name, relJSON     string // relJSON "" = none published
+		wantErr, wantWarn string
+	}{
+		{"agrees", `{"version": "t1", "package_versions": {"trixie_amd64": "1.0-1"}}`, "", ""},
+		{"other target only", `{"version": "t1", "package_versions": {"forky_amd64": "9"}}`, "", ""},
+		{"none", "", "", ""},
+		{"disagrees", `{"version": "t1", "package_versions": {"trixie_amd64": "1.0-2"}}`,
+			`extension sysext-hello: release t1 is inconsistent: release.json says package version "1.0-2" for trixie_amd64, ` + p + `.manifest says "1.0-1"`, ""},
+		{"malformed", `{"version": "t1", "package_versions": {"trixie_amd64": }`, "", "release t1: ignoring malformed release.json"},
 	}
-	if len(rel.Warnings) != 1 || !strings.Contains(rel.Warnings[0], "release.json") {
-		t.Errorf("Warnings = %q, want one about release.json", rel.Warnings)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newFake(t)
+			assets := []fakegithub.Asset{
+				{Name: p + ".squashfs", Data: []byte("img")},
+				{Name: p + ".manifest", Data: manifestFor("sysext-hello", "1.0-1", "trixie", "amd64")},
+			}
+			if tt.relJSON != "" {
+				assets = append(assets, fakegithub.Asset{Name: "release.json", Data: []byte(tt.relJSON)})
+			}
+			s.Publish("SpamTagger", "sysext-hello", fakegithub.Release{Tag: "t1", Assets: assets})
+			g := newGitHub(t, s, nil)
+			rel, err := g.Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
+			if err != nil {
+				t.Fatalf("Latest: %v", err)
+			}
+			if st := s.Stats(); st.Downloads != 1 {
+				t.Errorf("the lookup made %d downloads, want 1 (the .manifest)", st.Downloads)
+			}
+			warn, err := source.CrossCheck(t.Context(), rel, trixie, g.Fetch)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+				t.Errorf("CrossCheck error = %v, want %q", err, tt.wantErr)
+			}
+			if tt.wantWarn == "" && warn != "" || !strings.Contains(warn, tt.wantWarn) {
+				t.Errorf("CrossCheck warning = %q, want %q", warn, tt.wantWarn)
+			}
+		})
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/spamtagger/sysextd/internal/osrelease"
 )
@@ -66,9 +65,10 @@ func Pick(cands []Candidate, req Request, t Target, where string) (*Candidate, e
 type SmallFunc func(ctx context.Context, a Asset) ([]byte, error)
 
 // Resolve makes the Release of c for req on t: the image and .manifest
-// assets, the .manifest's fields, and the release.json cross-check. A
-// malformed release.json is only a warning (older template copies
-// published one); a well-formed one that disagrees is an error.
+// assets and the .manifest's fields. It fetches the .manifest only; the
+// release.json cross-check (CrossCheck) waits until the release is about
+// to be installed, so that a lookup costs one small download per changed
+// release.
 func Resolve(ctx context.Context, req Request, t Target, c *Candidate, base Release, small SmallFunc) (*Release, error) {
 	p := t.Prefix(req.ImageName())
 	out := base
@@ -86,42 +86,43 @@ func Resolve(ctx context.Context, req Request, t Target, c *Candidate, base Rele
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("extension %s: release %s of %s has no %s.squashfs or %s.manifest: %w", req.Name, c.Tag, out.Repo, p, p, ErrNoAsset)
 	}
-
-	var manifest, relJSON []byte
-	var mErr, rErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { manifest, mErr = small(ctx, out.Manifest) })
-	relAsset, hasRelJSON := out.Assets["release.json"]
-	if hasRelJSON {
-		wg.Go(func() { relJSON, rErr = small(ctx, relAsset) })
+	manifest, err := small(ctx, out.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("extension %s: release %s: %w", req.Name, c.Tag, err)
 	}
-	wg.Wait()
-	if mErr != nil {
-		return nil, fmt.Errorf("extension %s: release %s: %w", req.Name, c.Tag, mErr)
-	}
-	if rErr != nil {
-		return nil, fmt.Errorf("extension %s: release %s: %w", req.Name, c.Tag, rErr)
-	}
-
 	out.Fields = osrelease.Parse(manifest)
 	out.Version = out.Fields["PACKAGE_VERSION"]
 	out.BuildTime = out.Fields["BUILD_TIME"]
 	if out.Version == "" {
 		return nil, fmt.Errorf("extension %s: release %s: %s has no PACKAGE_VERSION", req.Name, c.Tag, out.Manifest.Name)
 	}
-	if hasRelJSON {
-		var rj struct {
-			PackageVersions map[string]string `json:"package_versions"`
-		}
-		if err := json.Unmarshal(relJSON, &rj); err != nil {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("release %s: ignoring malformed release.json: %v", c.Tag, err))
-		} else {
-			key := t.Codename + "_" + t.Arch
-			if v, ok := rj.PackageVersions[key]; ok && v != out.Version {
-				return nil, fmt.Errorf("extension %s: release %s is inconsistent: release.json says package version %q for %s, %s says %q",
-					req.Name, c.Tag, v, key, out.Manifest.Name, out.Version)
-			}
-		}
-	}
 	return &out, nil
+}
+
+// CrossCheck compares rel's .manifest with its release.json, when it has
+// one: a well-formed release.json that names another package version for t
+// is an error (the release is inconsistent); a malformed one is only a
+// warning, returned, since older template copies published such files and
+// the .manifest is what counts.
+func CrossCheck(ctx context.Context, rel *Release, t Target, small SmallFunc) (warning string, err error) {
+	a, ok := rel.Assets["release.json"]
+	if !ok {
+		return "", nil
+	}
+	b, err := small(ctx, a)
+	if err != nil {
+		return "", fmt.Errorf("extension %s: release %s: %w", rel.Name, rel.Tag, err)
+	}
+	var rj struct {
+		PackageVersions map[string]string `json:"package_versions"`
+	}
+	if err := json.Unmarshal(b, &rj); err != nil {
+		return fmt.Sprintf("release %s: ignoring malformed release.json: %v", rel.Tag, err), nil
+	}
+	key := t.Codename + "_" + t.Arch
+	if v, ok := rj.PackageVersions[key]; ok && v != rel.Version {
+		return "", fmt.Errorf("extension %s: release %s is inconsistent: release.json says package version %q for %s, %s says %q",
+			rel.Name, rel.Tag, v, key, rel.Manifest.Name, rel.Version)
+	}
+	return "", nil
 }

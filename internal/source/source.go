@@ -84,8 +84,6 @@ type Release struct {
 	Origin string
 	// Kind is the kind of source it came from.
 	Kind Kind
-	// Warnings are advisory problems (a malformed release.json).
-	Warnings []string
 }
 
 // Downloaded is a verified file in the caller's directory. The caller

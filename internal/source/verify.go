@@ -35,7 +35,7 @@ func VerifiedCopy(w io.Writer, body io.Reader, a Asset, maxSize int64) (*Downloa
 		hp = sha512.New()
 		writers = append(writers, hp)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(writers...), io.LimitReader(body, limit+1), make([]byte, CopyBufSize))
+	n, err := io.CopyBuffer(io.MultiWriter(writers...), io.LimitReader(body, limit+1), make([]byte, copyBufFor(limit)))
 	if err != nil {
 		return nil, Classify(err)
 	}
@@ -59,6 +59,15 @@ func VerifiedCopy(w io.Writer, body io.Reader, a Asset, maxSize int64) (*Downloa
 		}
 	}
 	return d, nil
+}
+
+// copyBufFor sizes the copy buffer for at most limit bytes: a small
+// asset (a .manifest of a few hundred bytes) gets a small buffer, since a
+// cold list fetches a hundred of them at once and 256 KiB each was most of
+// its peak memory.
+func copyBufFor(limit int64) int {
+	const minBuf = 4 << 10
+	return int(min(max(limit+1, minBuf), CopyBufSize))
 }
 
 // splitDigest reads "sha256:<hex>" or "sha512:<hex>"; "" is no digest.
