@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/version"
 )
 
 // IndexFormat is the format version of a static mirror's index.json.
@@ -84,8 +86,39 @@ func ParseIndex(data []byte, image string) (*Index, error) {
 			}
 		}
 	}
-	sort.SliceStable(ix.Releases, func(i, j int) bool { return ix.Releases[i].PublishedAt.After(ix.Releases[j].PublishedAt) })
+	sort.SliceStable(ix.Releases, func(i, j int) bool { return newerRelease(ix.Releases[i], ix.Releases[j]) })
 	return &ix, nil
+}
+
+// newerRelease orders an index newest first: by published_at, and among
+// releases published in the same second (sysextctl mirror stamps the time
+// it ran, to the second) by tag as a Debian version, a leading "v" dropped;
+// tags that are no version come after those that are.
+func newerRelease(a, b IndexRelease) bool {
+	if !a.PublishedAt.Equal(b.PublishedAt) {
+		return a.PublishedAt.After(b.PublishedAt)
+	}
+	va, vb := tagVersion(a.Tag), tagVersion(b.Tag)
+	switch {
+	case va == "" || vb == "":
+		return va != "" && vb == ""
+	default:
+		c, err := version.Compare(va, vb)
+		return err == nil && c > 0
+	}
+}
+
+// tagVersion is the Debian version a release tag names ("v2.12.2-1" ->
+// "2.12.2-1"), or "" when it names none.
+func tagVersion(tag string) string {
+	v := strings.TrimPrefix(tag, "v")
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return ""
+	}
+	if _, err := version.Compare(v, v); err != nil {
+		return ""
+	}
+	return v
 }
 
 // safeComponent accepts a name usable as one path component and URL

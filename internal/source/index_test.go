@@ -41,6 +41,43 @@ func TestParseIndex(t *testing.T) {
 	}
 }
 
+// TestParseIndexSameSecond: sysextctl mirror stamps published_at with the
+// second it ran, so two releases mirrored within one second tie. The newer
+// version must still come first, whatever order the file lists them in,
+// or a mirror keeps serving the older release.
+func TestParseIndexSameSecond(t *testing.T) {
+	rel := func(tag, at string) string {
+		return `{"tag": "` + tag + `", "published_at": "` + at + `", "assets": []}`
+	}
+	const same, later = "2026-11-26T02:34:37Z", "2026-11-26T02:34:38Z"
+	tests := []struct {
+		name     string
+		releases []string
+		want     string
+	}{
+		{"older listed first", []string{rel("v1", same), rel("v2", same)}, "v2 v1"},
+		{"numeric, not string, order", []string{rel("v2", same), rel("v10", same), rel("v1.9-1", same)}, "v10 v2 v1.9-1"},
+		{"tags that are no version last", []string{rel("nightly", same), rel("v1", same), rel("2.0", same)}, "2.0 v1 nightly"},
+		{"published_at decides first", []string{rel("v2", same), rel("v1", later)}, "v1 v2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := `{"format": 1, "image": "sysext-hello", "releases": [` + strings.Join(tt.releases, ",") + `]}`
+			ix, err := ParseIndex([]byte(in), "sysext-hello")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range ix.Releases {
+				got = append(got, r.Tag)
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("order %v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
 // FuzzParseIndex: never panics; whatever it accepts has only safe path
 // components and well-formed digests.
 func FuzzParseIndex(f *testing.F) {
