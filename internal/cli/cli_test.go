@@ -214,10 +214,15 @@ func TestListOnline(t *testing.T) {
 		f.publish(x)
 	}
 	f.gh.ResetStats()
+	before := time.Now()
 	items := f.list()
+	after := time.Now()
 	for i, n := range names {
 		if want := "1." + string(rune('0'+i)) + "-1"; items[n].AvailableVersion != want {
 			t.Errorf("%s available = %q, want %q", n, items[n].AvailableVersion, want)
+		}
+		if at := items[n].CheckedAt; at.Before(before) || at.After(after) {
+			t.Errorf("%s checked_at = %v, want the time of this list (%v to %v)", n, at, before, after)
 		}
 	}
 	st := f.gh.Stats()
@@ -233,10 +238,17 @@ func TestListOnline(t *testing.T) {
 	if st = f.gh.Stats(); st.API != 0 || st.Downloads != 0 {
 		t.Errorf("second list: %+v, want no request (fresh data)", st)
 	}
+	if fresh := f.list(); !fresh["hello"].CheckedAt.Equal(items["hello"].CheckedAt) {
+		t.Errorf("answered from the snapshot, checked_at = %v, want the first check's %v (data age, not now)", fresh["hello"].CheckedAt, items["hello"].CheckedAt)
+	}
 	f.gh.ResetStats()
+	first := items["hello"].CheckedAt
 	items = f.list("--refresh")
 	if st = f.gh.Stats(); st.API != len(names) || st.Downloads != 0 {
 		t.Errorf("list --refresh: %+v, want %d API requests and no downloads", st, len(names))
+	}
+	if !items["hello"].CheckedAt.After(first) {
+		t.Errorf("list --refresh: checked_at = %v, want later than the first check %v", items["hello"].CheckedAt, first)
 	}
 	f.gh.ResetStats()
 	f.list("--refresh")

@@ -59,6 +59,10 @@ type Item struct {
 	// Source is where the available release was found (its URL, or
 	// "local").
 	Source string `json:"source,omitempty"`
+	// CheckedAt is when the available release data was last checked
+	// online (by this call, sysextd or an earlier command); absent when
+	// unknown (--offline from the source's own cache, or never checked).
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 
 	lookupErr error
 }
@@ -111,6 +115,7 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 	names := e.manifestNames()
 	var info ListInfo
 	releases := map[string]fetch.Result{}
+	checked := map[string]time.Time{}
 	snap := e.loadSnapshot()
 	var stale []string
 	for _, n := range names {
@@ -121,6 +126,7 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 		rel, at, ok := snap.lookup(request(en))
 		if ok && (o.Offline || (maxAge > 0 && e.now().Sub(at) < maxAge)) {
 			releases[n] = fetch.Result{Release: rel}
+			checked[n] = at
 			if info.CheckedAt.IsZero() || at.Before(info.CheckedAt) {
 				info.CheckedAt = at
 			}
@@ -129,15 +135,25 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 		stale = append(stale, n)
 	}
 	if len(stale) > 0 {
-		maps.Copy(releases, e.releases(ctx, stale, o.Offline))
+		now := e.now()
+		looked := e.releasesAt(ctx, stale, o.Offline, now)
+		maps.Copy(releases, looked)
 		if !o.Offline {
+			for n, r := range looked {
+				if r.Err == nil {
+					checked[n] = now
+				}
+			}
 			info.Checked = len(stale) == len(names)
 			if info.CheckedAt.IsZero() {
-				info.CheckedAt = e.now()
+				info.CheckedAt = now
 			}
 		}
 	}
 	items := e.listItems(inv, releases)
+	for i := range items {
+		items[i].CheckedAt = checked[items[i].Name].UTC()
+	}
 	return items, info, nil
 }
 
@@ -225,6 +241,12 @@ func (e *Engine) Releases(ctx context.Context, names []string) map[string]fetch.
 
 // releases looks up the latest release of each named manifest entry.
 func (e *Engine) releases(ctx context.Context, names []string, offline bool) map[string]fetch.Result {
+	return e.releasesAt(ctx, names, offline, e.now())
+}
+
+// releasesAt is releases, recording the answers in the snapshot as checked
+// at now.
+func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, now time.Time) map[string]fetch.Result {
 	out := map[string]fetch.Result{}
 	if e.Source == nil || len(names) == 0 {
 		return out
@@ -237,7 +259,7 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 	}
 	if !offline {
 		res := e.Source.LatestAll(ctx, reqs, e.target())
-		e.saveSnapshot(reqs, res)
+		e.saveSnapshot(reqs, res, now)
 		return res
 	}
 	snap := e.loadSnapshot()

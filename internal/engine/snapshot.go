@@ -67,7 +67,7 @@ func sameRequest(a, b fetch.Request) bool {
 
 // saveSnapshot merges the successful answers into the snapshot. Errors
 // are ignored: an unprivileged list cannot write the cache.
-func (e *Engine) saveSnapshot(reqs []fetch.Request, res map[string]fetch.Result) {
+func (e *Engine) saveSnapshot(reqs []fetch.Request, res map[string]fetch.Result, now time.Time) {
 	s := e.loadSnapshot()
 	if s == nil {
 		s = &snapshot{Format: snapshotFormat}
@@ -78,7 +78,7 @@ func (e *Engine) saveSnapshot(reqs []fetch.Request, res map[string]fetch.Result)
 	changed := false
 	for _, q := range reqs {
 		if r := res[q.Name]; r.Err == nil && r.Release != nil {
-			s.Releases[q.Name] = snapshotEntry{Request: q, Release: r.Release, CheckedAt: e.now()}
+			s.Releases[q.Name] = snapshotEntry{Request: q, Release: r.Release, CheckedAt: now}
 			changed = true
 		}
 	}
