@@ -38,6 +38,9 @@ func NewUploader(raw, token string, opts HTTPOptions) (*Uploader, error) {
 		// url.Error quotes the URL, password included.
 		return nil, errors.New("upload URL does not parse: want https://[USER:PASSWORD@]HOST/PATH")
 	}
+	if s := strings.ToLower(u.Scheme); (s != "https" && s != "http") || u.Host == "" || u.Opaque != "" {
+		return nil, errors.New("upload URL: want https://[USER:PASSWORD@]HOST/PATH (http:// to loopback only)")
+	}
 	user := u.User
 	u.User = nil
 	ref, err := Parse(u.String())
@@ -136,8 +139,9 @@ func (w uploadWriter) putIndex(ctx context.Context, image string, b []byte) erro
 }
 
 // put PUTs the body to BASE/PATH... A 409 (the parent collection is
-// missing: Apache mod_dav, nginx without create_full_put_path) is
-// answered by creating the collections with MKCOL and one more PUT.
+// missing: WebDAV servers such as Apache mod_dav; nginx answers 500 and
+// needs create_full_put_path) is answered by creating the collections
+// with MKCOL and one more PUT.
 func (w uploadWriter) put(ctx context.Context, path []string, ctype string, size int64, body func() (io.ReadCloser, error)) error {
 	target := w.base + "/" + strings.Join(path, "/")
 	for try := 0; ; try++ {
@@ -176,7 +180,7 @@ func (w uploadWriter) mkcol(ctx context.Context, dirs []string) error {
 		if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusMethodNotAllowed {
 			err := w.statusError(resp)
 			resp.Body.Close()
-			return fmt.Errorf("%w (the server wants the directories to exist: create them, or use nginx's create_full_put_path)", err)
+			return fmt.Errorf("%w (the server wants the directories to exist: create them)", err)
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
@@ -233,11 +237,14 @@ func (c cancelOnClose) Close() error {
 }
 
 // statusError describes an unexpected answer: method, URL, status, the
-// first line of the body, and for 401/403 and redirects what to check.
+// first line of the body (unless it is an HTML error page), and for 401/403 and redirects what to check.
 // 5xx and 408 are network errors, 429 (and 403 with Retry-After) rate
 // limits, as for downloads.
 func (w uploadWriter) statusError(resp *http.Response) error {
 	line, _ := bufio.NewReader(io.LimitReader(resp.Body, 4096)).ReadString('\n')
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		line = "" // an error page says no more than the status
+	}
 	if rl := RateLimitFromResponse(resp, time.Now()); rl != nil {
 		return rl
 	}

@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -220,4 +221,40 @@ func TestUploadBasicAuthNeverShowsPassword(t *testing.T) {
 	if _, err := NewUploader(withUser("ci:pa55word"), "tok", HTTPOptions{}); err == nil {
 		t.Error("both a token and a password accepted")
 	}
+}
+
+// FuzzNewUploader: the upload URL parser never panics, never puts the
+// password of the URL into its answer or its error, and accepts only
+// https (or http to loopback) mirrors.
+func FuzzNewUploader(f *testing.F) {
+	f.Add("https://ci:Pw-secret@mirror.example/m/", "")
+	f.Add("http://ci:Pw-secret@127.0.0.1:8080/m", "")
+	f.Add("https://ci:Pw-secret@h/%zz", "")
+	f.Add("https://mirror.example", "tok")
+	f.Add("oci://ci:Pw-secret@r/x", "")
+	f.Fuzz(func(t *testing.T, raw, token string) {
+		const pw = "Pw-secret"
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+			p, _ := u.User.Password()
+			u.User = nil
+			if p != pw || strings.Contains(u.String(), pw) {
+				return // no password, or the same text elsewhere in the URL
+			}
+		} else if !strings.Contains(raw, pw) {
+			return
+		}
+		up, err := NewUploader(raw, token, HTTPOptions{})
+		if err != nil {
+			if strings.Contains(err.Error(), pw) {
+				t.Fatalf("error %q shows the password", err)
+			}
+			return
+		}
+		if strings.Contains(up.String(), pw) {
+			t.Fatalf("String() %q shows the password", up.String())
+		}
+		if !strings.HasPrefix(up.String(), "https://") && !strings.HasPrefix(up.String(), "http://") {
+			t.Fatalf("accepted %q as %q", raw, up.String())
+		}
+	})
 }
