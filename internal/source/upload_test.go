@@ -232,6 +232,7 @@ func FuzzNewUploader(f *testing.F) {
 	f.Add("https://ci:Pw-secret@h/%zz", "")
 	f.Add("https://mirror.example", "tok")
 	f.Add("oci://ci:Pw-secret@r/x", "")
+	f.Add("A:Pw-secret@", "0") // an opaque URL: its error once quoted it
 	f.Fuzz(func(t *testing.T, raw, token string) {
 		const pw = "Pw-secret"
 		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
