@@ -192,11 +192,7 @@ func (w uploadWriter) mkcol(ctx context.Context, dirs []string) error {
 // Failures to reach the server are classified (IsNetwork).
 func (w uploadWriter) do(ctx context.Context, method, target string, body io.ReadCloser, size int64, ctype string) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.Deadline)
-	var rd io.Reader
-	if body != nil {
-		rd = body
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		cancel()
 		if body != nil {
