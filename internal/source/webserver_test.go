@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -92,7 +93,7 @@ type realServer struct{ addr, dir string }
 // user ci with password pa55word.
 func startServer(t *testing.T, bin, htpasswd, conf string, argv func(conf string) []string, extra ...any) realServer {
 	t.Helper()
-	// Apache's workers drop root: everything they touch is world-writable.
+	// World-writable, in case a server's workers drop root (Apache's User).
 	dir, err := os.MkdirTemp("", "sysextd-webserver-")
 	if err != nil {
 		t.Fatal(err)
@@ -126,10 +127,12 @@ func startServer(t *testing.T, bin, htpasswd, conf string, argv func(conf string
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group: Apache's workers die with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
