@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,41 +15,88 @@ import (
 )
 
 func newMirrorCmd(o *options) *cobra.Command {
-	var to string
+	var to, tokenFile string
 	cmd := &cobra.Command{
-		Use:   "mirror --to DIR|file:///DIR|oci://REGISTRY/REPO [NAME...]",
-		Short: "Copy the releases the manifests name into a static mirror (all entries when none named)",
+		Use:   "mirror --to DIR|file:///DIR|https://HOST/PATH|oci://REGISTRY/REPO [NAME...]",
+		Short: "Copy the releases the manifests name into a static mirror or registry (all entries when none named)",
 		Long: "mirror looks up the release of each named extension (all manifest entries when none is named) for this\n" +
 			"host's codename and architecture, wherever the manifests say it is, downloads every asset of that release\n" +
 			"with its digest checked, and writes it to a static mirror directory in the layout of docs/sources.md.\n" +
 			"Serve the directory over https, or copy it, and list it in mirrors = [...].\n" +
+			"With --to https://[USER:PASSWORD@]HOST/PATH the files are uploaded with HTTP PUT to a web server that\n" +
+			"accepts it (nginx dav_methods PUT, Apache mod_dav, an object store), in the same layout: the assets first,\n" +
+			"the index last, assets the index already lists unchanged are skipped. The credentials: a Bearer token from\n" +
+			"--token-file or $SYSEXTD_MIRROR_TOKEN, or basic auth from the URL (never printed). http:// only to loopback.\n" +
 			"With --to oci://REGISTRY/REPO the release becomes an OCI artifact tagged TAG_CODENAME_ARCH and CODENAME_ARCH,\n" +
 			"in REPO/IMAGE (or in REPO when its last component is the image name).",
 		RunE: func(cmd *cobra.Command, names []string) error {
-			return o.mirror(cmd, to, names)
+			return o.mirror(cmd, to, tokenFile, names)
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "mirror `DIR` (a directory, file:///DIR or oci://REGISTRY/REPO)")
+	cmd.Flags().StringVar(&to, "to", "", "the mirror: a `DIR`, file:///DIR, https://HOST/PATH (upload by PUT) or oci://REGISTRY/REPO")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "for an https upload: send the Bearer token in `FILE` (default $SYSEXTD_MIRROR_TOKEN)")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
 }
 
-func (o *options) mirror(cmd *cobra.Command, to string, names []string) error {
-	ctx := cmd.Context()
-	dir, ociURL := to, ""
-	if strings.Contains(to, "://") {
-		ref, err := source.Parse(to)
+// mirrorTarget is where mirror copies releases: exactly one of dir, oci
+// and up is set.
+type mirrorTarget struct {
+	dir, oci string
+	up       *source.Uploader
+}
+
+func (t mirrorTarget) String() string {
+	if t.up != nil {
+		return t.up.String()
+	}
+	return t.dir + t.oci
+}
+
+// parseMirrorTarget reads --to (and the upload token).
+func (o *options) parseMirrorTarget(to, tokenFile string) (mirrorTarget, error) {
+	lower := strings.ToLower(strings.TrimSpace(to))
+	if strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://") {
+		token := strings.TrimSpace(o.getenv("SYSEXTD_MIRROR_TOKEN"))
+		if tokenFile != "" {
+			b, err := os.ReadFile(tokenFile)
+			if err != nil {
+				return mirrorTarget{}, fmt.Errorf("reading --token-file: %w", err)
+			}
+			if token = strings.TrimSpace(string(b)); token == "" {
+				return mirrorTarget{}, fmt.Errorf("--token-file %s is empty", tokenFile)
+			}
+		}
+		up, err := source.NewUploader(to, token, source.HTTPOptions{})
 		if err != nil {
-			return exitWith(ExitUsage, err)
+			return mirrorTarget{}, fmt.Errorf("--to: %w", err)
 		}
-		switch {
-		case ref.Kind == source.KindOCI:
-			ociURL, dir = ref.URL, ""
-		case ref.Kind == source.KindMirror && strings.HasPrefix(ref.URL, "file://"):
-			dir = ref.Path
-		default:
-			return exitWith(ExitUsage, fmt.Errorf("--to %s: want a directory, file:///DIR or oci://REGISTRY/REPO", to))
-		}
+		return mirrorTarget{up: up}, nil
+	}
+	if tokenFile != "" {
+		return mirrorTarget{}, errors.New("--token-file is for an https:// upload target")
+	}
+	if !strings.Contains(to, "://") {
+		return mirrorTarget{dir: to}, nil
+	}
+	ref, err := source.Parse(to)
+	if err != nil {
+		return mirrorTarget{}, err
+	}
+	switch {
+	case ref.Kind == source.KindOCI:
+		return mirrorTarget{oci: ref.URL}, nil
+	case ref.Kind == source.KindMirror && strings.HasPrefix(ref.URL, "file://"):
+		return mirrorTarget{dir: ref.Path}, nil
+	}
+	return mirrorTarget{}, fmt.Errorf("--to %s: want a directory, file:///DIR, https://HOST/PATH or oci://REGISTRY/REPO", to)
+}
+
+func (o *options) mirror(cmd *cobra.Command, to, tokenFile string, names []string) error {
+	ctx := cmd.Context()
+	target, err := o.parseMirrorTarget(to, tokenFile)
+	if err != nil {
+		return exitWith(ExitUsage, err)
 	}
 	e, err := o.newEnv(ctx)
 	if err != nil {
@@ -76,10 +124,13 @@ func (o *options) mirror(cmd *cobra.Command, to string, names []string) error {
 		r := res[n]
 		if r.Err == nil {
 			en := e.eng.Manifests.Get(n)
-			if ociURL != "" {
-				r.Err = pushOCI(ctx, ociURL, n, r.Release, e)
-			} else {
-				r.Err = source.AddToMirror(ctx, dir, en.Image(), r.Release, e.eng.Source, time.Now(), false)
+			switch {
+			case target.oci != "":
+				r.Err = pushOCI(ctx, target.oci, n, r.Release, e)
+			case target.up != nil:
+				r.Err = target.up.AddRelease(ctx, en.Image(), r.Release, e.eng.Source, time.Now(), false)
+			default:
+				r.Err = source.AddToMirror(ctx, target.dir, en.Image(), r.Release, e.eng.Source, time.Now(), false)
 			}
 		}
 		if r.Err != nil {
@@ -92,7 +143,7 @@ func (o *options) mirror(cmd *cobra.Command, to string, names []string) error {
 		}
 		ok++
 		if !o.quiet {
-			fmt.Fprintf(o.stdout, "mirrored %s %s (%s) into %s\n", n, r.Release.Version, r.Release.Tag, dir+ociURL)
+			fmt.Fprintf(o.stdout, "mirrored %s %s (%s) into %s\n", n, r.Release.Version, r.Release.Tag, target)
 		}
 	}
 	switch {

@@ -16,6 +16,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 	"github.com/spamtagger/sysextd/internal/testutil/nsroot"
+	"github.com/spamtagger/sysextd/internal/testutil/putserver"
 	"github.com/spamtagger/sysextd/internal/testutil/release"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
@@ -125,6 +126,66 @@ func TestMirrorFallback(t *testing.T) {
 		}
 		if f.exists("/var/lib/extensions/sysext-hello.raw") {
 			t.Error("the tampered image was placed")
+		}
+	})
+}
+
+// TestUploadMirrorFallback: sysextctl mirror uploads by PUT to a web
+// server (token auth, as nginx with dav_methods PUT and limit_except GET);
+// with GitHub unreachable, install comes from that server as a mirror.
+func TestUploadMirrorFallback(t *testing.T) {
+	nsroot.Run(t, func(t *testing.T) {
+		srv := putserver.New(t, t.TempDir())
+		srv.RequireToken("tok-123")
+		to := srv.URL + "/m"
+
+		f := newFixture(t, nsroot.NewRoot(t))
+		f.write(rootfs.VendorManifest, helloManifest)
+		v1 := release.Ext{Package: "hello", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v1": "v1"}}}
+		f.publish(v1)
+
+		// Nobody listening: the network exit code.
+		dead := httptest.NewServer(nil)
+		dead.Close()
+		if _, stderr, code := f.run("mirror", "--to", dead.URL+"/m"); code != ExitNetwork {
+			t.Errorf("upload server down: exit %d, stderr %q; want %d", code, stderr, ExitNetwork)
+		}
+		// A wrong token: refused with a hint, exit 1, nothing written.
+		t.Setenv("SYSEXTD_MIRROR_TOKEN", "wrong")
+		if _, stderr, code := f.run("mirror", "--to", to); code != ExitFailure || !strings.Contains(stderr, "401") || !strings.Contains(stderr, "SYSEXTD_MIRROR_TOKEN") {
+			t.Errorf("wrong token: exit %d, stderr %q; want exit 1 naming the 401 and the token", code, stderr)
+		}
+		if len(srv.Puts()) != 0 {
+			t.Fatalf("PUTs with a wrong token: %q", srv.Puts())
+		}
+
+		tokenFile := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(tokenFile, []byte("tok-123\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := f.mustRun("mirror", "--to", to, "--token-file", tokenFile)
+		if !strings.Contains(out, "mirrored hello 1.0-1 (v1.0-1) into "+to) {
+			t.Fatalf("mirror output %q", out)
+		}
+		puts := srv.Puts()
+		if len(puts) < 3 || puts[len(puts)-1] != "/m/sysext-hello/index.json" {
+			t.Fatalf("PUTs %q, want the assets then the index last", puts)
+		}
+		// Again: the assets are there, only the index is put.
+		t.Setenv("SYSEXTD_MIRROR_TOKEN", "tok-123")
+		f.mustRun("mirror", "--to", to)
+		if again := srv.Puts()[len(puts):]; len(again) != 1 || again[0] != "/m/sysext-hello/index.json" {
+			t.Errorf("second mirror run PUT %q, want only the index", again)
+		}
+
+		f.write(rootfs.DaemonConfig, "mirrors = [\""+to+"\"]\n")
+		f.gh.Close()
+		f.mustRun("install", "hello")
+		if !f.exists("/usr/share/sysextd-test/v1") {
+			t.Fatal("install from the uploaded mirror: v1 marker missing")
+		}
+		if it := f.list("--refresh")["hello"]; it.Source != to || it.AvailableVersion != "1.0-1" {
+			t.Errorf("list with GitHub down: source %q available %q, want the uploaded mirror's 1.0-1", it.Source, it.AvailableVersion)
 		}
 	})
 }

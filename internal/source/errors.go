@@ -61,16 +61,25 @@ type NetworkError struct {
 func (e *NetworkError) Error() string { return e.Err.Error() }
 func (e *NetworkError) Unwrap() error { return e.Err }
 
-// StatusError is an unexpected HTTP status from a download host. Hint, when
-// set, says what the status probably means.
+// StatusError is an unexpected HTTP status from a download host (or an
+// upload target). Hint, when set, says what the status probably means.
 type StatusError struct {
+	Method string // "" is GET
 	URL    string
 	Status int
+	Body   string // the first line of the answer's body, when kept
 	Hint   string
 }
 
 func (e *StatusError) Error() string {
-	s := fmt.Sprintf("GET %s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	m := e.Method
+	if m == "" {
+		m = http.MethodGet
+	}
+	s := fmt.Sprintf("%s %s: %d %s", m, e.URL, e.Status, http.StatusText(e.Status))
+	if e.Body != "" {
+		s += ": " + e.Body
+	}
 	if e.Hint != "" {
 		s += " (" + e.Hint + ")"
 	}

@@ -1,0 +1,261 @@
+package source
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/testutil/putserver"
+)
+
+// mirrorRelease writes files as release v1.0-1 of a file:// mirror and
+// returns that release and the mirror as the source to copy from.
+func mirrorRelease(t *testing.T, files map[string][]byte) (*Release, Source) {
+	t.Helper()
+	base := t.TempDir()
+	writeMirror(t, base, files)
+	m := NewMirror(HTTPOptions{}, "")
+	res := m.LatestAll(t.Context(), []Request{{Name: "hello", URL: "file://" + base}}, trixie)["hello"]
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	return res.Release, m
+}
+
+var published = time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+
+func TestUploadFreshThenSkipsUnchanged(t *testing.T) {
+	srv := putserver.New(t, t.TempDir())
+	srv.RequireToken("s3cret")
+	rel, src := mirrorRelease(t, helloFiles())
+	up, err := NewUploader(srv.URL+"/m/", "s3cret", HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
+		t.Fatalf("fresh upload: %v", err)
+	}
+	puts := srv.Puts()
+	want := []string{
+		"/m/sysext-hello/v1.0-1/SHA256SUMS",
+		"/m/sysext-hello/v1.0-1/sysext-hello_trixie_amd64.manifest",
+		"/m/sysext-hello/v1.0-1/sysext-hello_trixie_amd64.squashfs",
+		"/m/sysext-hello/index.json",
+	}
+	if !slices.Equal(puts, want) {
+		t.Fatalf("PUTs %q, want %q (assets first, the index last)", puts, want)
+	}
+
+	// What was uploaded is a mirror: look the release up over http and
+	// download the image, digest checked.
+	m := NewMirror(HTTPOptions{}, "")
+	got := m.LatestAll(t.Context(), []Request{{Name: "hello", URL: srv.URL + "/m"}}, trixie)["hello"]
+	if got.Err != nil || got.Release.Version != "1.0-1" || got.Release.Image.Digest != rel.Image.Digest {
+		t.Fatalf("reading the uploaded mirror: %+v", got)
+	}
+	if _, err := m.Download(t.Context(), got.Release.Image, t.TempDir()); err != nil {
+		t.Fatalf("downloading from the uploaded mirror: %v", err)
+	}
+
+	// Again: nothing changed, only the index is put.
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
+		t.Fatalf("re-upload: %v", err)
+	}
+	if again := srv.Puts()[len(want):]; !slices.Equal(again, want[3:]) {
+		t.Errorf("re-upload PUTs %q, want only the index", again)
+	}
+	// An asset the index lists but the server lost (HEAD finds none) is put again.
+	if err := os.Remove(filepath.Join(srv.Dir, "m", "sysext-hello", "v1.0-1", "SHA256SUMS")); err != nil {
+		t.Fatal(err)
+	}
+	n := len(srv.Puts())
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
+		t.Fatalf("re-upload: %v", err)
+	}
+	if again := srv.Puts()[n:]; !slices.Equal(again, []string{want[0], want[3]}) {
+		t.Errorf("after losing SHA256SUMS, PUTs %q, want it and the index", again)
+	}
+}
+
+func TestUploadRefusedLeavesNoIndex(t *testing.T) {
+	srv := putserver.New(t, t.TempDir())
+	srv.Fail(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut {
+			http.Error(w, "you may not write here\nsecond line", http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	rel, src := mirrorRelease(t, helloFiles())
+	up, err := NewUploader(srv.URL+"/m", "wrong-token", HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false)
+	if err == nil {
+		t.Fatal("upload to a server refusing PUT succeeded")
+	}
+	msg := err.Error()
+	for _, w := range []string{"PUT " + srv.URL + "/m/sysext-hello/v1.0-1/", "403 Forbidden", "you may not write here", "SYSEXTD_MIRROR_TOKEN"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not contain %q", msg, w)
+		}
+	}
+	if strings.Contains(msg, "second line") || strings.Contains(msg, "wrong-token") {
+		t.Errorf("error %q carries more than the first line of the body, or the token", msg)
+	}
+	if IsNetwork(err) {
+		t.Errorf("a refusal is classified as a network error: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Dir, "m", "sysext-hello", "index.json")); !os.IsNotExist(err) {
+		t.Errorf("index written after a refused PUT (stat: %v)", err)
+	}
+}
+
+func TestUploadFailingMidwayKeepsOldIndex(t *testing.T) {
+	srv := putserver.New(t, t.TempDir())
+	rel, src := mirrorRelease(t, helloFiles())
+	up, err := NewUploader(srv.URL, "", HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
+		t.Fatal(err)
+	}
+	ixPath := filepath.Join(srv.Dir, "sysext-hello", "index.json")
+	before, err := os.ReadFile(ixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The release is rebuilt under the same tag (other bytes, other
+	// digests); the server dies on the second PUT.
+	files := helloFiles()
+	files["sysext-hello_trixie_amd64.squashfs"] = []byte("rebuilt squashfs, other size")
+	files["SHA256SUMS"] = []byte("other sums\n")
+	rel2, src2 := mirrorRelease(t, files)
+	var puts atomic.Int32
+	srv.Fail(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && puts.Add(1) == 2 {
+			http.Error(w, "disk full", http.StatusInsufficientStorage)
+			return true
+		}
+		return false
+	})
+	err = up.AddRelease(t.Context(), "sysext-hello", rel2, src2, published, false)
+	if err == nil || !IsNetwork(err) || !strings.Contains(err.Error(), "507") {
+		t.Fatalf("server failing mid-way: %v, want a network error naming the 507", err)
+	}
+	after, err := os.ReadFile(ixPath)
+	if err != nil || !bytes.Equal(after, before) {
+		t.Errorf("index changed after a failed upload (%v):\n%s\nwas\n%s", err, after, before)
+	}
+
+	// A broken server answering the index GET with 500 stops everything
+	// before a download or a PUT, naming the URL.
+	n := len(srv.Puts())
+	srv.Fail(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet {
+			http.Error(w, "oops", http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	err = up.AddRelease(t.Context(), "sysext-hello", rel2, src2, published, false)
+	if err == nil || !strings.Contains(err.Error(), "GET "+srv.URL+"/sysext-hello/index.json: 500") {
+		t.Errorf("index GET answered 500: %v", err)
+	}
+	if len(srv.Puts()) != n {
+		t.Error("PUTs after the index could not be read")
+	}
+	// Nobody listening: a network error (sysextctl exits 4).
+	srv.Close()
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel2, src2, published, false); !IsNetwork(err) {
+		t.Errorf("server gone: %v, want a network error", err)
+	}
+}
+
+func TestUploadBasicAuthNeverShowsPassword(t *testing.T) {
+	srv := putserver.New(t, t.TempDir())
+	srv.RequireBasic("ci", "pa55word")
+	rel, src := mirrorRelease(t, helloFiles())
+	withUser := func(user string) string { return strings.Replace(srv.URL, "http://", "http://"+user+"@", 1) + "/m" }
+
+	up, err := NewUploader(withUser("ci:pa55word"), "", HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(up.String(), "pa55word") {
+		t.Errorf("String() = %q shows the password", up.String())
+	}
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
+		t.Fatalf("upload with basic auth: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Dir, "m", "sysext-hello", "index.json")); err != nil {
+		t.Fatalf("no index after the upload: %v", err)
+	}
+
+	bad, err := NewUploader(withUser("ci:Wr0ngPw"), "", HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bad.AddRelease(t.Context(), "sysext-hello", rel, src, published, false)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "user and password") {
+		t.Fatalf("wrong password: %v, want a 401 with a hint", err)
+	}
+	if strings.Contains(err.Error(), "Wr0ngPw") {
+		t.Errorf("error shows the password: %v", err)
+	}
+	for _, raw := range []string{"https://ci:Wr0ngPw@h/%zz", "http://ci:Wr0ngPw@mirror.example/m", "ftp://ci:Wr0ngPw@h/m"} {
+		_, err := NewUploader(raw, "", HTTPOptions{})
+		if err == nil || strings.Contains(err.Error(), "Wr0ngPw") {
+			t.Errorf("NewUploader(%q): %v, want an error without the password", raw, err)
+		}
+	}
+	if _, err := NewUploader(withUser("ci:pa55word"), "tok", HTTPOptions{}); err == nil {
+		t.Error("both a token and a password accepted")
+	}
+}
+
+// FuzzNewUploader: the upload URL parser never panics, never puts the
+// password of the URL into its answer or its error, and accepts only
+// https (or http to loopback) mirrors.
+func FuzzNewUploader(f *testing.F) {
+	f.Add("https://ci:Pw-secret@mirror.example/m/", "")
+	f.Add("http://ci:Pw-secret@127.0.0.1:8080/m", "")
+	f.Add("https://ci:Pw-secret@h/%zz", "")
+	f.Add("https://mirror.example", "tok")
+	f.Add("oci://ci:Pw-secret@r/x", "")
+	f.Add("A:Pw-secret@", "0") // an opaque URL: its error once quoted it
+	f.Fuzz(func(t *testing.T, raw, token string) {
+		const pw = "Pw-secret"
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+			p, _ := u.User.Password()
+			u.User = nil
+			if p != pw || strings.Contains(u.String(), pw) {
+				return // no password, or the same text elsewhere in the URL
+			}
+		} else if !strings.Contains(raw, pw) {
+			return
+		}
+		up, err := NewUploader(raw, token, HTTPOptions{})
+		if err != nil {
+			if strings.Contains(err.Error(), pw) {
+				t.Fatalf("error %q shows the password", err)
+			}
+			return
+		}
+		if strings.Contains(up.String(), pw) {
+			t.Fatalf("String() %q shows the password", up.String())
+		}
+		if !strings.HasPrefix(up.String(), "https://") && !strings.HasPrefix(up.String(), "http://") {
+			t.Fatalf("accepted %q as %q", raw, up.String())
+		}
+	})
+}
