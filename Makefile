@@ -25,10 +25,16 @@ DEPS_UID ?= $(shell id -u)
 #   man-db: man pages checked (e2e)           bash-completion: completion checked (e2e)
 #   git: version stamp, gofmt file list
 #   minisign, gnupg: signatures made by the real tools verify (internal/trust)
+#   apache2-bin: mod_dav, a real upload target for sysextctl mirror (no service)
 APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
-	ca-certificates man-db bash-completion curl git minisign gnupg
+	ca-certificates man-db bash-completion curl git minisign gnupg apache2-bin
 
-.PHONY: all build deps test lint unit e2e fuzz demo deb docs bench clean distclean
+# nginx is the other real upload target the tests use. Installing the
+# package would start a web server on port 80, so its .deb is only
+# unpacked here and put on the tests' PATH (it runs as a plain process).
+NGINX_DIR ?= /var/cache/sysextd-test/nginx
+
+.PHONY: all build deps testservers test lint unit e2e fuzz demo deb docs bench clean distclean
 
 all: build
 
@@ -65,8 +71,18 @@ lint: deps
 
 # Tier 1 (no root) and tier 2 (as root: real systemd-sysext in a private
 # mount namespace). Skipped tests are counted, with their reasons, at the end.
-unit: deps
-	set -o pipefail; $(GO) test -json -count=1 ./... | $(SUMMARY)
+unit: deps testservers
+	set -o pipefail; PATH="$$PATH:$(NGINX_DIR)/usr/sbin" $(GO) test -json -count=1 ./... | $(SUMMARY)
+
+## testservers: unpack Debian's nginx into $(NGINX_DIR) (as root; not
+## installed, so no service starts).
+testservers: deps
+	@if command -v nginx >/dev/null || [ -x $(NGINX_DIR)/usr/sbin/nginx ] || [ "$(DEPS_UID)" != 0 ]; then exit 0; fi; \
+	  echo "testservers: unpacking nginx into $(NGINX_DIR)"; \
+	  rm -rf $(NGINX_DIR).tmp && mkdir -p $(NGINX_DIR).tmp/deb && cd $(NGINX_DIR).tmp/deb && \
+	  { apt-get download -qq nginx 2>/dev/null || { apt-get update -qq && apt-get download -qq nginx; }; } && \
+	  dpkg -x nginx_*.deb $(NGINX_DIR).tmp && rm -rf $(NGINX_DIR).tmp/deb && \
+	  rm -rf $(NGINX_DIR) && mv $(NGINX_DIR).tmp $(NGINX_DIR)
 
 # Every fuzz target, briefly; the seed corpora also run in `unit`.
 fuzz:
