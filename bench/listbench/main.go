@@ -34,14 +34,15 @@ func main() {
 	ns := flag.String("n", "10,100", "comma-separated extension counts")
 	runs := flag.Int("runs", 5, "timed runs per case (the median is reported)")
 	latency := flag.Duration("latency", 100*time.Millisecond, "latency of every fake GitHub answer")
+	useTLS := flag.Bool("tls", false, "serve the fake over TLS with HTTP/2, as api.github.com does (default: plain HTTP/1.1, like a simple mirror)")
 	flag.Parse()
-	if err := run(*bin, *ns, *runs, *latency); err != nil {
+	if err := run(*bin, *ns, *runs, *latency, *useTLS); err != nil {
 		fmt.Fprintln(os.Stderr, "listbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, ns string, runs int, latency time.Duration) error {
+func run(bin, ns string, runs int, latency time.Duration, useTLS bool) error {
 	var counts []int
 	for _, s := range strings.Split(ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -50,7 +51,20 @@ func run(bin, ns string, runs int, latency time.Duration) error {
 		}
 		counts = append(counts, n)
 	}
-	srv := fakegithub.New()
+	srv, proto := fakegithub.New(), "HTTP/1.1"
+	if useTLS {
+		srv, proto = fakegithub.NewTLS(), "HTTP/2 over TLS"
+		f, err := os.CreateTemp("", "listbench-ca-*.pem")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		if _, err := f.Write(srv.CertPEM()); err != nil {
+			return err
+		}
+		f.Close()
+		caFile = f.Name()
+	}
 	defer srv.Close()
 	for i := range slices.Max(counts) {
 		publish(srv, fmt.Sprintf("ext%d", i))
@@ -78,8 +92,8 @@ func run(bin, ns string, runs int, latency time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("%d extensions, refresh: %w", n, err)
 		}
-		how := fmt.Sprintf("`sysextctl --root R --github-api FAKE list --json%%s` exec'd %d times, median (min–max); fake GitHub (`internal/testutil/fakegithub`) delays every answer by %v; %s",
-			runs, latency, "requests counted by the fake for one run; peak RSS is the largest Maxrss of the runs")
+		how := fmt.Sprintf("`sysextctl --root R --github-api FAKE list --json%%s` exec'd %d times, median (min–max); fake GitHub (`internal/testutil/fakegithub`, %s) delays every answer by %v; %s",
+			runs, proto, latency, "requests counted by the fake for one run; peak RSS is the largest Maxrss of the runs")
 		fmt.Printf("| `list`, %d extensions, cold cache | %s | %s |\n", n, cold, fmt.Sprintf(how, "")+"; cache dir emptied before each run")
 		fmt.Printf("| `list`, %d extensions, warm (checked < 1 h ago) | %s | %s |\n", n, warm, fmt.Sprintf(how, "")+"; cache filled by one untimed run")
 		fmt.Printf("| `list --refresh`, %d extensions, warm cache | %s | %s |\n", n, refresh, fmt.Sprintf(how, " --refresh")+"; cache filled by one untimed run")
@@ -218,12 +232,19 @@ func (b bench) list(args ...string) (int64, error) {
 	return rss, nil
 }
 
-// filteredEnv drops what would change the result: a real token or API base.
+// caFile is the fake's certificate with -tls.
+var caFile string
+
+// filteredEnv drops what would change the result: a real token or API
+// base; with -tls it trusts the fake's certificate.
 func filteredEnv() []string {
 	var env []string
+	if caFile != "" {
+		env = append(env, "SSL_CERT_FILE="+caFile)
+	}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if k != "GITHUB_TOKEN" && k != "SYSEXT_GITHUB_API" && k != "CREDENTIALS_DIRECTORY" {
+		if k != "GITHUB_TOKEN" && k != "SYSEXT_GITHUB_API" && k != "CREDENTIALS_DIRECTORY" && k != "SSL_CERT_FILE" {
 			env = append(env, kv)
 		}
 	}

@@ -15,9 +15,11 @@ package fakegithub
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"sort"
@@ -117,6 +119,32 @@ func New() *Server {
 	s.httpSrv = httptest.NewServer(s.Handler())
 	return s
 }
+
+// NewTLS starts the fake on a random port of 127.0.0.1 over TLS with
+// HTTP/2, as api.github.com and its download hosts serve: a client then
+// multiplexes its requests over one connection instead of opening one per
+// request. CertPEM is the certificate to trust (SSL_CERT_FILE for another
+// process); it is valid for 127.0.0.1 only, so SetDownloadHost does not
+// apply.
+func NewTLS() *Server {
+	s := NewUnstarted()
+	s.httpSrv = httptest.NewUnstartedServer(s.Handler())
+	s.httpSrv.EnableHTTP2 = true
+	s.httpSrv.StartTLS()
+	return s
+}
+
+// CertPEM is the PEM certificate of a server made with NewTLS, nil for
+// the others.
+func (s *Server) CertPEM() []byte {
+	if s.httpSrv == nil || s.httpSrv.TLS == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.httpSrv.Certificate().Raw})
+}
+
+// Client is an http.Client that trusts the fake (for NewTLS).
+func (s *Server) Client() *http.Client { return s.httpSrv.Client() }
 
 // NewOn starts the fake on addr, e.g. "127.0.0.1:8089", so that another
 // process (a container sharing the host network) can reach it.

@@ -415,7 +415,14 @@ func (f flipReader) Read(p []byte) (int, error) {
 
 // apiBase is the API base URL as the client addressed it.
 func apiBase(r *http.Request) string {
-	return "http://" + r.Host + "/"
+	return scheme(r) + "://" + r.Host + "/"
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // downloadBase is where asset bytes are served. Caller holds s.mu.
@@ -425,7 +432,7 @@ func (s *Server) downloadBase(r *http.Request) string {
 	}
 	_, port, err := net.SplitHostPort(r.Host)
 	if err != nil {
-		return "http://" + s.downloadHost + "/"
+		return scheme(r) + "://" + s.downloadHost + "/"
 	}
-	return "http://" + net.JoinHostPort(s.downloadHost, port) + "/"
+	return scheme(r) + "://" + net.JoinHostPort(s.downloadHost, port) + "/"
 }
