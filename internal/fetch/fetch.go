@@ -169,7 +169,7 @@ func New(opts Options) (*GitHub, error) {
 		},
 		cache:  c,
 		apiSem: make(chan struct{}, opts.Parallel),
-		dlSem:  make(chan struct{}, 4*opts.Parallel), // small assets come from the CDN, not the API
+		dlSem:  make(chan struct{}, 2*opts.Parallel), // small assets: twice the lookups keeps a cold list as fast as 4x did, with less memory
 	}, nil
 }
 
