@@ -124,13 +124,16 @@ func (o *options) mirror(cmd *cobra.Command, to, tokenFile string, names []strin
 		r := res[n]
 		if r.Err == nil {
 			en := e.eng.Manifests.Get(n)
+			// The mirror orders releases by when their source published
+			// them; a source that does not say gets the time of copying.
+			published := r.Release.PublishedOr(time.Now())
 			switch {
 			case target.oci != "":
 				r.Err = pushOCI(ctx, target.oci, n, r.Release, e)
 			case target.up != nil:
-				r.Err = target.up.AddRelease(ctx, en.Image(), r.Release, e.eng.Source, time.Now(), false)
+				r.Err = target.up.AddRelease(ctx, en.Image(), r.Release, e.eng.Source, published, r.Release.Prerelease)
 			default:
-				r.Err = source.AddToMirror(ctx, target.dir, en.Image(), r.Release, e.eng.Source, time.Now(), false)
+				r.Err = source.AddToMirror(ctx, target.dir, en.Image(), r.Release, e.eng.Source, published, r.Release.Prerelease)
 			}
 		}
 		if r.Err != nil {

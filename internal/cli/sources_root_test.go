@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 	"github.com/spamtagger/sysextd/internal/testutil/nsroot"
@@ -81,14 +83,22 @@ func TestMirrorFallback(t *testing.T) {
 		f := newFixture(t, nsroot.NewRoot(t))
 		f.write(rootfs.VendorManifest, helloManifest)
 		mirror := t.TempDir()
-		v1 := release.Ext{Package: "hello", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v1": "v1"}}}
+		published := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		v1 := release.Ext{Package: "hello", Version: "1.0-1", PublishedAt: published, Spec: sqfs.Spec{Files: map[string]string{"usr/share/sysextd-test/v1": "v1"}}}
 		f.publish(v1)
 		out := f.mustRun("mirror", "--to", "file://"+mirror)
 		if !strings.Contains(out, "mirrored hello 1.0-1") {
 			t.Fatalf("mirror output %q", out)
 		}
-		if _, err := os.Stat(filepath.Join(mirror, "sysext-hello", "index.json")); err != nil {
+		b, err := os.ReadFile(filepath.Join(mirror, "sysext-hello", "index.json"))
+		if err != nil {
 			t.Fatalf("mirror has no index: %v", err)
+		}
+		// The mirror keeps GitHub's publish time, not the time of copying,
+		// so that it orders releases as GitHub did.
+		ix, err := source.ParseIndex(b, "sysext-hello")
+		if err != nil || len(ix.Releases) != 1 || !ix.Releases[0].PublishedAt.Equal(published) {
+			t.Fatalf("mirror index %s (%v): want one release published at %v", b, err, published)
 		}
 		f.write(rootfs.DaemonConfig, "mirrors = [\"file://"+mirror+"\"]\n")
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-github/v93/github"
 
@@ -166,7 +167,7 @@ func isStatus(err error, status int) bool {
 }
 
 func candidate(rel *github.RepositoryRelease) source.Candidate {
-	c := source.Candidate{Tag: rel.GetTagName(), Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease()}
+	c := source.Candidate{Tag: rel.GetTagName(), Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease(), Published: rel.GetPublishedAt().Time}
 	for _, a := range rel.Assets {
 		c.Assets = append(c.Assets, Asset{
 			ID:         a.GetID(),
@@ -263,10 +264,11 @@ func (g *GitHub) cachedJSON(path, query string) ([]byte, bool) {
 // cachedRelease is the part of a cached release answer Cached needs:
 // decoding only these fields keeps a warm list of 100 cheap.
 type cachedRelease struct {
-	TagName    string `json:"tag_name"`
-	Draft      bool   `json:"draft"`
-	Prerelease bool   `json:"prerelease"`
-	Assets     []struct {
+	TagName     string    `json:"tag_name"`
+	Draft       bool      `json:"draft"`
+	Prerelease  bool      `json:"prerelease"`
+	PublishedAt time.Time `json:"published_at"`
+	Assets      []struct {
 		ID                 int64  `json:"id"`
 		Name               string `json:"name"`
 		URL                string `json:"url"`
@@ -277,7 +279,7 @@ type cachedRelease struct {
 }
 
 func (r *cachedRelease) candidate() source.Candidate {
-	c := source.Candidate{Tag: r.TagName, Draft: r.Draft, Prerelease: r.Prerelease}
+	c := source.Candidate{Tag: r.TagName, Draft: r.Draft, Prerelease: r.Prerelease, Published: r.PublishedAt}
 	for _, a := range r.Assets {
 		c.Assets = append(c.Assets, Asset{ID: a.ID, Name: a.Name, URL: a.URL, BrowserURL: a.BrowserDownloadURL, Size: a.Size, Digest: a.Digest})
 	}

@@ -142,7 +142,7 @@ func safeComponent(s string) bool {
 func (ix *Index) Candidates(base string) []Candidate {
 	out := make([]Candidate, 0, len(ix.Releases))
 	for _, r := range ix.Releases {
-		c := Candidate{Tag: r.Tag, Prerelease: r.Prerelease}
+		c := Candidate{Tag: r.Tag, Prerelease: r.Prerelease, Published: r.PublishedAt}
 		for _, a := range r.Assets {
 			c.Assets = append(c.Assets, Asset{
 				Name:   a.Name,

@@ -195,6 +195,9 @@ func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (
 		return nil, fmt.Errorf("extension %s: %s:%s is not a sysext artifact (artifactType %q)", req.Name, ref.URL, tag, m.ArtifactType)
 	}
 	c := Candidate{Tag: m.Annotations[OCITagAnnotation]}
+	if t, err := time.Parse(time.RFC3339, m.Annotations[ocispec.AnnotationCreated]); err == nil {
+		c.Published = t
+	}
 	if c.Tag == "" {
 		c.Tag = tag
 	}
@@ -346,7 +349,7 @@ func (o *OCI) PushRelease(ctx context.Context, url, image string, rel *Release, 
 	}
 	mdesc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, OCIArtifactType, oras.PackManifestOptions{
 		Layers:              layers,
-		ManifestAnnotations: map[string]string{OCITagAnnotation: rel.Tag, ocispec.AnnotationCreated: time.Now().UTC().Format(time.RFC3339)},
+		ManifestAnnotations: map[string]string{OCITagAnnotation: rel.Tag, ocispec.AnnotationCreated: rel.PublishedOr(time.Now()).UTC().Format(time.RFC3339)},
 	})
 	if err != nil {
 		return fmt.Errorf("pushing the manifest to %s: %w", ref.URL, ociError(err))

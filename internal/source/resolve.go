@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/osrelease"
 )
@@ -14,7 +15,9 @@ type Candidate struct {
 	Tag        string
 	Draft      bool
 	Prerelease bool
-	Assets     []Asset
+	// Published is when the release was published, zero when unknown.
+	Published time.Time
+	Assets    []Asset
 }
 
 // Has reports whether c has an asset named name.
@@ -74,6 +77,8 @@ func Resolve(ctx context.Context, req Request, t Target, c *Candidate, base Rele
 	out := base
 	out.Name = req.Name
 	out.Tag = c.Tag
+	out.Published = c.Published
+	out.Prerelease = c.Prerelease
 	out.Assets = make(map[string]Asset, len(c.Assets))
 	for _, a := range c.Assets {
 		a.Unverified = a.Digest == ""

@@ -15,6 +15,7 @@ package source
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Target is the host an extension is chosen for.
@@ -84,6 +85,21 @@ type Release struct {
 	Origin string
 	// Kind is the kind of source it came from.
 	Kind Kind
+	// Published is when the release was published (zero when the source
+	// does not say); Prerelease is true for a release marked so. sysextctl
+	// mirror copies both into the mirror it writes, so that the mirror
+	// orders releases as their source did.
+	Published  time.Time
+	Prerelease bool
+}
+
+// PublishedOr is when r was published, else now: a mirror orders
+// releases by it.
+func (r *Release) PublishedOr(now time.Time) time.Time {
+	if r.Published.IsZero() {
+		return now
+	}
+	return r.Published
 }
 
 // Downloaded is a verified file in the caller's directory. The caller

@@ -133,3 +133,44 @@ func TestFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestTLS: NewTLS speaks HTTP/2 over TLS, as api.github.com does, and
+// hands out https download URLs that answer on the same connection.
+func TestTLS(t *testing.T) {
+	s := NewTLS()
+	defer s.Close()
+	s.Publish("o", "r", Release{Tag: "t1", Assets: []Asset{{Name: "a.txt", Data: []byte("hello")}}})
+	c := s.Client()
+	resp, err := c.Get(s.URL() + "repos/o/r/releases/latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.TLS == nil {
+		t.Errorf("answered over %s (TLS %v), want HTTP/2 over TLS", resp.Proto, resp.TLS != nil)
+	}
+	var rel struct {
+		Assets []struct {
+			Download string `json:"browser_download_url"`
+		} `json:"assets"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&rel); err != nil || len(rel.Assets) != 1 {
+		t.Fatalf("release: %+v, %v", rel, err)
+	}
+	if !strings.HasPrefix(rel.Assets[0].Download, "https://") {
+		t.Errorf("download URL %q, want https", rel.Assets[0].Download)
+	}
+	dl, err := c.Get(rel.Assets[0].Download)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Body.Close()
+	if b, _ := io.ReadAll(dl.Body); string(b) != "hello" {
+		t.Errorf("download = %q, want hello", b)
+	}
+	plain := New()
+	defer plain.Close()
+	if len(s.CertPEM()) == 0 || len(plain.CertPEM()) != 0 {
+		t.Error("CertPEM: want the certificate for NewTLS only")
+	}
+}
