@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +23,7 @@ func newListCmd(o *options) *cobra.Command {
 		Short: "Show every extension: status, versions, recommendation, update action",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			limitListMemory()
+			o.limitListMemory()
 			e, err := o.newEnv(cmd.Context())
 			if err != nil {
 				return err
@@ -171,9 +170,10 @@ func printAge(w io.Writer, info engine.ListInfo, now time.Time) {
 // (docs/PERFORMANCE.md). It is soft: a list that needs more gets more.
 const listMemoryLimit = 12 << 20
 
-// limitListMemory applies listMemoryLimit unless GOMEMLIMIT says otherwise.
-func limitListMemory() {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(listMemoryLimit)
+// limitListMemory applies listMemoryLimit to the sysextctl process unless
+// GOMEMLIMIT says otherwise.
+func (o *options) limitListMemory() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && o.setMemoryLimit != nil {
+		o.setMemoryLimit(listMemoryLimit)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,29 +49,38 @@ func exitWith(code int, err error) error { return &exitError{code: code, err: er
 
 // options are the global flags, shared by every command.
 type options struct {
-	root       string
-	githubAPI  string
-	tokenFile  string
-	factsFile  string
-	json       bool
-	quiet      bool
-	verbose    bool
-	dryRun     bool
-	noBlock    bool
-	offline    bool
-	maxSize    int64
-	image      string   // install --image FILE
-	enterprise []string // GitHub Enterprise Server hosts
-	stdout     io.Writer
-	stderr     io.Writer
-	isTerminal bool
-	getenv     func(string) string
+	// setMemoryLimit is debug.SetMemoryLimit in the sysextctl process
+	// (Main), nil in tests.
+	setMemoryLimit func(int64) int64
+	root           string
+	githubAPI      string
+	tokenFile      string
+	factsFile      string
+	json           bool
+	quiet          bool
+	verbose        bool
+	dryRun         bool
+	noBlock        bool
+	offline        bool
+	maxSize        int64
+	image          string   // install --image FILE
+	enterprise     []string // GitHub Enterprise Server hosts
+	stdout         io.Writer
+	stderr         io.Writer
+	isTerminal     bool
+	getenv         func(string) string
 }
 
 // NewRootCmd builds the sysextctl command tree writing to stdout and
 // stderr.
 func NewRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	o := &options{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return newRootCmd(stdout, stderr, nil)
+}
+
+// newRootCmd is NewRootCmd; setMemoryLimit, when not nil, is how a
+// command tunes the Go runtime of its own process (Main), never a test's.
+func newRootCmd(stdout, stderr io.Writer, setMemoryLimit func(int64) int64) *cobra.Command {
+	o := &options{stdout: stdout, stderr: stderr, getenv: os.Getenv, setMemoryLimit: setMemoryLimit}
 	if f, ok := stderr.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("INVOCATION_ID") == "" {
 			o.isTerminal = true
@@ -117,8 +127,17 @@ var legacy = map[string]string{"-s": "status", "-i": "install", "-r": "remove", 
 // Run runs sysextctl with args (without the program name) and returns the
 // exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, newRootCmd(stdout, stderr, nil), args, stderr)
+}
+
+// Main is Run for the sysextctl process itself: commands may tune its Go
+// runtime (list's memory limit).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, newRootCmd(stdout, stderr, debug.SetMemoryLimit), args, stderr)
+}
+
+func run(ctx context.Context, cmd *cobra.Command, args []string, stderr io.Writer) int {
 	args = translateLegacy(args)
-	cmd := NewRootCmd(stdout, stderr)
 	cmd.InitDefaultHelpCmd()
 	cmd.InitDefaultCompletionCmd()
 	typeUsageErrors(cmd)
