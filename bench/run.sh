@@ -8,10 +8,25 @@
 # Needs: go, curl, mksquashfs (squashfs-tools), /usr/bin/time (package
 # "time"), systemd-sysext, unshare. Takes about 2-3 minutes on 2 cores.
 # Every server is a fake GitHub on 127.0.0.1; nothing leaves the machine.
+#
+#	bench/run.sh [SECTION...]      (or SECTIONS="SECTION..." bench/run.sh)
+#
+# runs only the sections named: list, facts, download, sources, warmlist,
+# big (the 1 GiB download), install (end to end, from each kind of source),
+# idle (the daemon). With any section named, the rows are printed and
+# docs/PERFORMANCE.md is left alone; with none, all run and the file is
+# written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
+SECTIONS=${*:-${SECTIONS:-all}}
+all_sections="list facts download sources warmlist big install idle"
+for s in $SECTIONS; do
+	[ "$s" = all ] || [[ " $all_sections " == *" $s "* ]] || { echo "bench/run.sh: unknown section $s (sections: $all_sections)" >&2; exit 2; }
+done
+# want SECTION: whether SECTION runs.
+want() { [ "$SECTIONS" = all ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 RUNS=${RUNS:-5}
 work=$(mktemp -d /tmp/sysextd-bench.XXXXXX)
 serve_pid=""
@@ -46,127 +61,204 @@ serve_stop() {
 }
 
 # 1. list, cold and warm, 10 and 100 extensions, 100 ms per answer.
-echo "list: cold and warm caches" >&2
-while IFS= read -r line; do rows+=("$line"); echo "$line" >&2; done < <("$bin/listbench" -sysextctl "$bin/sysextctl" -n 10,100 -runs "$RUNS" -latency 100ms)
+if want list; then
+	echo "list: cold and warm caches" >&2
+	while IFS= read -r line; do rows+=("$line"); echo "$line" >&2; done < <("$bin/listbench" -sysextctl "$bin/sysextctl" -n 10,100 -runs "$RUNS" -latency 100ms)
+fi
 
 # 2. facts gathering plus matching 100 extensions.
-echo "facts and matching" >&2
-out=$($GO test -run '^$' -bench 'BenchmarkFactsAndMatch100$' -benchtime 2s ./internal/match/)
-nsop=$(awk '/^BenchmarkFactsAndMatch100/ {print $3; exit}' <<<"$out")
-[ -n "$nsop" ] || die "no result from BenchmarkFactsAndMatch100: $out"
-row "Facts from a fake sysfs root + matching 100 extensions" "**$(awk -v n="$nsop" 'BEGIN {printf "%.2f", n/1e6}') ms**/op" \
-	"\`go test -bench BenchmarkFactsAndMatch100 -benchtime 2s ./internal/match/\` (in-process, no exec)"
+if want facts; then
+	echo "facts and matching" >&2
+	out=$($GO test -run '^$' -bench 'BenchmarkFactsAndMatch100$' -benchtime 2s ./internal/match/)
+	nsop=$(awk '/^BenchmarkFactsAndMatch100/ {print $3; exit}' <<<"$out")
+	[ -n "$nsop" ] || die "no result from BenchmarkFactsAndMatch100: $out"
+	row "Facts from a fake sysfs root + matching 100 extensions" "**$(awk -v n="$nsop" 'BEGIN {printf "%.2f", n/1e6}') ms**/op" \
+		"\`go test -bench BenchmarkFactsAndMatch100 -benchtime 2s ./internal/match/\` (in-process, no exec)"
+fi
 
 # 3. download throughput, in-process benchmark (256 MiB through the fake).
-echo "download benchmark" >&2
-out=$($GO test -run '^$' -bench 'BenchmarkDownload$' -benchtime 3x ./internal/fetch/)
-mbs=$(awk '/^BenchmarkDownload/ {for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1); exit}' <<<"$out")
-[ -n "$mbs" ] || die "no result from BenchmarkDownload: $out"
-row "Download, 256 MiB, verified, in-process" "**$mbs MB/s**" \
-	"\`go test -bench BenchmarkDownload -benchtime 3x ./internal/fetch/\`: fetch.GitHub.Download from the fake in the same process (sha256 + size check + fsync)"
+if want download; then
+	echo "download benchmark" >&2
+	out=$($GO test -run '^$' -bench 'BenchmarkDownload$' -benchtime 3x ./internal/fetch/)
+	mbs=$(awk '/^BenchmarkDownload/ {for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1); exit}' <<<"$out")
+	[ -n "$mbs" ] || die "no result from BenchmarkDownload: $out"
+	row "Download, 256 MiB, verified, in-process" "**$mbs MB/s**" \
+		"\`go test -bench BenchmarkDownload -benchtime 3x ./internal/fetch/\`: fetch.GitHub.Download from the fake in the same process (sha256 + size check + fsync)"
+fi
 
 # 3b. download from each other kind of source, in-process (64 MiB).
-echo "download benchmark per source" >&2
-out=$($GO test -run '^$' -bench 'BenchmarkDownload(MirrorFile|MirrorHTTP|OCI|Local)$' -benchtime 5x ./internal/source/)
-for b in MirrorFile MirrorHTTP OCI Local; do
-	mbs=$(awk -v b="BenchmarkDownload$b" '$1 ~ "^"b"(-[0-9]+)?$" {for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1); exit}' <<<"$out")
-	[ -n "$mbs" ] || die "no result from BenchmarkDownload$b: $out"
-	row "Download, 64 MiB, verified, in-process, from $b" "**$mbs MB/s**" \
-		"\`go test -bench 'BenchmarkDownload$b\$' -benchtime 5x ./internal/source/\`: the source's Download (sha256 + size check + fsync); MirrorFile: file:// mirror, MirrorHTTP: http mirror on 127.0.0.1, OCI: go-containerregistry's registry in-process, Local: sysextctl install FILE's copy"
-done
+if want sources; then
+	echo "download benchmark per source" >&2
+	out=$($GO test -run '^$' -bench 'BenchmarkDownload(MirrorFile|MirrorHTTP|OCI|Local)$' -benchtime 5x ./internal/source/)
+	for b in MirrorFile MirrorHTTP OCI Local; do
+		mbs=$(awk -v b="BenchmarkDownload$b" '$1 ~ "^"b"(-[0-9]+)?$" {for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1); exit}' <<<"$out")
+		[ -n "$mbs" ] || die "no result from BenchmarkDownload$b: $out"
+		row "Download, 64 MiB, verified, in-process, from $b" "**$mbs MB/s**" \
+			"\`go test -bench 'BenchmarkDownload$b\$' -benchtime 5x ./internal/source/\`: the source's Download (sha256 + size check + fsync); MirrorFile: file:// mirror, MirrorHTTP: http mirror on 127.0.0.1, OCI: go-containerregistry's registry in-process, Local: sysextctl install FILE's copy"
+	done
+fi
 
 # 3c. warm list in-process: no request, 100 extensions.
-echo "warm list benchmark" >&2
-out=$($GO test -run '^$' -bench 'BenchmarkListWarm100$' -benchtime 50x ./internal/cli/)
-nsop=$(awk '/^BenchmarkListWarm100/ {print $3; exit}' <<<"$out")
-[ -n "$nsop" ] || die "no result from BenchmarkListWarm100: $out"
-row "\`list\`, 100 extensions, warm, in-process" "**$(awk -v n="$nsop" 'BEGIN {printf "%.1f", n/1e6}') ms**/op, 0 requests" \
-	"\`go test -bench BenchmarkListWarm100 -benchtime 50x ./internal/cli/\`: cli.Run list --json after one cold list; the benchmark fails on any request"
+if want warmlist; then
+	echo "warm list benchmark" >&2
+	out=$($GO test -run '^$' -bench 'BenchmarkListWarm100$' -benchtime 50x ./internal/cli/)
+	nsop=$(awk '/^BenchmarkListWarm100/ {print $3; exit}' <<<"$out")
+	[ -n "$nsop" ] || die "no result from BenchmarkListWarm100: $out"
+	row "\`list\`, 100 extensions, warm, in-process" "**$(awk -v n="$nsop" 'BEGIN {printf "%.1f", n/1e6}') ms**/op, 0 requests" \
+		"\`go test -bench BenchmarkListWarm100 -benchtime 50x ./internal/cli/\`: cli.Run list --json after one cold list; the benchmark fails on any request"
+fi
 
 # 4. 1 GiB: sysextd's downloader vs curl from the same server, and peak RSS.
-echo "1 GiB download: curl vs fetch, peak RSS" >&2
-head -c 1G /dev/urandom >"$work/big.squashfs"
-serve_start -name big -file "$work/big.squashfs"
-# -L: like GitHub's, the fake's browser_download_url redirects to the bytes.
-read -r curl_null got < <(curl -fsSL -o /dev/null -w '%{speed_download} %{size_download}\n' "$URL")
-[ "$got" = $((1 << 30)) ] || die "curl fetched $got bytes, want 1 GiB"
-read -r curl_file got < <(curl -fsSL -o "$work/curl.out" -w '%{speed_download} %{size_download}\n' "$URL")
-[ "$got" = $((1 << 30)) ] || die "curl fetched $got bytes, want 1 GiB"
-rm -f "$work/curl.out"
-/usr/bin/time -v -o "$work/time.txt" "$bin/dlget" -api "$API" -name big -dir "$work" >"$work/dlget.txt"
-serve_stop
-rm -f "$work/big.squashfs"
-go_mbs=$(cat "$work/dlget.txt")
-rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
-mb() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1e6}'; }
-row "Download, 1 GiB: sysextd (fetch.GitHub.Download)" "**$go_mbs MB/s**" \
-	"bench/dlget exec'd against bench/serve (fake GitHub in another process, 127.0.0.1): Latest + Download to a file, with sha256, size check and fsync"
-row "Download, 1 GiB: curl, same URL" "**$(mb "$curl_null") MB/s** to /dev/null, **$(mb "$curl_file") MB/s** to a file" \
-	"\`curl -L -o /dev/null -w '%{speed_download}'\` on the asset's browser_download_url (302 to the bytes, as on GitHub), same server, same run; then \`-o FILE\` (no hash, no fsync)"
-row "Peak RSS downloading a 1 GiB image" "**$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k/1024}') MiB**" \
-	"\`/usr/bin/time -v bench/dlget\` (the download above), Maximum resident set size"
-
-# 5. install end to end, and the daemon idle (root: private mount namespace).
-if [ "$(id -u)" -ne 0 ]; then
-	row "Install end to end" "not measured: needs root" "run bench/run.sh as root"
-	row "Daemon idle RSS / CPU" "not measured: needs root" "run bench/run.sh as root"
-else
-	echo "install end to end, daemon idle" >&2
-	mkdir -p "$work/img"
-	serve_start -name x -build "$work/img"
-	export API RUNS bin work
-	unshare -m --propagation private bash -euo pipefail -c '
-		mount --make-rshared /
-		mount -t tmpfs tmpfs /run
-		mkroot() {
-			local r=$1
-			mkdir -p "$r/etc" "$r/usr/lib" "$r/usr/bin" "$r/usr/spamtagger/etc" \
-				"$r/var/lib/extensions" "$r/var/lib/sysextd" "$r/var/cache/sysextd"
-			printf "ID=debian\nVERSION_ID=13\nVERSION_CODENAME=trixie\n" | tee "$r/etc/os-release" >"$r/usr/lib/os-release"
-			printf "[x]\nurl = \"https://github.com/bench/sysext-x\"\n" >"$r/usr/spamtagger/etc/sysext.toml"
-		}
-		times=()
-		for i in $(seq "$RUNS"); do
-			r=$work/root$i
-			mkroot "$r"
-			start=$(date +%s%N)
-			"$bin/sysextctl" -q --root "$r" --github-api "$API" install x >/dev/null
-			end=$(date +%s%N)
-			[ -x "$r/usr/bin/x" ] || { echo "install did not merge x into $r/usr" >&2; exit 1; }
-			times+=($(( (end - start) / 1000000 )))
-		done
-		printf "%s\n" "${times[@]}" | sort -n >"$work/install.txt"
-
-		# The daemon on the last root: x is installed and current, so after
-		# startup it has nothing to do. Sample it while idle.
-		SYSEXT_GITHUB_API=$API "$bin/sysextd" --root "$r" 2>"$work/sysextd.log" &
-		pid=$!
-		for _ in $(seq 100); do
-			grep -q "next update check" "$work/sysextd.log" && break
-			sleep 0.1
-		done
-		grep -q "next update check" "$work/sysextd.log" || { echo "sysextd never went idle:" >&2; cat "$work/sysextd.log" >&2; kill $pid; exit 1; }
-		sleep 2
-		ticks() { awk "{print \$14 + \$15}" "/proc/$pid/stat"; }
-		t0=$(ticks)
-		sleep 30
-		t1=$(ticks)
-		rss=$(awk "/^VmRSS/ {print \$2}" "/proc/$pid/status")
-		stop0=$(date +%s%N)
-		kill -TERM $pid
-		wait $pid || true
-		stop1=$(date +%s%N)
-		echo "$rss $((t1 - t0)) $(getconf CLK_TCK) $(( (stop1 - stop0) / 1000000 ))" >"$work/idle.txt"
-		for i in $(seq "$RUNS"); do umount -R "$work/root$i/usr" 2>/dev/null || true; done
-	'
+if want big; then
+	echo "1 GiB download: curl vs fetch, peak RSS" >&2
+	head -c 1G /dev/urandom >"$work/big.squashfs"
+	serve_start -name big -file "$work/big.squashfs"
+	# -L: like GitHub's, the fake's browser_download_url redirects to the bytes.
+	read -r curl_null got < <(curl -fsSL -o /dev/null -w '%{speed_download} %{size_download}\n' "$URL")
+	[ "$got" = $((1 << 30)) ] || die "curl fetched $got bytes, want 1 GiB"
+	read -r curl_file got < <(curl -fsSL -o "$work/curl.out" -w '%{speed_download} %{size_download}\n' "$URL")
+	[ "$got" = $((1 << 30)) ] || die "curl fetched $got bytes, want 1 GiB"
+	rm -f "$work/curl.out"
+	/usr/bin/time -v -o "$work/time.txt" "$bin/dlget" -api "$API" -name big -dir "$work" >"$work/dlget.txt"
 	serve_stop
-	mapfile -t it <"$work/install.txt"
-	n=${#it[@]}
-	row "Install end to end (1 small image)" "**${it[$((n / 2))]} ms** (${it[0]}–${it[$((n - 1))]})" \
-		"\`sysextctl --root R --github-api FAKE install x\` exec'd $RUNS times, fresh root each, median (min–max): API lookup, download, squashfs validation, placement, real \`systemd-sysext --root R refresh\` (systemd $(systemd-sysext --version | awk 'NR==1 {print $2}')) in \`unshare -m\` with tmpfs /run; the merge is checked"
-	read -r rss dticks hz stopms <"$work/idle.txt"
-	row "Daemon idle" "**$(awk -v k="$rss" 'BEGIN {printf "%.1f", k/1024}') MiB** RSS, **$(awk -v t="$dticks" -v h="$hz" 'BEGIN {printf "%.2f", t/h}') s** CPU in 30 s; SIGTERM to exit **${stopms} ms**" \
-		"\`sysextd --root R\` (nothing to do: x installed and current) sampled from /proc/PID/{status,stat} over 30 s once it logged its next check; outside systemd, so no D-Bus or journald"
+	rm -f "$work/big.squashfs"
+	go_mbs=$(cat "$work/dlget.txt")
+	rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
+	mb() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1e6}'; }
+	row "Download, 1 GiB: sysextd (fetch.GitHub.Download)" "**$go_mbs MB/s**" \
+		"bench/dlget exec'd against bench/serve (fake GitHub in another process, 127.0.0.1): Latest + Download to a file, with sha256, size check and fsync"
+	row "Download, 1 GiB: curl, same URL" "**$(mb "$curl_null") MB/s** to /dev/null, **$(mb "$curl_file") MB/s** to a file" \
+		"\`curl -L -o /dev/null -w '%{speed_download}'\` on the asset's browser_download_url (302 to the bytes, as on GitHub), same server, same run; then \`-o FILE\` (no hash, no fsync)"
+	row "Peak RSS downloading a 1 GiB image" "**$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k/1024}') MiB**" \
+		"\`/usr/bin/time -v bench/dlget\` (the download above), Maximum resident set size"
+fi
+
+# 5. install end to end from each kind of source, and the daemon idle
+# (root: private mount namespace).
+if want install || want idle; then
+	if [ "$(id -u)" -ne 0 ]; then
+		if want install; then row "Install end to end" "not measured: needs root" "run bench/run.sh as root"; fi
+		if want idle; then row "Daemon idle RSS / CPU" "not measured: needs root" "run bench/run.sh as root"; fi
+	else
+		echo "install end to end from each source, daemon idle" >&2
+		mkdir -p "$work/img" "$work/mirror" "$work/docker"
+		# One fake GitHub, the mirror directory over http, one OCI registry.
+		serve_start -name x -build "$work/img" -dir "$work/mirror" -oci
+		read -r MIRROR_HTTP <&"${SERVE[0]}"
+		read -r REGISTRY <&"${SERVE[0]}"
+		# Only this registry, never the root's docker or podman credentials.
+		export DOCKER_CONFIG=$work/docker REGISTRY_AUTH_FILE=$work/docker/auth.json
+		export API RUNS bin work MIRROR_HTTP REGISTRY
+		DO_INSTALL=0 DO_IDLE=0
+		if want install; then DO_INSTALL=1; fi
+		if want idle; then DO_IDLE=1; fi
+		export DO_INSTALL DO_IDLE
+		unshare -m --propagation private bash -euo pipefail -c '
+			mount --make-rshared /
+			mount -t tmpfs tmpfs /run
+			# mkroot DIR [URL]: a fresh trixie root; URL: the manifest entry of x.
+			mkroot() {
+				local r=$1
+				mkdir -p "$r/etc" "$r/usr/lib" "$r/usr/bin" "$r/usr/spamtagger/etc" \
+					"$r/var/lib/extensions" "$r/var/lib/sysextd" "$r/var/cache/sysextd"
+				printf "ID=debian\nVERSION_ID=13\nVERSION_CODENAME=trixie\n" | tee "$r/etc/os-release" >"$r/usr/lib/os-release"
+				if [ -n "${2:-}" ]; then printf "[x]\nurl = \"%s\"\n" "$2" >"$r/usr/spamtagger/etc/sysext.toml"; fi
+			}
+			github=https://github.com/bench/sysext-x
+			# measure KIND URL SYSEXTCTL-ARGS...: RUNS installs, each into a fresh
+			# root whose manifest names x at URL (none if empty); the merge is
+			# checked; sorted times in ms to $work/install-KIND.txt.
+			measure() {
+				local kind=$1 url=$2 times=() i r start end
+				shift 2
+				for i in $(seq "$RUNS"); do
+					r=$work/root-$kind-$i
+					mkroot "$r" "$url"
+					start=$(date +%s%N)
+					"$bin/sysextctl" -q --root "$r" "$@" >/dev/null
+					end=$(date +%s%N)
+					[ -x "$r/usr/bin/x" ] || { echo "install from $kind did not merge x into $r/usr" >&2; exit 1; }
+					times+=($(( (end - start) / 1000000 )))
+				done
+				printf "%s\n" "${times[@]}" | sort -n >"$work/install-$kind.txt"
+			}
+			if [ "$DO_INSTALL" = 1 ]; then
+				# Fill the mirror and the registry from the fake GitHub, untimed.
+				mkroot "$work/root-src" "$github"
+				"$bin/sysextctl" -q --root "$work/root-src" --github-api "$API" mirror --to "file://$work/mirror" x >/dev/null
+				"$bin/sysextctl" -q --root "$work/root-src" --github-api "$API" mirror --to "oci://$REGISTRY/bench" x >/dev/null
+				[ -s "$work/mirror/sysext-x/index.json" ] || { echo "sysextctl mirror wrote no index.json" >&2; exit 1; }
+				# Each source is the url of the entry: no GitHub lookup, no fall-through.
+				measure github "$github" --github-api "$API" install x
+				measure file "file://$work/mirror" install x
+				measure http "$MIRROR_HTTP" install x
+				measure oci "oci://$REGISTRY/bench" install x
+				measure local "" install --image "$work/img/sysext-x.raw" x
+			else
+				# The daemon needs a root with x installed and current.
+				mkroot "$work/root-github-$RUNS" "$github"
+				"$bin/sysextctl" -q --root "$work/root-github-$RUNS" --github-api "$API" install x >/dev/null
+			fi
+
+			if [ "$DO_IDLE" = 1 ]; then
+				# The daemon on the last GitHub root: x is installed and current,
+				# so after startup it has nothing to do. Sample it while idle.
+				r=$work/root-github-$RUNS
+				SYSEXT_GITHUB_API=$API "$bin/sysextd" --root "$r" 2>"$work/sysextd.log" &
+				pid=$!
+				for _ in $(seq 100); do
+					grep -q "next update check" "$work/sysextd.log" && break
+					sleep 0.1
+				done
+				grep -q "next update check" "$work/sysextd.log" || { echo "sysextd never went idle:" >&2; cat "$work/sysextd.log" >&2; kill $pid; exit 1; }
+				sleep 2
+				ticks() { awk "{print \$14 + \$15}" "/proc/$pid/stat"; }
+				t0=$(ticks)
+				sleep 30
+				t1=$(ticks)
+				rss=$(awk "/^VmRSS/ {print \$2}" "/proc/$pid/status")
+				stop0=$(date +%s%N)
+				kill -TERM $pid
+				wait $pid || true
+				stop1=$(date +%s%N)
+				echo "$rss $((t1 - t0)) $(getconf CLK_TCK) $(( (stop1 - stop0) / 1000000 ))" >"$work/idle.txt"
+			fi
+			for r in "$work"/root-*; do umount -R "$r/usr" 2>/dev/null || true; done
+		'
+		serve_stop
+		if want install; then
+			how="exec'd $RUNS times, fresh root each, median (min–max); each run includes process start, squashfs validation, placement and a real \`systemd-sysext --root R refresh\` (systemd $(systemd-sysext --version | awk 'NR==1 {print $2}')) in \`unshare -m\` with tmpfs /run; the merge is checked"
+			# install_row KIND TITLE HOW: the row of $work/install-KIND.txt.
+			install_row() {
+				local it n
+				mapfile -t it <"$work/install-$1.txt"
+				n=${#it[@]}
+				row "Install end to end (1 small image), $2" "**${it[$((n / 2))]} ms** (${it[0]}–${it[$((n - 1))]})" "$3"
+			}
+			install_row github "from GitHub" \
+				"\`sysextctl --root R --github-api FAKE install x\`, the entry's url on the fake GitHub (bench/serve, another process, HTTP/1.1): release lookup, then \`.manifest\`, \`release.json\` and the image; $how"
+			install_row file "from a file:// mirror" \
+				"\`sysextctl --root R install x\`, the entry's url a \`file:///DIR\` mirror filled once (untimed) by \`sysextctl mirror --to file:///DIR\` from the fake GitHub: \`index.json\`, the small assets and the image read from disk. The mirror is the url itself, not in \`mirrors = [...]\`, so no GitHub request and no fall-through is timed; $how"
+			install_row http "from an http mirror on 127.0.0.1" \
+				"as the file:// row, the same directory served over HTTP/1.1 by \`bench/serve -dir\` (Go's http.FileServer, another process) and the entry's url http://127.0.0.1:PORT; $how"
+			install_row oci "from an OCI registry" \
+				"\`sysextctl --root R install x\`, the entry's url \`oci://127.0.0.1:PORT/bench\`: go-containerregistry's pkg/registry served by \`bench/serve -oci\` (another process), filled once (untimed) by \`sysextctl mirror --to oci://127.0.0.1:PORT/bench\`: the moving tag's OCI manifest, the \`.manifest\` layer and the image layer, digests checked; $how"
+			install_row local "from a local image file" \
+				"\`sysextctl --root R install --image FILE x\`, no manifest entry, no server: the image's own extension-release read, the file copied (verified) into staging; $how"
+		fi
+		if want idle; then
+			read -r rss dticks hz stopms <"$work/idle.txt"
+			row "Daemon idle" "**$(awk -v k="$rss" 'BEGIN {printf "%.1f", k/1024}') MiB** RSS, **$(awk -v t="$dticks" -v h="$hz" 'BEGIN {printf "%.2f", t/h}') s** CPU in 30 s; SIGTERM to exit **${stopms} ms**" \
+				"\`sysextd --root R\` (nothing to do: x installed and current) sampled from /proc/PID/{status,stat} over 30 s once it logged its next check; outside systemd, so no D-Bus or journald"
+		fi
+fi
+fi
+
+if [ "$SECTIONS" != all ]; then
+	printf '\n| Measurement | Result | How it was measured |\n| --- | --- | --- |\n'
+	printf '%s\n' "${rows[@]}"
+	echo "bench/run.sh: sections $SECTIONS only: docs/PERFORMANCE.md not written" >&2
+	exit 0
 fi
 
 # Write docs/PERFORMANCE.md.

@@ -4,14 +4,23 @@
 // downloader under /usr/bin/time) can be measured against it without the
 // server's own memory or CPU in their figures.
 //
-//	serve -name NAME (-build DIR | -image FILE.raw | -file BLOB)
+//	serve -name NAME (-build DIR | -image FILE.raw | -file BLOB) [-dir DIR] [-oci]
 //
 // -build makes a small extension image with mksquashfs in DIR (usr/bin/NAME
 // and the extension-release file with the sysext template's defaults for
 // this host) and publishes it; -image publishes an existing image built
 // with those same fields; -file publishes any file as the image asset, for
-// download throughput. It prints two lines: the API base
-// URL and the image's browser_download_url.
+// download throughput.
+//
+// -dir also serves DIR as plain files over http on 127.0.0.1 (a static
+// mirror, once `sysextctl mirror --to file:///DIR` has filled it; files are
+// read at each request, so DIR may be filled after serve starts). -oci also
+// runs an empty OCI registry (go-containerregistry's pkg/registry) on
+// 127.0.0.1, for `sysextctl mirror --to oci://HOST:PORT/REPO`.
+//
+// It prints, one per line and in this order: the API base URL; the image's
+// browser_download_url; with -dir, the base URL DIR is served at (no
+// trailing slash); with -oci, the registry's HOST:PORT.
 package main
 
 import (
@@ -20,9 +29,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
@@ -32,6 +45,8 @@ func main() {
 	image := flag.String("image", "", "extension image to publish")
 	file := flag.String("file", "", "any file to publish as the image asset")
 	build := flag.String("build", "", "build a small image in `DIR` and publish it")
+	dir := flag.String("dir", "", "also serve `DIR` over http on 127.0.0.1 (a static mirror)")
+	oci := flag.Bool("oci", false, "also run an OCI registry on 127.0.0.1")
 	flag.Parse()
 	path := *image
 	if *build != "" {
@@ -70,7 +85,34 @@ func main() {
 	api := srv.URL()
 	fmt.Println(api)
 	fmt.Printf("%sbench/%s/releases/download/2026.11.01-0900/%s.squashfs\n", api, img, base)
+	if *dir != "" {
+		addr, err := listen(http.FileServer(http.Dir(*dir)))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("http://%s\n", addr)
+	}
+	if *oci {
+		addr, err := listen(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+			os.Exit(1)
+		}
+		fmt.Println(addr)
+	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// listen serves h on a free port of 127.0.0.1 until the process exits and
+// returns its HOST:PORT.
+func listen(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() { _ = http.Serve(ln, h) }()
+	return ln.Addr().String(), nil
 }
 
 // buildImage writes sysext-NAME.raw into dir with mksquashfs.
