@@ -166,22 +166,20 @@ if want install || want idle; then
 				if [ -n "${2:-}" ]; then printf "[x]\nurl = \"%s\"\n" "$2" >"$r/usr/spamtagger/etc/sysext.toml"; fi
 			}
 			github=https://github.com/bench/sysext-x
-			# measure KIND URL SYSEXTCTL-ARGS...: RUNS installs, each into a fresh
-			# root whose manifest names x at URL (none if empty); the merge is
-			# checked; sorted times in ms to $work/install-KIND.txt.
-			measure() {
-				local kind=$1 url=$2 times=() i r start end
-				shift 2
-				for i in $(seq "$RUNS"); do
-					r=$work/root-$kind-$i
-					mkroot "$r" "$url"
-					start=$(date +%s%N)
-					"$bin/sysextctl" -q --root "$r" "$@" >/dev/null
-					end=$(date +%s%N)
-					[ -x "$r/usr/bin/x" ] || { echo "install from $kind did not merge x into $r/usr" >&2; exit 1; }
-					times+=($(( (end - start) / 1000000 )))
-				done
-				printf "%s\n" "${times[@]}" | sort -n >"$work/install-$kind.txt"
+			# Any GitHub request, wanted or not, goes to the fake.
+			export SYSEXT_GITHUB_API=$API
+			# install_once KIND RUN URL SYSEXTCTL-ARGS...: one install into a
+			# fresh root whose manifest names x at URL (none if empty); the
+			# merge is checked; the time in ms is added to $work/install-KIND.txt.
+			install_once() {
+				local kind=$1 r=$work/root-$1-$2 url=$3 start end
+				shift 3
+				mkroot "$r" "$url"
+				start=$(date +%s%N)
+				"$bin/sysextctl" -q --root "$r" "$@" >/dev/null
+				end=$(date +%s%N)
+				[ -x "$r/usr/bin/x" ] || { echo "install from $kind did not merge x into $r/usr" >&2; exit 1; }
+				echo $(( (end - start) / 1000000 )) >>"$work/install-$kind.txt"
 			}
 			if [ "$DO_INSTALL" = 1 ]; then
 				# Fill the mirror and the registry from the fake GitHub, untimed.
@@ -189,12 +187,17 @@ if want install || want idle; then
 				"$bin/sysextctl" -q --root "$work/root-src" --github-api "$API" mirror --to "file://$work/mirror" x >/dev/null
 				"$bin/sysextctl" -q --root "$work/root-src" --github-api "$API" mirror --to "oci://$REGISTRY/bench" x >/dev/null
 				[ -s "$work/mirror/sysext-x/index.json" ] || { echo "sysextctl mirror wrote no index.json" >&2; exit 1; }
-				# Each source is the url of the entry: no GitHub lookup, no fall-through.
-				measure github "$github" --github-api "$API" install x
-				measure file "file://$work/mirror" install x
-				measure http "$MIRROR_HTTP" install x
-				measure oci "oci://$REGISTRY/bench" install x
-				measure local "" install --image "$work/img/sysext-x.raw" x
+				# Each source is the url of the entry: no GitHub lookup, no
+				# fall-through. The sources take turns within each run, so
+				# that the load of a shared machine falls on all alike.
+				for i in $(seq "$RUNS"); do
+					install_once github "$i" "$github" --github-api "$API" install x
+					install_once file "$i" "file://$work/mirror" install x
+					install_once http "$i" "$MIRROR_HTTP" install x
+					install_once oci "$i" "oci://$REGISTRY/bench" install x
+					install_once local "$i" "" install --image "$work/img/sysext-x.raw" x
+				done
+				for k in github file http oci local; do sort -n -o "$work/install-$k.txt" "$work/install-$k.txt"; done
 			else
 				# The daemon needs a root with x installed and current.
 				mkroot "$work/root-github-$RUNS" "$github"
@@ -205,7 +208,7 @@ if want install || want idle; then
 				# The daemon on the last GitHub root: x is installed and current,
 				# so after startup it has nothing to do. Sample it while idle.
 				r=$work/root-github-$RUNS
-				SYSEXT_GITHUB_API=$API "$bin/sysextd" --root "$r" 2>"$work/sysextd.log" &
+				"$bin/sysextd" --root "$r" 2>"$work/sysextd.log" &
 				pid=$!
 				for _ in $(seq 100); do
 					grep -q "next update check" "$work/sysextd.log" && break
@@ -228,7 +231,7 @@ if want install || want idle; then
 		'
 		serve_stop
 		if want install; then
-			how="exec'd $RUNS times, fresh root each, median (min–max); each run includes process start, squashfs validation, placement and a real \`systemd-sysext --root R refresh\` (systemd $(systemd-sysext --version | awk 'NR==1 {print $2}')) in \`unshare -m\` with tmpfs /run; the merge is checked"
+			how="exec'd $RUNS times, fresh root each, the five sources in turn, median (min–max); each run includes process start, squashfs validation, placement and a real \`systemd-sysext --root R refresh\` (systemd $(systemd-sysext --version | awk 'NR==1 {print $2}')) in \`unshare -m\` with tmpfs /run; the merge is checked"
 			# install_row KIND TITLE HOW: the row of $work/install-KIND.txt.
 			install_row() {
 				local it n
