@@ -279,8 +279,9 @@ Measured by \`bench/run.sh\` (\`make bench\`, as root) on $(date -u +%Y-%m-%d), 
 $(git describe --tags --always --dirty 2>/dev/null || echo unknown).
 Machine: $(nproc) cores, ${cpu:-unknown CPU}, $(grep -m1 MemTotal /proc/meminfo | awk '{printf "%.0f GiB", $2/1048576}') RAM,
 kernel $(uname -r), $(go version | awk '{print $3}').
-Every server is on 127.0.0.1 (the fake GitHub of \`internal/testutil/fakegithub\`,
-a static mirror, an OCI registry), so network figures are loopback figures: they show the cost of sysextd's own work
+Every server is on 127.0.0.1 (the fake GitHub of
+\`internal/testutil/fakegithub\`, a static mirror, an OCI registry), so network
+figures are loopback figures: they show the cost of sysextd's own work
 (hashing, verification, fsync, process start), not of the Internet.
 
 | Measurement | Result | How it was measured |
@@ -330,12 +331,12 @@ Reading the numbers:
   is not the bottleneck; curl to a file (no hash, no fsync) is the fair
   comparison.
 - The install rows differ only in where the release comes from: with a
-  small image most of each install is process start, squashfs validation
-  and `systemd-sysext refresh`, which the local image row (no lookup, no
-  server) shows alone; GitHub's API answer and three downloads, a mirror's
-  `index.json` and files, or a registry's manifest and two blobs add their
-  round trips on top, a few ms on loopback, less than the run-to-run spread
-  on this shared machine.
+  small image most of each install is the work every source shares (process
+  start, squashfs validation, placement, `systemd-sysext refresh`), which
+  the local image row shows alone; GitHub's API answer and three downloads,
+  a mirror's `index.json` and files, or a registry's manifest and two blobs
+  add their round trips on top, from a few ms to 25 ms (medians) on
+  loopback here, less than the run-to-run spread of this shared machine.
 - The 1 GiB rows are single runs and depend on how fast this VM writes back
   a 1 GiB file: between runs they varied by up to 2x. The 256 MiB in-process
   benchmark repeats and is steadier. Peak RSS does not grow with the size:
