@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -55,6 +56,9 @@ func (e *Engine) Recover(ctx context.Context) (Recovery, error) {
 			// Leave the intent recorded: the next start tries again.
 			return rec, fmt.Errorf("undoing the interrupted %s of %s: %w", p.Op, p.Name, err)
 		}
+		if err := payload.Recover(e.Root, e.payloadJournal()); err != nil {
+			return rec, fmt.Errorf("undoing the interrupted %s of %s: %w", p.Op, p.Name, err)
+		}
 		if e.Sysext != nil {
 			add("refreshing extensions", e.Sysext.Refresh(ctx))
 		}
@@ -74,6 +78,10 @@ func (e *Engine) Recover(ctx context.Context) (Recovery, error) {
 		if err := errors.Join(errs...); err != nil {
 			return rec, fmt.Errorf("undid the interrupted %s of %s, but: %w", p.Op, p.Name, err)
 		}
+	}
+	// A journal without a pending step belongs to a step that committed.
+	if err := payload.Discard(e.payloadJournal()); err != nil {
+		return rec, err
 	}
 	removed, err := st.Clean()
 	rec.Removed = removed

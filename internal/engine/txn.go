@@ -310,6 +310,12 @@ func (t *txn) place(ctx context.Context) error {
 	return nil
 }
 
+// payloadJournal is where the payload phase writes its undo steps before
+// making each change, so that Recover can put /etc back after a kill.
+func (e *Engine) payloadJournal() string {
+	return e.Root.Path(rootfs.StateDir + "/payload-undo.jsonl")
+}
+
 // payload installs the image's etc/ and var/ files before the refresh, so
 // that a unit started from the new image finds its configuration; a
 // removal deletes the unmodified ones. Files the administrator changed are
@@ -317,14 +323,14 @@ func (t *txn) place(ctx context.Context) error {
 func (t *txn) payload(ctx context.Context) error {
 	prev := t.prevPayload()
 	if t.s.Op == OpRemove {
-		ch, err := payload.Remove(ctx, t.e.Root, prev)
+		ch, err := payload.Remove(ctx, t.e.Root, prev, t.e.payloadJournal())
 		if err != nil {
 			return fmt.Errorf("removing the etc/ files of %s: %w", t.s.Name, err)
 		}
 		t.payloadChange = ch
 		return nil
 	}
-	recs, ch, err := payload.Install(ctx, t.e.Root, t.e.store().ImagePath(t.s.Image), prev)
+	recs, ch, err := payload.Install(ctx, t.e.Root, t.e.store().ImagePath(t.s.Image), prev, t.e.payloadJournal())
 	if err != nil {
 		return fmt.Errorf("installing the etc/ files of %s: %w", t.s.Name, err)
 	}
@@ -444,6 +450,13 @@ func (t *txn) commit() error {
 		}
 		state.Extensions[s.Name] = rec
 	})
+	if (err == nil || t.st.Committed()) && t.payloadChange != nil {
+		// The step stands: its etc/ changes stay (a journal left by a
+		// failure here is dropped by the next Recover).
+		if cerr := t.payloadChange.Commit(); cerr != nil {
+			t.e.log().Warn(s.Name + ": " + cerr.Error())
+		}
+	}
 	if err == nil {
 		for _, r := range s.Removing {
 			if derr := t.e.store().DropPrevious(r.Image); derr != nil {

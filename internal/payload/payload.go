@@ -38,8 +38,12 @@ type File struct {
 	Installed bool `json:"installed"`
 }
 
-// Change is an applied payload step that can be undone.
-type Change interface{ Undo() error }
+// Change is an applied payload step: Undo puts back what was there,
+// Commit keeps it. Either ends the step's journal.
+type Change interface {
+	Undo() error
+	Commit() error
+}
 
 // Install copies the image's etc/ and var/ files onto the host under root
 // like dpkg conffiles: missing ones are written, ones we installed and the
@@ -48,7 +52,12 @@ type Change interface{ Undo() error }
 // image no longer ships are removed when unmodified. It returns the new
 // records (one per file the image ships) and a Change that restores exactly
 // what was there before. On error, what was done is already undone.
-func Install(ctx context.Context, root rootfs.Root, imagePath string, prev []File) ([]File, Change, error) {
+//
+// journal, when not "", is a file (outside root's payload directories) in
+// which every undo step is written before its change is made: after a
+// kill, Recover(root, journal) puts the host back; Undo and Commit remove
+// it.
+func Install(ctx context.Context, root rootfs.Root, imagePath string, prev []File, journal string) ([]File, Change, error) {
 	files, err := image.ReadPayload(ctx, imagePath, Dirs...)
 	if err != nil {
 		return nil, noChange{}, err
@@ -57,7 +66,11 @@ func Install(ctx context.Context, root rootfs.Root, imagePath string, prev []Fil
 	if err != nil {
 		return nil, noChange{}, fmt.Errorf("opening root %s: %w", root.Dir(), err)
 	}
-	tx := &tx{root: r}
+	tx := &tx{root: r, j: &journalT{file: journal}}
+	if err := tx.j.open(); err != nil {
+		r.Close()
+		return nil, noChange{}, err
+	}
 	recs, err := tx.install(ctx, files, prev)
 	if err != nil {
 		if uerr := tx.Undo(); uerr != nil {
@@ -70,13 +83,18 @@ func Install(ctx context.Context, root rootfs.Root, imagePath string, prev []Fil
 
 // Remove deletes the files of recs that we installed and that are
 // unmodified (hash still equal), then the directories that became empty
-// because of it; it returns a Change that puts them back.
-func Remove(ctx context.Context, root rootfs.Root, recs []File) (Change, error) {
+// because of it; it returns a Change that puts them back. journal is as
+// for Install.
+func Remove(ctx context.Context, root rootfs.Root, recs []File, journal string) (Change, error) {
 	r, err := os.OpenRoot(root.Dir())
 	if err != nil {
 		return noChange{}, fmt.Errorf("opening root %s: %w", root.Dir(), err)
 	}
-	tx := &tx{root: r}
+	tx := &tx{root: r, j: &journalT{file: journal}}
+	if err := tx.j.open(); err != nil {
+		r.Close()
+		return noChange{}, err
+	}
 	if err := tx.removeUnmodified(ctx, recs); err != nil {
 		if uerr := tx.Undo(); uerr != nil {
 			err = fmt.Errorf("%w (undo: %v)", err, uerr)
@@ -88,25 +106,28 @@ func Remove(ctx context.Context, root rootfs.Root, recs []File) (Change, error) 
 
 type noChange struct{}
 
-func (noChange) Undo() error { return nil }
+func (noChange) Undo() error   { return nil }
+func (noChange) Commit() error { return nil }
 
-// tx records every change as an undo step, applied in reverse.
+// tx records every change as an undo step in its journal, before making
+// it; Undo applies the steps in reverse.
 type tx struct {
 	root *os.Root
-	undo []func() error
+	j    *journalT
 }
 
-// Undo reverts every recorded step, newest first, and reports every error.
+// Undo reverts every recorded step, newest first, reports every error,
+// and ends the journal when all went back.
 func (t *tx) Undo() error {
-	var errs []error
-	for i := len(t.undo) - 1; i >= 0; i-- {
-		if err := t.undo[i](); err != nil {
-			errs = append(errs, err)
-		}
+	if err := undo(t.root, t.j.steps); err != nil {
+		return err
 	}
-	t.undo = nil
-	return errors.Join(errs...)
+	t.j.steps = nil
+	return t.j.close()
 }
+
+// Commit keeps the changes: the journal is no longer needed.
+func (t *tx) Commit() error { return t.j.close() }
 
 func rel(p string) string { return strings.TrimPrefix(path.Clean("/"+p), "/") }
 
@@ -232,18 +253,15 @@ func (t *tx) mkdirAll(p string, perm iofs.FileMode) error {
 		if i < len(parts)-1 || mode == 0 {
 			mode = 0o755
 		}
+		if err := t.j.add(step{Op: "rmdir", Path: d}); err != nil {
+			return err
+		}
 		if err := t.root.Mkdir(d, mode); err != nil {
 			return fmt.Errorf("creating /%s: %w", d, err)
 		}
 		if err := t.root.Chmod(d, mode); err != nil {
 			return fmt.Errorf("setting the mode of /%s: %w", d, err)
 		}
-		t.undo = append(t.undo, func() error {
-			if err := t.root.Remove(d); err != nil && !errors.Is(err, iofs.ErrNotExist) && !isNotEmpty(err) {
-				return fmt.Errorf("removing created directory /%s: %w", d, err)
-			}
-			return nil
-		})
 	}
 	return nil
 }
@@ -261,23 +279,18 @@ func (t *tx) put(f image.PayloadFile, oldInfo iofs.FileInfo, old []byte) error {
 	if err := t.mkdirAll(path.Dir("/"+p), 0o755); err != nil {
 		return err
 	}
-	if err := t.writeAtomic(p, f); err != nil {
+	back := step{Op: "remove", Path: p}
+	if oldInfo != nil {
+		back = step{Op: "restore", Path: p, Mode: uint32(oldInfo.Mode()), Data: old}
+	}
+	if err := t.j.add(back); err != nil {
 		return err
 	}
-	t.undo = append(t.undo, func() error {
-		if oldInfo == nil {
-			if err := t.root.Remove(p); err != nil && !errors.Is(err, iofs.ErrNotExist) {
-				return fmt.Errorf("removing installed /%s: %w", p, err)
-			}
-			return nil
-		}
-		return t.restore(p, oldInfo, old)
-	})
-	return nil
+	return t.writeAtomic(p, f)
 }
 
 func (t *tx) writeAtomic(p string, f image.PayloadFile) error {
-	tmp := path.Join(path.Dir(p), ".sysextd-"+path.Base(p)+".tmp")
+	tmp := tmpName(p)
 	_ = t.root.Remove(tmp)
 	if f.Link != "" {
 		if err := t.root.Symlink(f.Link, tmp); err != nil {
@@ -311,10 +324,10 @@ func (t *tx) writeAtomic(p string, f image.PayloadFile) error {
 }
 
 // restore puts back a regular file or symlink as it was.
-func (t *tx) restore(p string, fi iofs.FileInfo, old []byte) error {
-	back := image.PayloadFile{Path: "/" + p, Mode: fi.Mode(), Data: old}
-	if fi.Mode()&iofs.ModeSymlink != 0 {
-		back = image.PayloadFile{Path: "/" + p, Mode: fi.Mode(), Link: string(old)}
+func (t *tx) restore(p string, mode iofs.FileMode, old []byte) error {
+	back := image.PayloadFile{Path: "/" + p, Mode: mode, Data: old}
+	if mode&iofs.ModeSymlink != 0 {
+		back = image.PayloadFile{Path: "/" + p, Mode: mode, Link: string(old)}
 	}
 	if err := t.writeAtomic(p, back); err != nil {
 		return fmt.Errorf("restoring /%s: %w", p, err)
@@ -343,10 +356,12 @@ func (t *tx) removeUnmodified(ctx context.Context, recs []File) error {
 			continue // gone already, or the admin's now
 		}
 		p := rel(rec.Path)
+		if err := t.j.add(step{Op: "restore", Path: p, Mode: uint32(fi.Mode()), Data: old}); err != nil {
+			return err
+		}
 		if err := t.root.Remove(p); err != nil {
 			return fmt.Errorf("removing %s: %w", rec.Path, err)
 		}
-		t.undo = append(t.undo, func() error { return t.restore(p, fi, old) })
 		for d := path.Dir(p); d != "." && d != "etc" && d != "var"; d = path.Dir(d) {
 			dirs[d] = true
 		}
@@ -361,16 +376,12 @@ func (t *tx) removeUnmodified(ctx context.Context, recs []File) error {
 		if err != nil || !fi.IsDir() {
 			continue
 		}
+		if err := t.j.add(step{Op: "mkdir", Path: d, Mode: uint32(fi.Mode().Perm())}); err != nil {
+			return err
+		}
 		if err := t.root.Remove(d); err != nil {
 			continue // not empty: someone else's files live there
 		}
-		mode := fi.Mode().Perm()
-		t.undo = append(t.undo, func() error {
-			if err := t.root.Mkdir(d, mode); err != nil && !errors.Is(err, iofs.ErrExist) {
-				return fmt.Errorf("recreating /%s: %w", d, err)
-			}
-			return nil
-		})
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package payload
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -100,7 +102,7 @@ func TestInstallFreshAndUndo(t *testing.T) {
 		"var/lib/vmware/state":                  "s",
 		"usr/bin/vmtoolsd":                      "bin",
 	})
-	recs, ch, err := Install(t.Context(), root, img, nil)
+	recs, ch, err := Install(t.Context(), root, img, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func TestAdminFilesNeverTouched(t *testing.T) {
 	dir, root := newRoot(t)
 	write(t, filepath.Join(dir, "etc/app/app.conf"), "admin's own\n")
 	img := build(t, "app", map[string]string{"etc/app/app.conf": "shipped\n", "etc/app/other.conf": "o\n"})
-	recs, _, err := Install(t.Context(), root, img, nil)
+	recs, _, err := Install(t.Context(), root, img, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func TestAdminFilesNeverTouched(t *testing.T) {
 		}
 	}
 	// Remove leaves the admin's file, deletes ours.
-	if _, err := Remove(t.Context(), root, recs); err != nil {
+	if _, err := Remove(t.Context(), root, recs, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "etc/app/other.conf")); !os.IsNotExist(err) {
@@ -157,7 +159,7 @@ func TestAdminFilesNeverTouched(t *testing.T) {
 func TestUpdateKeepsLocalEditAndUndoRestores(t *testing.T) {
 	dir, root := newRoot(t)
 	v1 := build(t, "app", map[string]string{"etc/app/a.conf": "a1\n", "etc/app/b.conf": "b1\n", "etc/app/old.conf": "old\n", "etc/app/edited-old.conf": "eo\n"})
-	recs1, _, err := Install(t.Context(), root, v1, nil)
+	recs1, _, err := Install(t.Context(), root, v1, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func TestUpdateKeepsLocalEditAndUndoRestores(t *testing.T) {
 	before := snapshot(t, dir)
 
 	v2 := build(t, "app", map[string]string{"etc/app/a.conf": "a2\n", "etc/app/b.conf": "b2\n", "etc/app/new.conf": "n\n"})
-	recs2, ch, err := Install(t.Context(), root, v2, recs1)
+	recs2, ch, err := Install(t.Context(), root, v2, recs1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,13 +201,13 @@ func TestUpdateKeepsLocalEditAndUndoRestores(t *testing.T) {
 func TestRemoveAndUndo(t *testing.T) {
 	dir, root := newRoot(t)
 	img := build(t, "app", map[string]string{"etc/app/sub/a.conf": "a\n", "etc/app/b.conf": "b\n"})
-	recs, _, err := Install(t.Context(), root, img, nil)
+	recs, _, err := Install(t.Context(), root, img, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, "etc/app/b.conf"), "edited\n")
 	before := snapshot(t, dir)
-	ch, err := Remove(t.Context(), root, recs)
+	ch, err := Remove(t.Context(), root, recs, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +238,7 @@ func TestNoWriteThroughSymlinkOutOfRoot(t *testing.T) {
 	}
 	before := snapshot(t, dir)
 	img := build(t, "app", map[string]string{"etc/app/a.conf": "a\n"})
-	_, _, err := Install(t.Context(), root, img, nil)
+	_, _, err := Install(t.Context(), root, img, nil, "")
 	if err == nil {
 		t.Fatal("Install through a symlink out of the root succeeded")
 	}
@@ -250,11 +252,118 @@ func TestNoWriteThroughSymlinkOutOfRoot(t *testing.T) {
 func TestNoPayload(t *testing.T) {
 	_, root := newRoot(t)
 	img := build(t, "bare", map[string]string{"usr/bin/x": "x"})
-	recs, ch, err := Install(t.Context(), root, img, nil)
+	recs, ch, err := Install(t.Context(), root, img, nil, "")
 	if err != nil || len(recs) != 0 {
 		t.Fatalf("Install = %v, %v; want no records", recs, err)
 	}
 	if err := ch.Undo(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// errKilled is what killHook panics with.
+type errKilled struct{}
+
+// TestRecoverAfterKillAtEveryStep: a payload step killed at any instant
+// (before an undo step reaches the journal, or after it did but before its
+// change) is put back exactly by Recover from the journal alone, for a
+// fresh install, an update over a local edit, and a removal; a second
+// Recover changes nothing; a torn last line is ignored.
+func TestRecoverAfterKillAtEveryStep(t *testing.T) {
+	v1files := map[string]string{"etc/app/a.conf": "a1\n", "etc/app/b.conf": "b1\n", "etc/app/old.conf": "old\n", "etc/app/sub/deep.conf": "d\n", "etc/app/link": "->a.conf"}
+	v2files := map[string]string{"etc/app/a.conf": "a2\n", "etc/app/b.conf": "b2\n", "etc/app/new/n.conf": "n\n", "var/lib/app/state": "s"}
+	v1, v2 := build(t, "app", v1files), build(t, "app", v2files)
+	type op struct {
+		name string
+		prep func(t *testing.T, dir string, root rootfs.Root) []File // brings the host to the "before" state
+		run  func(root rootfs.Root, prev []File, journal string) error
+	}
+	install := func(img string) func(rootfs.Root, []File, string) error {
+		return func(root rootfs.Root, prev []File, journal string) error {
+			_, _, err := Install(t.Context(), root, img, prev, journal)
+			return err
+		}
+	}
+	withV1 := func(t *testing.T, dir string, root rootfs.Root) []File {
+		recs, ch, err := Install(t.Context(), root, v1, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.Commit()
+		write(t, filepath.Join(dir, "etc/app/a.conf"), "a1 with a local edit\n")
+		return recs
+	}
+	ops := []op{
+		{"fresh install", func(*testing.T, string, rootfs.Root) []File { return nil }, install(v2)},
+		{"update over a local edit", withV1, install(v2)},
+		{"remove", withV1, func(root rootfs.Root, prev []File, journal string) error {
+			_, err := Remove(t.Context(), root, prev, journal)
+			return err
+		}},
+	}
+	held, tried := 0, 0
+	for _, o := range ops {
+		for k := 0; ; k++ {
+			stopped := false
+			for _, written := range []bool{false, true} {
+				dir, root := newRoot(t)
+				prev := o.prep(t, dir, root)
+				before := snapshot(t, dir)
+				journal := filepath.Join(t.TempDir(), "payload-undo.jsonl")
+				killHook = func(n int, w bool) {
+					if n == k && w == written {
+						panic(errKilled{})
+					}
+				}
+				killed := func() (killed bool) {
+					defer func() {
+						if r := recover(); r != nil {
+							if _, ok := r.(errKilled); !ok {
+								panic(r)
+							}
+							killed = true
+						}
+					}()
+					if err := o.run(root, prev, journal); err != nil {
+						t.Fatalf("%s: %v", o.name, err)
+					}
+					return false
+				}()
+				killHook = nil
+				if !killed {
+					stopped = true // k is past the last step: the run completed
+					break
+				}
+				tried++
+				if written { // a kill while writing the next line tears it
+					f, err := os.OpenFile(journal, os.O_APPEND|os.O_WRONLY, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					f.WriteString(`{"op":"remove","path":"etc/ha`)
+					f.Close()
+				}
+				for i := range 2 { // idempotent
+					if err := Recover(root, journal); err != nil {
+						t.Fatalf("%s, killed at step %d (written %v): Recover #%d: %v", o.name, k, written, i+1, err)
+					}
+				}
+				if _, err := os.Stat(journal); !os.IsNotExist(err) {
+					t.Errorf("%s, killed at step %d: the journal survived Recover (%v)", o.name, k, err)
+				}
+				if got := snapshot(t, dir); maps.Equal(got, before) {
+					held++
+				} else {
+					equalSnap(t, got, before, o.name+" killed at step "+strconv.Itoa(k)+" written="+strconv.FormatBool(written))
+				}
+			}
+			if stopped {
+				if k < 3 {
+					t.Errorf("%s: only %d steps journaled, want a real sweep", o.name, k)
+				}
+				break
+			}
+		}
+	}
+	t.Logf("%d kills tried, %d held", tried, held)
 }

@@ -65,6 +65,9 @@ func newServers(t *testing.T) servers {
 		return release.Ext{Package: pkg, Version: version, PublishedAt: at, Spec: sqfs.Spec{Files: map[string]string{
 			"usr/share/" + pkg + "/version": version,
 			"usr/share/" + pkg + "/bulk":    bulk,
+			// etc/ payload: copied to the host by the payload phase, so a
+			// kill there must be undone too.
+			"etc/" + pkg + "/version": version,
 		}}}
 	}
 	base := time.Now().Add(-time.Hour)
@@ -299,6 +302,24 @@ func (w *world) consistent() (versions, error) {
 		if err != nil || string(b) != v {
 			bad("merged /usr/share/%s/version = %q (%v), state says %s", name, b, err, v)
 		}
+	}
+	// The etc/ payload agrees: each installed extension's file at its
+	// version, nothing of the others, no temporary file, no journal.
+	for _, name := range []string{"alpha", "beta", "gamma"} {
+		dir := w.root.Path("/etc/" + name)
+		if v, ok := got[name]; ok {
+			if b, err := os.ReadFile(dir + "/version"); err != nil || string(b) != v {
+				bad("/etc/%s/version = %q (%v), state says %s", name, b, err, v)
+			}
+		} else if _, err := os.Lstat(dir); err == nil {
+			bad("/etc/%s exists, but %s is not installed", name, name)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) > 1 {
+			bad("/etc/%s holds %v, want only version", name, names(entries))
+		}
+	}
+	if _, err := os.Lstat(w.root.Path(rootfs.StateDir + "/payload-undo.jsonl")); err == nil {
+		bad("the payload journal survived the recovery")
 	}
 	release, err := st.Lock(context.Background(), false, nil)
 	if err != nil {
