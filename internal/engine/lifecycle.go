@@ -14,6 +14,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -40,6 +41,33 @@ func (e *Engine) preflight(dir string, s Step) error {
 	if uint64(need)+spaceReserve > avail {
 		return fmt.Errorf("not enough space for %s (%s %s) in %s: it needs %s plus a %s reserve, %s free",
 			s.Release.Image.Name, s.Name, s.Release.Tag, e.Root.Rel(dir), mib(uint64(need)), mib(spaceReserve), mib(avail))
+	}
+	return nil
+}
+
+// overriddenBy is the in-root path of an extension named image in a
+// directory systemd-sysext searches before /var/lib/extensions
+// (/etc/extensions, /run/extensions), or "". systemd merges the first one
+// it finds by name, so with such an entry ours would never be merged, and a
+// check by name would take the other one for ours.
+func (e *Engine) overriddenBy(image string) string {
+	for _, dir := range []string{rootfs.EtcExtensionsDir, rootfs.RunExtensionsDir} {
+		for _, n := range []string{image + ".raw", image, image + ".raw.v", image + ".v"} {
+			p := dir + "/" + n
+			if _, err := os.Lstat(e.Root.Path(p)); err == nil {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// overridden refuses a step whose image another of the same name would
+// hide from systemd-sysext.
+func (e *Engine) overridden(s Step) error {
+	if p := e.overriddenBy(s.Image); p != "" {
+		return fmt.Errorf("refusing %s (%s): %s takes precedence over %s/%s.raw (systemd-sysext merges the first image of a name it finds, /etc/extensions and /run/extensions before %s), so it would stay merged instead; remove or rename it first",
+			s.Image, s.Name, p, rootfs.ExtensionsDir, s.Image, rootfs.ExtensionsDir)
 	}
 	return nil
 }

@@ -171,6 +171,9 @@ func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []I
 			it.InstalledVersion = in.Version
 		}
 		it.Problem = in.Broken
+		if p := e.overriddenBy(in.Image); p != "" && it.Status != StatusNotInstalled {
+			it.Problem = joinProblem(it.Problem, p+" takes precedence: systemd-sysext merges it instead of this one")
+		}
 		if r := in.Record; r != nil {
 			it.Held, it.HoldReason, it.Pin, it.SignedBy = r.Hold, r.HoldReason, r.Pin, r.SignedBy
 			if r.Previous != nil {

@@ -121,6 +121,9 @@ func (t *txn) download(ctx context.Context) error {
 		return err
 	}
 	a := t.s.Release.Image
+	if err := t.e.overridden(t.s); err != nil {
+		return err
+	}
 	if t.s.Local != "" {
 		dl, err := stageLocal(t.s.Local, staging)
 		if err != nil {
@@ -361,6 +364,12 @@ func (t *txn) prevPayload() []payload.File {
 	return out
 }
 
+// explainer is a Merger that can say why systemd left images unmerged
+// (merge.Sysext.Why).
+type explainer interface {
+	Why(ctx context.Context, images []string) string
+}
+
 // activate refreshes and checks that exactly the expected images merged.
 func (t *txn) activate(ctx context.Context) error {
 	if err := t.e.Sysext.Refresh(ctx); err != nil {
@@ -382,8 +391,17 @@ func (t *txn) activate(ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("systemd-sysext did not merge %s (it skips images whose extension-release does not match the host; see journalctl -b -t systemd-sysext)",
-			strings.Join(sortedList(missing), ", "))
+		missing = sortedList(missing)
+		// systemd gives its reason only at debug level; the rollback
+		// refreshes again anyway, so asking costs one refresh more.
+		why := ""
+		if x, ok := t.e.Sysext.(explainer); ok {
+			why = x.Why(ctx, missing)
+		}
+		if why == "" {
+			why = "it skips an image whose extension-release does not match the host without an error"
+		}
+		return fmt.Errorf("systemd-sysext did not merge %s: %s", strings.Join(missing, ", "), why)
 	}
 	if len(stale) > 0 {
 		return fmt.Errorf("still merged after removal: %s", strings.Join(sortedList(stale), ", "))

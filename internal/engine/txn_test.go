@@ -57,7 +57,10 @@ func (s *fakeSource) LatestAll(_ context.Context, reqs []fetch.Request, t fetch.
 }
 
 func (s *fakeSource) Cached(req fetch.Request, _ fetch.Target) (*fetch.Release, error) {
-	return s.releases[req.Name], nil
+	if rel := s.releases[req.Name]; rel != nil {
+		return rel, nil
+	}
+	return nil, fetch.ErrNotCached
 }
 
 func (s *fakeSource) Fetch(_ context.Context, a fetch.Asset) ([]byte, error) {
@@ -115,6 +118,12 @@ func (m *fakeMerger) Refresh(context.Context) error {
 }
 
 func (m *fakeMerger) Merged(context.Context) ([]string, error) { return slices.Clone(m.current), nil }
+
+// Why answers as systemd does at debug level for a skipped image.
+func (m *fakeMerger) Why(_ context.Context, images []string) string {
+	m.rec.add("why %s", strings.Join(images, " "))
+	return "Extension '" + images[0] + "' is for OS '11', but deployed on top of '13'."
+}
 
 type fakeUnits struct {
 	rec  *recorder
@@ -290,7 +299,8 @@ func TestEveryFailureRollsBack(t *testing.T) {
 		}, PhaseDownload, false, `release.json says package version "3" for trixie_amd64`},
 		{"verify: .manifest disagrees with the image", func(b *bench) { b.src.releases["alpha"].Fields["PACKAGE_VERSION"] = "9" }, PhaseVerify, false, `PACKAGE_VERSION="2" but the release's .manifest says "9"`},
 		{"activate: refresh fails", func(b *bench) { b.mg.fail["refresh#2"] = errors.New("exit 1: No medium found") }, PhaseActivate, true, "No medium found"},
-		{"activate: systemd skips the image", func(b *bench) { b.mg.skipAt = map[int]string{2: "sysext-alpha"} }, PhaseActivate, true, "did not merge sysext-alpha"},
+		{"activate: systemd skips the image", func(b *bench) { b.mg.skipAt = map[int]string{2: "sysext-alpha"} }, PhaseActivate, true,
+			"systemd-sysext did not merge sysext-alpha: Extension 'sysext-alpha' is for OS '11', but deployed on top of '13'."},
 		{"units: a new unit fails to start", func(b *bench) { b.un.fail["start alpha-new.service"] = errors.New("job failed") }, PhaseUnits, true, "job failed"},
 		{"action: the service restart fails", func(b *bench) { b.un.fail["restart alpha.service"] = errors.New("restart: job failed") }, PhaseAction, true, "restart: job failed"},
 	}
@@ -460,5 +470,48 @@ func TestProtectedBoundFitsTheUnit(t *testing.T) {
 	fmt.Sscan(string(m[1]), &mins)
 	if time.Duration(mins)*time.Minute <= protectedTimeout {
 		t.Errorf("TimeoutStopSec=%dmin does not exceed the protected step bound %v", mins, protectedTimeout)
+	}
+}
+
+// TestOverriddenImageRefused: an image of the same name in /etc/extensions
+// or /run/extensions is what systemd-sysext would merge; a step that could
+// never activate ours is refused before anything is downloaded or changed,
+// and list names the culprit.
+func TestOverriddenImageRefused(t *testing.T) {
+	for _, p := range []string{"/etc/extensions/sysext-alpha.raw", "/run/extensions/sysext-alpha", "/etc/extensions/sysext-alpha.raw.v"} {
+		t.Run(p, func(t *testing.T) {
+			b := newBench(t)
+			b.publish("alpha", "1", "alpha.service")
+			if r := b.apply(VerbInstall, "alpha"); !r.OK {
+				t.Fatalf("install: %s", r.Error)
+			}
+			if err := os.MkdirAll(filepath.Dir(b.e.Root.Path(p)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(b.e.Root.Path(p), []byte("someone else's"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b.publish("alpha", "2", "alpha.service")
+			mark := len(b.rec.calls)
+			r := b.apply(VerbUpdate, "alpha")
+			if r.OK || !strings.Contains(r.Error, p+" takes precedence over /var/lib/extensions/sysext-alpha.raw") {
+				t.Fatalf("update with %s present: ok=%v error %q, want a refusal naming it", p, r.OK, r.Error)
+			}
+			if got := b.calls(mark, "^(download|refresh|start|stop|restart)"); len(got) != 0 {
+				t.Errorf("the host was touched or the image downloaded: %v", got)
+			}
+			if got := b.installed(); got["alpha"] != "1" {
+				t.Errorf("installed %v, want alpha 1", got)
+			}
+			items, err := b.e.List(t.Context(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				if it.Name == "alpha" && !strings.Contains(it.Problem, p+" takes precedence") {
+					t.Errorf("list problem %q, want it to name %s", it.Problem, p)
+				}
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -73,7 +74,36 @@ func (e *CommandError) Error() string {
 func (s *Sysext) Refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefreshTimeout)
 	defer cancel()
-	return s.run(ctx, "refresh")
+	_, err := s.run(ctx, "refresh", "err")
+	return err
+}
+
+// Why asks systemd-sysext why it left images unmerged: systemd skips an
+// image whose extension-release does not match the host without an error,
+// and says why only at debug level. It runs one more refresh with debug
+// logging (the store is unchanged, so it merges what the last one did)
+// and returns systemd's lines about those images, "" when it names none.
+// Call it only on a path that refreshes again anyway (a rollback).
+func (s *Sysext) Why(ctx context.Context, images []string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefreshTimeout)
+	defer cancel()
+	stderr, _ := s.run(ctx, "refresh", "debug")
+	return aboutImages(stderr, images)
+}
+
+// aboutImages picks systemd's debug lines that give a verdict on one of
+// images: they quote its name ('NAME') and say why it is not used.
+func aboutImages(log string, images []string) string {
+	var out []string
+	for line := range strings.Lines(log) {
+		line = strings.TrimSpace(line)
+		for _, img := range images {
+			if strings.Contains(line, "'"+img+"'") && !slices.Contains(out, line) {
+				out = append(out, line)
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // RefreshTimeout bounds one systemd-sysext refresh. sysextd.service's
@@ -85,7 +115,8 @@ const RefreshTimeout = 2 * time.Minute
 func (s *Sysext) Unmerge(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefreshTimeout)
 	defer cancel()
-	return s.run(ctx, "unmerge")
+	_, err := s.run(ctx, "unmerge", "err")
+	return err
 }
 
 // argv is the command line run for verb.
@@ -108,12 +139,13 @@ func (s *Sysext) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Sysext) run(ctx context.Context, verb string) error {
+// run runs verb with systemd's log level level ("err" for every real run:
+// only errors reach stderr, so that "exit 0 with a message" can be
+// recognised as the failure it is; "debug" for Why) and returns stderr.
+func (s *Sysext) run(ctx context.Context, verb, level string) (string, error) {
 	argv := s.argv(verb)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	// Only errors reach stderr, so that "exit 0 with a message" can be
-	// recognised as the failure it is; colours and pagers off.
-	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=err", "SYSTEMD_LOG_COLOR=0", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0")
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL="+level, "SYSTEMD_LOG_COLOR=0", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -128,21 +160,22 @@ func (s *Sysext) run(ctx context.Context, verb string) error {
 		err = cmd.Wait()
 	}
 	log := s.logger().With("argv", strings.Join(argv, " "), "duration", time.Since(start))
+	out := stderr.String()
 	if ctx.Err() != nil {
-		return fmt.Errorf("running %s: %w", strings.Join(argv, " "), ctx.Err())
+		return out, fmt.Errorf("running %s: %w", strings.Join(argv, " "), ctx.Err())
 	}
 	var exitErr *exec.ExitError
 	switch {
 	case errors.As(err, &exitErr):
-		cerr := &CommandError{Argv: argv, ExitCode: exitErr.ExitCode(), Stderr: stderr.String()}
+		cerr := &CommandError{Argv: argv, ExitCode: exitErr.ExitCode(), Stderr: out}
 		log.Debug("systemd-sysext failed", "exit_code", cerr.ExitCode, "stderr", cerr.Stderr)
-		return cerr
+		return out, cerr
 	case err != nil:
-		return fmt.Errorf("running %s: %w", strings.Join(argv, " "), err)
-	case strings.TrimSpace(stderr.String()) != "":
-		log.Debug("systemd-sysext exited 0 with errors", "stderr", stderr.String())
-		return &CommandError{Argv: argv, ExitCode: 0, Stderr: stderr.String()}
+		return out, fmt.Errorf("running %s: %w", strings.Join(argv, " "), err)
+	case level == "err" && strings.TrimSpace(out) != "":
+		log.Debug("systemd-sysext exited 0 with errors", "stderr", out)
+		return out, &CommandError{Argv: argv, ExitCode: 0, Stderr: out}
 	}
 	log.Debug("systemd-sysext done", "stdout", stdout.String())
-	return nil
+	return out, nil
 }

@@ -221,3 +221,28 @@ func TestRefreshReportsSilentFailure(t *testing.T) {
 		assertMerged(t, s)
 	})
 }
+
+// TestWhyQuotesSystemd: systemd-sysext skips an image built for another OS
+// version without an error; Why gets systemd's own reason, which it gives
+// only at debug level, and leaves the merge as the refresh made it.
+func TestWhyQuotesSystemd(t *testing.T) {
+	nsroot.Run(t, func(t *testing.T) {
+		s := newSysext(t)
+		install(t, s.Root, "sysext-good", "", "good", nil)
+		install(t, s.Root, "sysext-old", "", "old", func(f map[string]string) { f["VERSION_ID"] = "11" })
+		if err := s.Refresh(t.Context()); err != nil {
+			t.Fatalf("Refresh: %v", err)
+		}
+		assertMerged(t, s, "sysext-good")
+		why := s.Why(t.Context(), []string{"sysext-old"})
+		t.Logf("systemd says: %s", why)
+		if !strings.Contains(why, "'sysext-old'") || !strings.Contains(why, "11") {
+			t.Errorf("Why = %q, want systemd's line naming 'sysext-old' and the OS version 11 it is for", why)
+		}
+		if why := s.Why(t.Context(), []string{"sysext-good"}); strings.Contains(why, "is for") {
+			t.Errorf("Why for the merged image = %q, want no verdict", why)
+		}
+		assertMerged(t, s, "sysext-good")
+		assertHello(t, s, "good")
+	})
+}
