@@ -65,7 +65,7 @@ func TestVGAuthFromTemplateImage(t *testing.T) {
 	c.Exec(t, "systemctl", "reset-failed", "vgauth.service")
 
 	root := rootfs.New(c.Root())
-	recs, _, err := payload.Install(t.Context(), root, ovt.Path, nil)
+	recs, _, err := payload.Install(t.Context(), root, ovt.Path, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestVGAuthFromTemplateImage(t *testing.T) {
 	c.WriteFile(t, conf, edited, 0o644)
 	v2 := BuildTemplateExtension(t, base, "open-vm-tools", ExtOptions{Update: "service: open-vm-tools",
 		BuildTime: time.Now().Add(time.Hour), ExtraFiles: map[string]string{"etc/vmware-tools/e2e-new.conf": "new in v2\n"}})
-	recs2, _, err := payload.Install(t.Context(), root, v2.Path, recs)
+	recs2, _, err := payload.Install(t.Context(), root, v2.Path, recs, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestVGAuthFromTemplateImage(t *testing.T) {
 
 	// Remove leaves no unmodified file behind, and keeps the edited one.
 	c.MustExec(t, "systemctl", "stop", "vgauth.service")
-	if _, err := payload.Remove(t.Context(), root, recs2); err != nil {
+	if _, err := payload.Remove(t.Context(), root, recs2, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range recs2 {
