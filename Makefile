@@ -32,7 +32,8 @@ APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
 # nginx is the other real upload target the tests use. Installing the
 # package would start a web server on port 80, so its .deb is only
 # unpacked here and put on the tests' PATH (it runs as a plain process).
-NGINX_DIR ?= /var/cache/sysextd-test/nginx
+TEST_CACHE ?= /var/cache/sysextd-test
+NGINX_DIR := $(TEST_CACHE)/nginx
 
 .PHONY: all build deps testservers test lint unit e2e fuzz demo deb docs bench clean distclean
 
@@ -120,6 +121,6 @@ clean:
 # debootstrap to rebuild), Go's build, test and fuzz caches (this user's,
 # shared with other Go projects) and staticcheck's cache.
 distclean: clean
-	rm -rf $(E2E_CACHE)
+	rm -rf $(E2E_CACHE) $(TEST_CACHE)
 	$(GO) clean -cache -testcache -fuzzcache
 	rm -rf "$${XDG_CACHE_HOME:-$$HOME/.cache}/staticcheck"
