@@ -67,12 +67,19 @@ if want list; then
 	while IFS= read -r line; do rows+=("$line"); echo "$line" >&2; done < <("$bin/listbench" -sysextctl "$bin/sysextctl" -n 10,100 -runs "$RUNS" -latency 100ms)
 fi
 
+# nsop BENCHMARK PACKAGE BENCHTIME runs one Go benchmark and prints its ns/op.
+nsop() {
+	local out n
+	out=$($GO test -run '^$' -bench "$1\$" -benchtime "$3" "$2")
+	n=$(awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" {print $3; exit}' <<<"$out")
+	[ -n "$n" ] || die "no result from $1: $out"
+	echo "$n"
+}
+
 # 2. facts gathering plus matching 100 extensions.
 if want facts; then
 	echo "facts and matching" >&2
-	out=$($GO test -run '^$' -bench 'BenchmarkFactsAndMatch100$' -benchtime 2s ./internal/match/)
-	nsop=$(awk '/^BenchmarkFactsAndMatch100/ {print $3; exit}' <<<"$out")
-	[ -n "$nsop" ] || die "no result from BenchmarkFactsAndMatch100: $out"
+	nsop=$(nsop BenchmarkFactsAndMatch100 ./internal/match/ 2s)
 	row "Facts from a fake sysfs root + matching 100 extensions" "**$(awk -v n="$nsop" 'BEGIN {printf "%.2f", n/1e6}') ms**/op" \
 		"\`go test -bench BenchmarkFactsAndMatch100 -benchtime 2s ./internal/match/\` (in-process, no exec)"
 fi
@@ -102,9 +109,7 @@ fi
 # 3c. warm list in-process: no request, 100 extensions.
 if want warmlist; then
 	echo "warm list benchmark" >&2
-	out=$($GO test -run '^$' -bench 'BenchmarkListWarm100$' -benchtime 50x ./internal/cli/)
-	nsop=$(awk '/^BenchmarkListWarm100/ {print $3; exit}' <<<"$out")
-	[ -n "$nsop" ] || die "no result from BenchmarkListWarm100: $out"
+	nsop=$(nsop BenchmarkListWarm100 ./internal/cli/ 50x)
 	row "\`list\`, 100 extensions, warm, in-process" "**$(awk -v n="$nsop" 'BEGIN {printf "%.1f", n/1e6}') ms**/op, 0 requests" \
 		"\`go test -bench BenchmarkListWarm100 -benchtime 50x ./internal/cli/\`: cli.Run list --json after one cold list; the benchmark fails on any request"
 fi
