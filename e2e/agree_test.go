@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/merge"
 	"github.com/spamtagger/sysextd/internal/image/imagetest"
 )
 
@@ -39,7 +40,7 @@ func TestAgreeWithSystemd(t *testing.T) {
 	})
 
 	cases := imagetest.Cases()
-	var tableOK, agree, ours, compared, gpt int
+	var tableOK, agree, ours, compared, gpt, silent, quoted int
 	var report strings.Builder
 	for _, k := range cases {
 		p := filepath.Join(dir, k.FileName())
@@ -49,18 +50,27 @@ func TestAgreeWithSystemd(t *testing.T) {
 		os.Remove(osRelease)
 		c.WriteFile(t, "/etc/os-release", k.Host.OSRelease(), 0o644)
 		c.CopyIn(t, p, "/var/lib/extensions/"+k.FileName(), 0o644)
+		// A skip without an error is explained only at debug level: ask
+		// again as merge.Sysext.Why does, after the verdict line.
 		script := fmt.Sprintf(`systemd-sysext refresh 2>&1; echo "rc=$?"
 test -e /%s && echo MERGED
+echo DEBUG:
+test -e /%s || SYSTEMD_LOG_LEVEL=debug SYSTEMD_LOG_COLOR=0 systemd-sysext refresh 2>&1
 systemd-sysext unmerge >/dev/null 2>&1
-rm -f /var/lib/extensions/%s`, k.Marker(), k.FileName())
-		out, _, _ := c.Exec(t, "sh", "-c", script)
+rm -f /var/lib/extensions/%s`, k.Marker(), k.Marker(), k.FileName())
+		run := func() (verdict, debug string) {
+			out, _, _ := c.Exec(t, "sh", "-c", script)
+			verdict, debug, _ = strings.Cut(out, "DEBUG:\n")
+			return verdict, debug
+		}
+		out, debug := run()
 		for try := 1; try <= 10 && strings.Contains(out, "Device or resource busy"); try++ {
 			// Loop devices are shared with every test on the machine:
 			// an attach can race with another's. Not systemd's verdict.
 			t.Logf("%s: %s (try %d, retrying)", k.Name, oneLine(out), try)
 			time.Sleep(time.Second)
 			c.CopyIn(t, p, "/var/lib/extensions/"+k.FileName(), 0o644)
-			out, _, _ = c.Exec(t, "sh", "-c", script)
+			out, debug = run()
 		}
 		sdMerge := strings.Contains(out, "\nMERGED") || strings.HasPrefix(out, "MERGED")
 		sdWhy := strings.TrimSpace(strings.Split(out, "rc=")[0])
@@ -75,6 +85,17 @@ rm -f /var/lib/extensions/%s`, k.Marker(), k.FileName())
 			gpt++
 			fmt.Fprintf(&report, "%-30s NOT COMPARED (no partition device nodes in nspawn): %s | sysextd=%v %s\n", k.Name, oneLine(sdWhy), ourMerge, ourWhy)
 			continue
+		}
+		if !sdMerge && strings.Contains(out, "rc=0") && !strings.HasPrefix(k.Format, "gpt") {
+			// Skipped silently: what sysextd quotes when this happens.
+			silent++
+			name := strings.TrimSuffix(k.FileName(), ".raw")
+			if q := merge.AboutImages(debug, []string{name}); strings.HasPrefix(q, "Extension ") && !strings.Contains(q, "; ") {
+				quoted++
+				sdWhy = "(debug) " + q
+			} else {
+				t.Errorf("%s: skipped without an error, and merge.AboutImages finds no single verdict line about '%s' in systemd's debug output (got %q)\n%s", k.Name, name, q, debug)
+			}
 		}
 		if sdMerge == k.Merge {
 			tableOK++
@@ -96,8 +117,8 @@ rm -f /var/lib/extensions/%s`, k.Marker(), k.FileName())
 		fmt.Fprintf(&report, "%-30s systemd=%-5v sysextd=%-5v %s | %s\n", k.Name, sdMerge, ourMerge, oneLine(sdWhy), ourWhy)
 	}
 	t.Logf("per image (systemd's output | sysextd's reason):\n%s", report.String())
-	t.Logf("%s: table matches systemd on %d of %d images; sysextd agrees with systemd on %d of %d (plus %d refused by sysextd's own ARCH check); %d GPT images not comparable in nspawn",
-		version, tableOK, compared, agree, compared-ours, ours, gpt)
+	t.Logf("%s: table matches systemd on %d of %d images; sysextd agrees with systemd on %d of %d (plus %d refused by sysextd's own ARCH check); %d GPT images not comparable in nspawn; %d skipped without an error, systemd's debug reason quoted for %d",
+		version, tableOK, compared, agree, compared-ours, ours, gpt, silent, quoted)
 	if compared < 50 {
 		t.Errorf("only %d images compared with systemd, want at least 50", compared)
 	}

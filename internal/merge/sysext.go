@@ -88,22 +88,48 @@ func (s *Sysext) Why(ctx context.Context, images []string) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefreshTimeout)
 	defer cancel()
 	stderr, _ := s.run(ctx, "refresh", "debug")
-	return aboutImages(stderr, images)
+	return AboutImages(stderr, images)
 }
 
-// aboutImages picks systemd's debug lines that give a verdict on one of
-// images: they quote its name ('NAME') and say why it is not used.
-func aboutImages(log string, images []string) string {
+// AboutImages picks systemd's debug lines that give a verdict on one of
+// images: lines quoting its name ('NAME'), and verdict lines ("…, refusing.")
+// that systemd prints while working on it without naming it (the last
+// extension path or extension-release file it mentioned is that image's).
+func AboutImages(log string, images []string) string {
 	var out []string
+	current := ""
 	for line := range strings.Lines(log) {
 		line = strings.TrimSpace(line)
-		for _, img := range images {
-			if strings.Contains(line, "'"+img+"'") && !slices.Contains(out, line) {
-				out = append(out, line)
+		if strings.Contains(line, "/extensions/") || strings.Contains(line, "extension-release.") {
+			current = ""
+			for _, img := range images {
+				if strings.Contains(line, "/"+img+".raw") || strings.Contains(line, "/"+img+" ") || strings.HasSuffix(line, "extension-release."+img) ||
+					strings.Contains(line, "extension-release."+img+":") || strings.HasSuffix(line, "/"+img) {
+					current = img
+				}
 			}
+		}
+		quoted := false
+		for _, img := range images {
+			quoted = quoted || strings.Contains(line, "'"+img+"'")
+		}
+		// A verdict naming an extension ("Extension 'X' is for …") is
+		// about X only, whatever came before it.
+		verdict := current != "" && isVerdict(line) && !strings.Contains(line, "Extension '")
+		if (quoted || verdict) && !slices.Contains(out, line) {
+			out = append(out, line)
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// isVerdict reports whether a systemd debug line refuses the image it is
+// working on without naming it ("Extension contains '/usr/lib/os-release',
+// which is not allowed, refusing."). The other verdicts name the image
+// (docs/systemd-sysext.md lists them); "ignoring" and "skipping" lines
+// without a name are about other things (a missing /etc/hostname).
+func isVerdict(line string) bool {
+	return strings.Contains(line, "refusing") || strings.Contains(line, "not allowed")
 }
 
 // RefreshTimeout bounds one systemd-sysext refresh. sysextd.service's
