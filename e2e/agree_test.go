@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/image"
-	"github.com/spamtagger/sysextd/internal/merge"
 	"github.com/spamtagger/sysextd/internal/image/imagetest"
+	"github.com/spamtagger/sysextd/internal/merge"
 )
 
 // TestAgreeWithSystemd runs every crafted image of imagetest.Cases through
