@@ -41,6 +41,12 @@ func TestForBootAndWaiting(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sysext-wrong") {
 		t.Errorf("ForBoot error = %v; want the misfiled build named", err)
 	}
+	// An OS that is like debian (ID_LIKE) takes debian builds, as
+	// systemd-sysext does.
+	like := &facts.Facts{Arch: facts.HostArch(), OS: facts.OS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky"}}
+	if got, _ := ForBoot(root, like); !slices.Equal(got, []string{good}) {
+		t.Errorf("ForBoot on an OS with ID_LIKE=debian = %q, want the debian build %q", got, good)
+	}
 	if got, err := ForBoot(root, &facts.Facts{Arch: facts.HostArch(), OS: facts.OS{ID: "debian", VersionID: "13"}}); got != nil || err != nil {
 		t.Errorf("ForBoot for an OS nothing waits for = %q, %v; want nothing", got, err)
 	}
@@ -72,8 +78,8 @@ func TestStagedNames(t *testing.T) {
 
 func TestTargetFacts(t *testing.T) {
 	host := &facts.Facts{Arch: "amd64", Virtualization: "vmware", OS: facts.OS{ID: "debian", VersionID: "13", VersionCodename: "trixie", SysextLevel: "1"}}
-	got := TargetFacts(host, &StagedOS{ID: "debian", VersionID: "14", VersionCodename: "forky"})
-	if got.OS != (facts.OS{ID: "debian", VersionID: "14", VersionCodename: "forky"}) || got.Virtualization != "vmware" || got.Arch != "amd64" {
+	got := TargetFacts(host, &StagedOS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky", SysextLevel: "2"})
+	if got.OS != (facts.OS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky", SysextLevel: "2"}) || got.Virtualization != "vmware" || got.Arch != "amd64" {
 		t.Errorf("TargetFacts = %+v", got)
 	}
 	if host.OS.VersionID != "13" {

@@ -27,6 +27,10 @@ type StagedOS struct {
 	ID              string `json:"id"`
 	VersionID       string `json:"version_id"`
 	VersionCodename string `json:"version_codename"`
+	// IDLike and SysextLevel are the staged os-release's ID_LIKE and
+	// SYSEXT_LEVEL: systemd-sysext matches images against them too.
+	IDLike      string `json:"id_like,omitempty"`
+	SysextLevel string `json:"sysext_level,omitempty"`
 	// Image and ImageDigest are the container image the deployment was
 	// made from, when bootc knows it.
 	Image       string `json:"image,omitempty"`
@@ -185,6 +189,7 @@ func FromEntry(root rootfs.Root, e *BootEntry) (*StagedOS, error) {
 		return nil, err
 	}
 	s.ID, s.VersionID, s.VersionCodename = rel["ID"], rel["VERSION_ID"], rel["VERSION_CODENAME"]
+	s.IDLike, s.SysextLevel = rel["ID_LIKE"], rel["SYSEXT_LEVEL"]
 	if s.ID == "" || (s.VersionID == "" && s.VersionCodename == "") {
 		return nil, fmt.Errorf("the os-release of the staged deployment %s has no ID or neither VERSION_ID nor VERSION_CODENAME", tree)
 	}

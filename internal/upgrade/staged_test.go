@@ -13,7 +13,7 @@ import (
 
 const (
 	stagedSum = "3c6dad657109522e0b2e49bf44b5420f16f0b438b5b9357e5132211cfbad135d"
-	forky     = "PRETTY_NAME=\"Debian GNU/Linux 14 (forky)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"14\"\nVERSION=\"14 (forky)\"\nVERSION_CODENAME=forky\nID=debian\n"
+	forky     = "PRETTY_NAME=\"Debian GNU/Linux 14 (forky)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"14\"\nVERSION=\"14 (forky)\"\nVERSION_CODENAME=forky\nID=debian\nID_LIKE=\"spamtagger-base\"\nSYSEXT_LEVEL=2\n"
 )
 
 // deployment lays out an ostree sysroot under a temporary root with the
@@ -44,7 +44,7 @@ func TestStaged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := StagedOS{ID: "debian", VersionID: "14", VersionCodename: "forky",
+			want := StagedOS{ID: "debian", VersionID: "14", VersionCodename: "forky", IDLike: "spamtagger-base", SysextLevel: "2",
 				Image: "ghcr.io/spamtagger/spamtagger-bootc:forky", ImageDigest: "sha256:16dc2b6256b4ff0d2ec18d2dbfb06d117904010c8cf9732cdb022818cf7a7566",
 				Stateroot: "default", Checksum: stagedSum, DeploySerial: 0, Tree: "/sysroot/ostree/deploy/default/deploy/" + stagedSum + ".0"}
 			if got == nil || *got != want {
