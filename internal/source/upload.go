@@ -191,7 +191,12 @@ func (w uploadWriter) mkcol(ctx context.Context, dirs []string) error {
 // do sends one request with the credentials, under the download deadline.
 // Failures to reach the server are classified (IsNetwork).
 func (w uploadWriter) do(ctx context.Context, method, target string, body io.ReadCloser, size int64, ctype string) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.opts.Deadline)
+	ctx, cancelDeadline := context.WithTimeout(ctx, w.opts.Deadline)
+	ctx, stop := context.WithCancelCause(ctx)
+	cancel := func() { stop(nil); cancelDeadline() }
+	if body != nil {
+		body = paced(body, w.opts.MinRate, w.opts.RateWindow, stop)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		cancel()
@@ -214,6 +219,9 @@ func (w uploadWriter) do(ctx context.Context, method, target string, body io.Rea
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			err = fmt.Errorf("%s %s: %w", method, target, c)
+		}
 		cancel()
 		return nil, Classify(err)
 	}
@@ -270,4 +278,42 @@ func printable(s string, n int) string {
 		}
 	}
 	return b.String()
+}
+
+// paced holds an upload to the pace downloads are held to: a server that
+// takes fewer than minRate bytes/s over a window (Throttle), or no byte at
+// all for a window (it stopped reading, and our write blocks), fails the
+// request instead of holding the lock until the deadline.
+func paced(body io.ReadCloser, minRate int64, window time.Duration, stop context.CancelCauseFunc) io.ReadCloser {
+	if window <= 0 {
+		return body
+	}
+	p := &pacedBody{r: Throttle(body, minRate, window), c: body, window: window}
+	p.timer = time.AfterFunc(window, func() {
+		stop(fmt.Errorf("%w: the server took no bytes of the upload for %s", ErrStalled, window))
+	})
+	return p
+}
+
+type pacedBody struct {
+	r      io.Reader
+	c      io.Closer
+	timer  *time.Timer
+	window time.Duration
+}
+
+func (p *pacedBody) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	switch {
+	case err != nil:
+		p.timer.Stop() // all sent (or failed): the answer is the header timeout's
+	case n > 0:
+		p.timer.Reset(p.window)
+	}
+	return n, err
+}
+
+func (p *pacedBody) Close() error {
+	p.timer.Stop()
+	return p.c.Close()
 }

@@ -2,7 +2,10 @@ package source
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -258,4 +261,63 @@ func FuzzNewUploader(f *testing.F) {
 			t.Fatalf("accepted %q as %q", raw, up.String())
 		}
 	})
+}
+
+// TestUploadTooSlowFails: a server that stops reading the body, or reads
+// it at a drip, fails the upload within about one rate window, as a network
+// error, with no index written; it does not hold on until the deadline.
+func TestUploadTooSlowFails(t *testing.T) {
+	files := helloFiles()
+	files["sysext-hello_trixie_amd64.squashfs"] = bytes.Repeat([]byte{7}, 16<<20) // more than the socket buffers
+	rel, src := mirrorRelease(t, files)
+	for _, tc := range []struct {
+		name string
+		read func(r io.Reader)
+	}{
+		{"stops reading", func(io.Reader) { time.Sleep(1500 * time.Millisecond) }},
+		{"drips", func(r io.Reader) {
+			b := make([]byte, 64)
+			for range 30 {
+				if _, err := r.Read(b); err != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var indexPuts atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == http.MethodGet:
+					http.NotFound(w, r)
+				case strings.HasSuffix(r.URL.Path, "index.json"):
+					indexPuts.Add(1)
+					w.WriteHeader(http.StatusCreated)
+				case strings.HasSuffix(r.URL.Path, ".squashfs"):
+					tc.read(r.Body)
+					w.WriteHeader(http.StatusCreated)
+				default:
+					io.Copy(io.Discard, r.Body)
+					w.WriteHeader(http.StatusCreated)
+				}
+			}))
+			defer srv.Close()
+			up, err := NewUploader(srv.URL+"/m", "", HTTPOptions{MinRate: 1 << 20, RateWindow: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false)
+			if err == nil || !IsNetwork(err) || !(errors.Is(err, ErrStalled) || errors.Is(err, ErrTooSlow)) {
+				t.Fatalf("upload to a server that %s: %v, want a stall or too-slow network error", tc.name, err)
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Errorf("the upload failed after %s, want it to fail within a few 300ms windows, not at the deadline", el)
+			}
+			if n := indexPuts.Load(); n != 0 {
+				t.Errorf("the index was PUT %d times after a failed asset", n)
+			}
+		})
+	}
 }
