@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 )
 
@@ -208,9 +209,9 @@ func TestRedirectDowngradeRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkRedirect(mk(tt.to), []*http.Request{mk(tt.from)})
+			err := source.CheckRedirect(mk(tt.to), []*http.Request{mk(tt.from)})
 			if got := errors.Is(err, ErrInsecure); got != tt.wantErr {
-				t.Errorf("checkRedirect(%s -> %s) = %v, want ErrInsecure %v", tt.from, tt.to, err, tt.wantErr)
+				t.Errorf("CheckRedirect(%s -> %s) = %v, want ErrInsecure %v", tt.from, tt.to, err, tt.wantErr)
 			}
 		})
 	}

@@ -129,7 +129,7 @@ func New(opts Options) (*GitHub, error) {
 	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
 		return nil, fmt.Errorf("parsing github api base %q: not an absolute http(s) URL", opts.APIBase)
 	}
-	if err := checkURL(base); err != nil {
+	if err := source.CheckURL(base); err != nil {
 		return nil, fmt.Errorf("checking github api base: %w", err)
 	}
 
@@ -165,7 +165,7 @@ func New(opts Options) (*GitHub, error) {
 		client: client,
 		download: &http.Client{
 			Transport:     &authTransport{next: rt, origin: origin(base), token: opts.Token},
-			CheckRedirect: checkRedirect,
+			CheckRedirect: source.CheckRedirect,
 		},
 		cache:  c,
 		apiSem: make(chan struct{}, opts.Parallel),

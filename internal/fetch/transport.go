@@ -3,7 +3,6 @@ package fetch
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // buildTransport layers, from the wire up: the base transport with connect
@@ -32,55 +33,7 @@ func buildTransport(opts Options) http.RoundTripper {
 			IdleConnTimeout:       90 * time.Second,
 		}
 	}
-	return &guardTransport{next: &stallTransport{next: base, stall: opts.StallTimeout}}
-}
-
-// isLoopback reports whether host (without port) is localhost or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// checkURL refuses anything but https, except http to loopback.
-func checkURL(u *url.URL) error {
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("%w: plain http to %s", ErrInsecure, u.Host)
-	default:
-		return fmt.Errorf("%w: scheme %q in %s", ErrInsecure, u.Scheme, u.Redacted())
-	}
-}
-
-// checkRedirect refuses a downgrade from https to http and long chains.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
-	}
-	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
-		return fmt.Errorf("%w: redirect from https to %s", ErrInsecure, req.URL.Redacted())
-	}
-	return nil
-}
-
-// guardTransport applies checkURL to every request, redirects included.
-type guardTransport struct{ next http.RoundTripper }
-
-func (t *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := checkURL(req.URL); err != nil {
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-		return nil, err
-	}
-	return t.next.RoundTrip(req)
+	return source.Guard(&stallTransport{next: base, stall: opts.StallTimeout})
 }
 
 func origin(u *url.URL) string {

@@ -65,25 +65,48 @@ func (o *HTTPOptions) defaults() {
 // client is an http.Client that refuses plain http except to loopback,
 // and https-to-http redirects.
 func (o *HTTPOptions) client() *http.Client {
-	return &http.Client{
-		Transport: guard{o.Transport},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("stopped after 10 redirects")
-			}
-			if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
-				return fmt.Errorf("%w: redirect from https to %s", ErrInsecure, req.URL.Redacted())
-			}
+	return &http.Client{Transport: Guard(o.Transport), CheckRedirect: CheckRedirect}
+}
+
+// CheckURL refuses anything but https, except http to loopback.
+func CheckURL(u *url.URL) error {
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if IsLoopback(u.Hostname()) {
 			return nil
-		},
+		}
+		return fmt.Errorf("%w: plain http to %s", ErrInsecure, u.Host)
+	default:
+		return fmt.Errorf("%w: scheme %q in %s", ErrInsecure, u.Scheme, u.Redacted())
 	}
 }
+
+// CheckRedirect (an http.Client's) refuses a downgrade from https to http
+// and long chains.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("%w: redirect from https to %s", ErrInsecure, req.URL.Redacted())
+	}
+	return nil
+}
+
+// Guard applies CheckURL to every request next is given, redirects
+// included.
+func Guard(next http.RoundTripper) http.RoundTripper { return guard{next} }
 
 type guard struct{ next http.RoundTripper }
 
 func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && IsLoopback(req.URL.Hostname())) {
-		return nil, fmt.Errorf("%w: %s", ErrInsecure, req.URL.Redacted())
+	if err := CheckURL(req.URL); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
 	}
 	return g.next.RoundTrip(req)
 }
