@@ -168,7 +168,6 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]
 
-	var t tree
 	switch {
 	case len(head) >= 96 && string(head[:4]) == "hsqs":
 		info.Format, info.Compression = "squashfs", squashfsCompression(head)
@@ -185,12 +184,7 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 			return inspectDissected(ctx, info, "lz4 squashfs")
 		}
 		info.Reader = "go-diskfs"
-		if t, err = openSquashfs(f, info.Size); err == nil {
-			err = info.read(ctx, t)
-			t.close()
-		} else {
-			f.Close()
-		}
+		err = info.readTree(ctx, f, func() (tree, error) { return openSquashfs(f, info.Size) })
 		if err == nil || ctx.Err() != nil || !errors.Is(err, ErrCorrupt) {
 			return info, err
 		}
@@ -199,12 +193,7 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 		return retryDissected(ctx, p, display, info, err)
 	case len(head) >= 1028 && binary.LittleEndian.Uint32(head[1024:1028]) == 0xE0F5E1E2:
 		info.Format, info.Reader = "erofs", "go-erofs"
-		if t, err = openErofs(f); err == nil {
-			err = info.read(ctx, t)
-			t.close()
-		} else {
-			f.Close()
-		}
+		err = info.readTree(ctx, f, func() (tree, error) { return openErofs(f) })
 		if err == nil || ctx.Err() != nil || errors.Is(err, ErrTooLarge) {
 			return info, err
 		}
@@ -212,12 +201,7 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 		return retryDissected(ctx, p, display, info, err)
 	case isGPT(head):
 		info.Format, info.Reader = "gpt", "go-diskfs"
-		if t, err = openGPT(f, info); err == nil {
-			err = info.read(ctx, t)
-			t.close()
-		} else {
-			f.Close()
-		}
+		err = info.readTree(ctx, f, func() (tree, error) { return openGPT(f, info) })
 		if err == nil || ctx.Err() != nil || errors.Is(err, ErrTooLarge) {
 			return info, err
 		}
@@ -269,6 +253,18 @@ func inspectDissected(ctx context.Context, info *Info, what string) (*Info, erro
 		return nil, err
 	}
 	return info, nil
+}
+
+// readTree reads info from the tree open makes of f; f is the tree's to
+// close, or closed here when open fails.
+func (info *Info) readTree(ctx context.Context, f *os.File, open func() (tree, error)) error {
+	t, err := open()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	defer t.close()
+	return info.read(ctx, t)
 }
 
 func (info *Info) read(ctx context.Context, t tree) error {
