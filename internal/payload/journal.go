@@ -31,16 +31,16 @@ type step struct {
 	Data []byte `json:"data,omitempty"`
 }
 
-// journalT is the undo log of one payload step: in memory, and, when file
+// undoJournal is the undo log of one payload step: in memory, and, when file
 // is set, in a JSON-lines file fsynced after every line.
-type journalT struct {
+type undoJournal struct {
 	file  string
 	f     *os.File
 	steps []step
 }
 
 // open starts a new journal at j.file (replacing a leftover one).
-func (j *journalT) open() error {
+func (j *undoJournal) open() error {
 	if j.file == "" {
 		return nil
 	}
@@ -61,7 +61,7 @@ func (j *journalT) open() error {
 var killHook func(n int, written bool)
 
 // add records s durably before its change is made.
-func (j *journalT) add(s step) error {
+func (j *undoJournal) add(s step) error {
 	if killHook != nil {
 		killHook(len(j.steps), false)
 	}
@@ -86,7 +86,7 @@ func (j *journalT) add(s step) error {
 }
 
 // close removes the journal file: its step is undone or committed.
-func (j *journalT) close() error {
+func (j *undoJournal) close() error {
 	if j.f != nil {
 		j.f.Close()
 		j.f = nil
@@ -170,11 +170,11 @@ func Recover(root rootfs.Root, file string) error {
 	if err := undo(r, steps); err != nil {
 		return fmt.Errorf("undoing the interrupted etc/ changes: %w", err)
 	}
-	return (&journalT{file: file}).close()
+	return (&undoJournal{file: file}).close()
 }
 
 // Discard removes a journal left by a step that committed.
-func Discard(file string) error { return (&journalT{file: file}).close() }
+func Discard(file string) error { return (&undoJournal{file: file}).close() }
 
 // maxStepLine bounds a journal line: a file's old content (at most
 // image.MaxReadSize) base64-encoded, plus the rest.

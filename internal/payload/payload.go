@@ -66,7 +66,7 @@ func Install(ctx context.Context, root rootfs.Root, imagePath string, prev []Fil
 	if err != nil {
 		return nil, noChange{}, fmt.Errorf("opening root %s: %w", root.Dir(), err)
 	}
-	tx := &tx{root: r, j: &journalT{file: journal}}
+	tx := &tx{root: r, j: &undoJournal{file: journal}}
 	if err := tx.j.open(); err != nil {
 		r.Close()
 		return nil, noChange{}, err
@@ -90,7 +90,7 @@ func Remove(ctx context.Context, root rootfs.Root, recs []File, journal string) 
 	if err != nil {
 		return noChange{}, fmt.Errorf("opening root %s: %w", root.Dir(), err)
 	}
-	tx := &tx{root: r, j: &journalT{file: journal}}
+	tx := &tx{root: r, j: &undoJournal{file: journal}}
 	if err := tx.j.open(); err != nil {
 		r.Close()
 		return noChange{}, err
@@ -113,7 +113,7 @@ func (noChange) Commit() error { return nil }
 // it; Undo applies the steps in reverse.
 type tx struct {
 	root *os.Root
-	j    *journalT
+	j    *undoJournal
 }
 
 // Undo reverts every recorded step, newest first, reports every error,
