@@ -45,7 +45,7 @@ func ParseSums(data []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("%s:%d: sha256 is not hex", SumsFile, n)
 		}
 		name := strings.TrimPrefix(l[66:], "./") // sha256sum ./*
-		if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		if name == "" || strings.ContainsFunc(name, badNameRune) || name == "." || name == ".." {
 			return nil, fmt.Errorf("%s:%d: invalid file name %q", SumsFile, n, name)
 		}
 		if prev, ok := sums[name]; ok && prev != sum {
@@ -54,6 +54,13 @@ func ParseSums(data []byte) (map[string]string, error) {
 		sums[name] = sum
 	}
 	return sums, nil
+}
+
+// badNameRune refuses a path separator and control characters in a listed
+// name: a "\r" or NUL in a release asset name is never honest, and a name
+// that carries one would not survive FormatSums and a second parse.
+func badNameRune(r rune) bool {
+	return r == '/' || r < 0x20 || r == 0x7f
 }
 
 // FormatSums writes sums the way sha256sum does, sorted by name.

@@ -26,6 +26,8 @@ func TestParseSums(t *testing.T) {
 		{"not hex", strings.Repeat("g", 64) + "  x\n", nil, "SHA256SUMS:1: sha256 is not hex"},
 		{"path", a + "  ../x\n", nil, `invalid file name "../x"`},
 		{"escaped", "\\" + a + "  x\\ny\n", nil, "SHA256SUMS:1: escaped file names"},
+		{"carriage return in name", a + "  x\r\r\n", nil, `invalid file name "x\r"`},
+		{"tab in name", a + "  x\ty\n", nil, `invalid file name "x\ty"`},
 		{"no name", a + "  \n", nil, `SHA256SUMS:1: invalid file name ""`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
