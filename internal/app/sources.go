@@ -34,6 +34,15 @@ type Sources struct {
 	// Signature is the signature policy of entries that set none
 	// (docs/trust.md).
 	Signature string `toml:"signature"`
+	// Auth holds the static mirrors' logins (LoadAuth); not a key of
+	// sysextd.toml.
+	Auth *source.Auth `toml:"-"`
+}
+
+// LoadAuth reads the mirror logins under root: auth.conf, then
+// auth.conf.d/*.conf. Warnings are about files others may read.
+func LoadAuth(root rootfs.Root) (*source.Auth, []string, error) {
+	return source.LoadAuth([]string{root.Path(rootfs.AuthConfig)}, []string{root.Path(rootfs.AuthConfigDir)})
 }
 
 // Check validates the URLs and hosts.
@@ -104,7 +113,9 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 		r.GitHub[host] = g
 	}
 	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest}
-	r.Kinds[source.KindMirror] = source.NewMirror(httpOpts, cacheDir)
+	mirrorOpts := httpOpts
+	mirrorOpts.Auth = cfg.Sources.Auth // registries log in their own way (docs/sources.md)
+	r.Kinds[source.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)
 	r.Kinds[source.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
 	r.Kinds[source.KindOCI] = source.NewOCI(httpOpts, cacheDir)
 	return r, nil

@@ -41,6 +41,16 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, exitWith(ExitUsage, err)
 	}
+	auth, warns, err := app.LoadAuth(root)
+	if err != nil {
+		return nil, exitWith(ExitUsage, err)
+	}
+	if !o.quiet {
+		for _, w := range warns {
+			fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
+		}
+	}
+	srcs.Auth = auth
 	srcs.GitHubEnterprise = append(srcs.GitHubEnterprise, o.enterprise...)
 	if err := srcs.Check(); err != nil {
 		return nil, exitWith(ExitUsage, fmt.Errorf("--github-enterprise: %w", err))

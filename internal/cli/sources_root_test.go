@@ -197,6 +197,36 @@ func TestUploadMirrorFallback(t *testing.T) {
 		if it := f.list("--refresh")["hello"]; it.Source != to || it.AvailableVersion != "1.0-1" {
 			t.Errorf("list with GitHub down: source %q available %q, want the uploaded mirror's 1.0-1", it.Source, it.AvailableVersion)
 		}
+
+		// The mirror now serves only with a login: refused, with the
+		// file to put one in, and nothing changes; with the login in
+		// auth.conf, install works again.
+		f.mustRun("remove", "hello")
+		srv.RequireReadLogin("fleet", "s3cret-9")
+		_, stderr, code := f.run("install", "hello")
+		if code == 0 || !strings.Contains(stderr, "401") || !strings.Contains(stderr, "/etc/sysextd/auth.conf") {
+			t.Fatalf("private mirror without a login: exit %d, stderr %q; want a 401 naming auth.conf", code, stderr)
+		}
+		if f.exists("/var/lib/extensions/sysext-hello.raw") {
+			t.Fatal("installed without a login")
+		}
+		host := strings.TrimPrefix(srv.URL, "http://")
+		// A broken auth.conf is a usage error naming its line.
+		f.write(rootfs.AuthConfig, "\nmachine http://"+host+"/m login fleet password\n")
+		if _, stderr, code := f.run("install", "hello"); code != ExitUsage || !strings.Contains(stderr, "auth.conf:2: \"password\" needs a value") {
+			t.Errorf("broken auth.conf: exit %d, stderr %q; want %d naming line 2", code, stderr, ExitUsage)
+		}
+		f.write(rootfs.AuthConfig, "# fleet mirror\nmachine http://"+host+"/m login fleet password s3cret-9\n")
+		if err := os.Chmod(f.root.Path(rootfs.AuthConfig), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, code = f.run("install", "hello")
+		if code != 0 || !f.exists("/usr/share/sysextd-test/v1") || strings.Contains(out+stderr, "s3cret-9") {
+			t.Fatalf("install with the login from auth.conf: exit %d, v1 missing or password shown (stdout %q, stderr %q)", code, out, stderr)
+		}
+		if strings.Contains(stderr, "readable by others") {
+			t.Errorf("warned about a 0600 auth.conf: %q", stderr)
+		}
 	})
 }
 

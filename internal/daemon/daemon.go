@@ -194,7 +194,18 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 	} else {
 		d.lastGood = set
 	}
-	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: cfg.sources()})
+	srcs := cfg.sources()
+	// A broken auth.conf costs only the mirrors that need a login, never
+	// the rest of the run.
+	auth, warns, err := app.LoadAuth(d.Root)
+	for _, w := range warns {
+		d.Log.Warn(w)
+	}
+	if err != nil {
+		d.Log.Error("mirror logins not loaded, mirrors that need one will refuse: "+err.Error(), "err", err)
+	}
+	srcs.Auth = auth
+	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: srcs})
 }
 
 // locked runs fn with the mutation lock held; the lock is never held

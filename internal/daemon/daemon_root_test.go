@@ -51,6 +51,8 @@ func TestDaemonInstallsAndReactivates(t *testing.T) {
 		release.Publish(t, gh, release.Ext{Package: "tool", Version: "1.0-1", Spec: sqfs.Spec{Files: map[string]string{"usr/bin/tool": "#!/bin/sh\necho tool\n"}}})
 		write(t, root, rootfs.VendorManifest, "[tool]\nurl = \"https://github.com/SpamTagger/sysext-tool\"\nif_file = \"/var/flag\"\n")
 		write(t, root, "/var/flag", "")
+		// A broken auth.conf costs the mirrors that need a login, not the run.
+		write(t, root, rootfs.AuthConfig, "machine mirror.example login fleet\n")
 		t.Setenv("GITHUB_TOKEN", "")
 		var logs bytes.Buffer
 		var n notes
@@ -70,6 +72,9 @@ func TestDaemonInstallsAndReactivates(t *testing.T) {
 		st, _ := store.Store{Root: root}.LoadState()
 		if r := st.Extensions["tool"]; r == nil || r.InstalledBy != store.ByAuto {
 			t.Errorf("record = %+v, want installed by auto", r)
+		}
+		if !strings.Contains(logs.String(), "mirror logins not loaded, mirrors that need one will refuse: "+root.Path(rootfs.AuthConfig)+":1: machine mirror.example needs both a login and a password") {
+			t.Errorf("no error about the broken auth.conf in the log:\n%s", logs.String())
 		}
 		if !strings.Contains(logs.String(), "extension=tool") || !strings.Contains(logs.String(), "version=1.0-1") {
 			t.Errorf("logs lack structured fields:\n%s", logs.String())

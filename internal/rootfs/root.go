@@ -15,6 +15,8 @@ const (
 	LocalManifest  = "/etc/spamtagger/etc/sysext.toml"
 	DropinDir      = "/etc/spamtagger/etc/sysext.d"
 	DaemonConfig   = "/etc/sysextd/sysextd.toml"
+	AuthConfig     = "/etc/sysextd/auth.conf"   // mirror logins, APT's auth.conf format
+	AuthConfigDir  = "/etc/sysextd/auth.conf.d" // more of them, *.conf
 
 	ExtensionsDir    = "/var/lib/extensions"
 	EtcExtensionsDir = "/etc/extensions"

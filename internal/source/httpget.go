@@ -25,6 +25,7 @@ type HTTPOptions struct {
 	Deadline       time.Duration     // a whole download; default 30 min
 	MaxSize        int64             // download cap; default 2 GiB
 	RequireDigest  bool              // refuse assets without a digest
+	Auth           *Auth             // logins for static mirrors (auth.conf); nil for none
 	// Tee, when set, also receives the bytes of each download (a progress
 	// bar); done is called when the download ends.
 	Tee func(a Asset) (w io.Writer, done func())
@@ -65,7 +66,7 @@ func (o *HTTPOptions) defaults() {
 // client is an http.Client that refuses plain http except to loopback,
 // and https-to-http redirects.
 func (o *HTTPOptions) client() *http.Client {
-	return &http.Client{Transport: Guard(o.Transport), CheckRedirect: CheckRedirect}
+	return &http.Client{Transport: Guard(o.Auth.Transport(o.Transport)), CheckRedirect: CheckRedirect}
 }
 
 // CheckURL refuses anything but https, except http to loopback.
@@ -113,8 +114,8 @@ func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // open returns the body of u: a file for file://, else an HTTP GET
 // answered 200. Statuses map to *RateLimitError, *NetworkError (5xx) or
-// *StatusError (404 wraps ErrNotFound too).
-func open(ctx context.Context, c *http.Client, u string) (io.ReadCloser, int64, error) {
+// *StatusError (404 wraps ErrNotFound too; 401 and 403 carry auth's hint).
+func open(ctx context.Context, c *http.Client, auth *Auth, u string) (io.ReadCloser, int64, error) {
 	p, err := url.Parse(u)
 	if err != nil {
 		return nil, 0, fmt.Errorf("parsing %q: %w", u, err)
@@ -152,6 +153,9 @@ func open(ctx context.Context, c *http.Client, u string) (io.ReadCloser, int64, 
 		return nil, 0, rl
 	}
 	se := &StatusError{URL: resp.Request.URL.Redacted(), Status: resp.StatusCode}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		se.Hint = auth.hint(resp.Request)
+	}
 	if resp.StatusCode == http.StatusNotFound {
 		return nil, 0, fmt.Errorf("%w: %w", ErrNotFound, se)
 	}
@@ -159,8 +163,8 @@ func open(ctx context.Context, c *http.Client, u string) (io.ReadCloser, int64, 
 }
 
 // readCapped reads at most limit bytes of u.
-func readCapped(ctx context.Context, c *http.Client, u string, limit int64) ([]byte, error) {
-	body, _, err := open(ctx, c, u)
+func readCapped(ctx context.Context, c *http.Client, auth *Auth, u string, limit int64) ([]byte, error) {
+	body, _, err := open(ctx, c, auth, u)
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func (m *Mirror) latest(ctx context.Context, req Request, t Target, offline bool
 			return nil, fmt.Errorf("extension %s: %w", req.Name, ErrNotCached)
 		}
 	default:
-		if data, err = readCapped(ctx, m.client, ixURL, maxIndex); err != nil {
+		if data, err = readCapped(ctx, m.client, m.opts.Auth, ixURL, maxIndex); err != nil {
 			return nil, fmt.Errorf("extension %s: reading mirror index %s: %w", req.Name, ixURL, err)
 		}
 	}
@@ -118,7 +118,7 @@ func (m *Mirror) latest(ctx context.Context, req Request, t Target, offline bool
 // Download copies the asset into dir, verified against the index.
 func (m *Mirror) Download(ctx context.Context, a Asset, dir string) (*Downloaded, error) {
 	return DownloadTo(ctx, &m.opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) {
-		body, _, err := open(ctx, m.client, a.URL)
+		body, _, err := open(ctx, m.client, m.opts.Auth, a.URL)
 		return body, err
 	})
 }
@@ -134,7 +134,7 @@ func (m *Mirror) Fetch(ctx context.Context, a Asset) ([]byte, error) {
 	limit := 2 * m.opts.RateWindow
 	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w: not done within %s", ErrTooSlow, limit))
 	defer cancel()
-	body, _, err := open(ctx, m.client, a.URL)
+	body, _, err := open(ctx, m.client, m.opts.Auth, a.URL)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
 	}

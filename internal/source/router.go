@@ -132,7 +132,7 @@ func (r *Router) LatestAll(ctx context.Context, reqs []Request, t Target) map[st
 			}
 			p, err := r.provider(ps[round])
 			if err != nil {
-				r.keep(out, q.Name, Result{Err: fmt.Errorf("extension %s: %w", q.Name, err)})
+				r.keep(out, q.Name, ps[round], Result{Err: fmt.Errorf("extension %s: %w", q.Name, err)})
 				continue
 			}
 			qq := q
@@ -161,7 +161,7 @@ func (r *Router) LatestAll(ctx context.Context, reqs []Request, t Target) map[st
 						out[q.Name] = res[q.Name]
 						continue
 					}
-					r.keep(out, q.Name, res[q.Name])
+					r.keep(out, q.Name, q.URL, res[q.Name])
 				}
 			})
 		}
@@ -177,9 +177,13 @@ func (r *Router) LatestAll(ctx context.Context, reqs []Request, t Target) map[st
 	return out
 }
 
-// keep records res for name unless an earlier place already gave an error.
-func (r *Router) keep(out map[string]Result, name string, res Result) {
+// keep records res (the answer of place) for name. When an earlier place
+// already failed, its error stays the one that counts (a GitHub problem
+// is not hidden by a mirror's), and the mirror's is added to its message:
+// a mirror that refuses (a 401, a missing image) says why.
+func (r *Router) keep(out map[string]Result, name, place string, res Result) {
 	if prev, ok := out[name]; ok && prev.Err != nil && res.Err != nil {
+		out[name] = Result{Err: fmt.Errorf("%w; then from %s: %s", prev.Err, place, strings.TrimPrefix(res.Err.Error(), "extension "+name+": "))}
 		return
 	}
 	if res.Release == nil && res.Err == nil {

@@ -48,6 +48,12 @@ http {
                 auth_basic_user_file %[1]s/htpasswd;
             }
         }
+        # The same files, for reading with a login only (auth.conf).
+        location /private/ {
+            alias %[1]s/srv/mirror/;
+            auth_basic "sysext mirror";
+            auth_basic_user_file %[1]s/htpasswd;
+        }
     }
 }
 `
@@ -236,6 +242,40 @@ func TestUploadToNginx(t *testing.T) {
 		return []string{"-p", filepath.Dir(conf), "-c", conf, "-e", filepath.Join(filepath.Dir(conf), "error.log")}
 	})
 	checkUpload(t, s)
+}
+
+// TestMirrorLoginNginx: a mirror nginx serves only with a login is read
+// with the login from an auth.conf, and refused without it.
+func TestMirrorLoginNginx(t *testing.T) {
+	bin := lookPath(t, "nginx", "nginx")
+	s := startServer(t, bin, "ci:{PLAIN}pa55word", nginxConf, func(conf string) []string {
+		return []string{"-p", filepath.Dir(conf), "-c", conf, "-e", filepath.Join(filepath.Dir(conf), "error.log")}
+	})
+	rel, src := mirrorRelease(t, helloFiles())
+	up, err := NewUploader("http://ci:pa55word@"+s.addr+"/mirror", "", HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	req := Request{Name: "hello", URL: "http://" + s.addr + "/private"}
+	res := NewMirror(HTTPOptions{}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "401") || !strings.Contains(res.Err.Error(), "/etc/sysextd/auth.conf") {
+		t.Fatalf("without a login: %v, want a 401 that names auth.conf", res.Err)
+	}
+	a, err := ParseAuth("auth.conf", []byte("machine http://"+s.addr+"/private login ci password pa55word\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMirror(HTTPOptions{Auth: a}, "")
+	res = m.LatestAll(t.Context(), []Request{req}, trixie)["hello"]
+	if res.Err != nil || res.Release.Version != "1.0-1" {
+		t.Fatalf("with the login: %+v", res)
+	}
+	if _, err := m.Download(t.Context(), res.Release.Image, t.TempDir()); err != nil {
+		t.Fatalf("downloading with the login: %v", err)
+	}
 }
 
 // TestUploadToApache: mod_dav answers a PUT into a missing directory 409;

@@ -26,6 +26,8 @@ type Server struct {
 	mu       sync.Mutex
 	token    string
 	user, pw string
+	readUser string // reads need basic auth as readUser:readPw
+	readPw   string
 	fail     func(w http.ResponseWriter, r *http.Request) bool
 	puts     []string
 }
@@ -51,6 +53,14 @@ func (s *Server) RequireBasic(user, pw string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.user, s.pw = user, pw
+}
+
+// RequireReadLogin makes every read (GET, HEAD) need basic auth with user
+// and pw, as a private mirror behind nginx's auth_basic.
+func (s *Server) RequireReadLogin(user, pw string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readUser, s.readPw = user, pw
 }
 
 // Fail installs f, which sees every authorized request first and answers
@@ -84,6 +94,14 @@ func (s *Server) authorized(r *http.Request) bool {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	s.mu.Lock()
+	ru, rp := s.readUser, s.readPw
+	s.mu.Unlock()
+	if u, p, ok := r.BasicAuth(); read && ru != "" && (!ok || u != ru || p != rp) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mirror"`)
+		http.Error(w, "401 Authorization Required", http.StatusUnauthorized)
+		return
+	}
 	if !read && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mirror"`)
 		http.Error(w, "401 Authorization Required", http.StatusUnauthorized)
