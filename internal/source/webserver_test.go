@@ -166,6 +166,17 @@ func lookPath(t *testing.T, name, pkg string) string {
 	return ""
 }
 
+// waitRequests returns the access log's lines of method once until says
+// they are complete, or after 5 s: a server writes its log line after it
+// has answered (Apache in its logging phase), so a client can be faster.
+func (s realServer) waitRequests(method string, until func([]string) bool) []string {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if r := s.requests(method); until(r) || time.Now().After(deadline) {
+			return r
+		}
+	}
+}
+
 // requests returns the access log's lines of method.
 func (s realServer) requests(method string) []string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "access.log"))
@@ -204,7 +215,9 @@ func checkUpload(t *testing.T, s realServer) {
 	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
-	puts := s.requests("PUT")
+	puts := s.waitRequests("PUT", func(r []string) bool {
+		return len(r) > 0 && strings.HasPrefix(r[len(r)-1], "PUT /mirror/sysext-hello/index.json ")
+	})
 	var created []string
 	for _, p := range puts {
 		if strings.HasSuffix(p, " 201") {
@@ -231,7 +244,7 @@ func checkUpload(t *testing.T, s realServer) {
 	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
 		t.Fatal(err)
 	}
-	if again := s.requests("PUT")[len(puts):]; len(again) != 1 || again[0] != "PUT /mirror/sysext-hello/index.json 204" {
+	if again := s.waitRequests("PUT", func(r []string) bool { return len(r) > len(puts) })[len(puts):]; len(again) != 1 || again[0] != "PUT /mirror/sysext-hello/index.json 204" {
 		t.Errorf("second upload PUTs %q, want only the index (204: replaced)", again)
 	}
 }
