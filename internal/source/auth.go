@@ -211,7 +211,7 @@ func (a *Auth) lookup(u *url.URL) *authEntry {
 			continue
 		case scheme == "http" && !IsLoopback(host):
 			continue
-		case e.host != host, e.port != "" && e.port != u.Port():
+		case e.host != host, e.port != "" && e.port != portOf(u):
 			continue
 		}
 		if p := u.Path; e.path != "" && p != e.path && !strings.HasPrefix(p, e.path+"/") {
@@ -220,6 +220,17 @@ func (a *Auth) lookup(u *url.URL) *authEntry {
 		return e
 	}
 	return nil
+}
+
+// portOf is u's port, the scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
 }
 
 // hint says what to do about a 401 or 403 from a mirror: which file to

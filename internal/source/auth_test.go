@@ -83,6 +83,7 @@ machine m.example/sysext/private login first password 1
 machine m.example/sysext login second password 2
 machine m.example:8443 login port password 3
 machine http://127.0.0.1 login loop password 4
+machine d.example:443 login default-port password 6
 machine https://x.example login https password 5
 `))
 	if err != nil {
@@ -99,6 +100,8 @@ machine https://x.example login https password 5
 		{"https://127.0.0.1/x", ""},
 		{"https://x.example/a", "https"},
 		{"https://evil.example/sysext", ""},
+		{"https://d.example/x", "default-port"},
+		{"https://d.example:8443/x", ""},
 	} {
 		u, _ := url.Parse(tt.url)
 		got := ""
