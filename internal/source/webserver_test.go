@@ -272,23 +272,7 @@ func TestMirrorLoginNginx(t *testing.T) {
 	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
-	req := Request{Name: "hello", URL: "http://" + s.addr + "/private"}
-	res := NewMirror(HTTPOptions{}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
-	if res.Err == nil || !strings.Contains(res.Err.Error(), "401") || !strings.Contains(res.Err.Error(), "/etc/sysextd/auth.conf") {
-		t.Fatalf("without a login: %v, want a 401 that names auth.conf", res.Err)
-	}
-	a, err := ParseAuth("auth.conf", []byte("machine http://"+s.addr+"/private login ci password pa55word\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewMirror(HTTPOptions{Auth: a}, "")
-	res = m.LatestAll(t.Context(), []Request{req}, trixie)["hello"]
-	if res.Err != nil || res.Release.Version != "1.0-1" {
-		t.Fatalf("with the login: %+v", res)
-	}
-	if _, err := m.Download(t.Context(), res.Release.Image, t.TempDir()); err != nil {
-		t.Fatalf("downloading with the login: %v", err)
-	}
+	checkMirrorLogin(t, "http://"+s.addr+"/private", "ci", "pa55word")
 }
 
 // TestUploadToApache: mod_dav answers a PUT into a missing directory 409;
