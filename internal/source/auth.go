@@ -125,7 +125,7 @@ func parseMachine(s string) (authEntry, error) {
 	}
 	hostport, p, _ := strings.Cut(rest, "/")
 	u, err := url.Parse("https://" + hostport)
-	if err != nil || hostport == "" || u.Host != hostport || u.User != nil {
+	if err != nil || u.Hostname() == "" || u.Host != hostport || u.User != nil {
 		return e, fmt.Errorf("machine %q: want HOST[:PORT][/PATH]", s)
 	}
 	e.host, e.port = strings.ToLower(u.Hostname()), u.Port()

@@ -32,6 +32,7 @@ func TestParseAuth(t *testing.T) {
 		{"no password", "machine m login u\nmachine n login u password p", nil, "auth.conf:1: machine m needs both a login and a password"},
 		{"login first", "login u password p", nil, "auth.conf:1: \"login\" before any machine"},
 		{"dangling", "machine m login u password", nil, "auth.conf:1: \"password\" needs a value"},
+		{"port without a host", "machine :443 login u password p", nil, "auth.conf:1: machine \":443\": want HOST"},
 		{"bad host", "machine user@m login u password p", nil, "auth.conf:1: machine \"user@m\": want HOST"},
 		{"unknown word", "machine m\nport 80 login u password p", nil, "auth.conf:2: unexpected word"},
 	} {
