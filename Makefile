@@ -85,13 +85,11 @@ testservers: deps
 	  dpkg -x nginx_*.deb $(NGINX_DIR).tmp && rm -rf $(NGINX_DIR).tmp/deb && \
 	  rm -rf $(NGINX_DIR) && mv $(NGINX_DIR).tmp $(NGINX_DIR)
 
-# Every fuzz target, briefly; the seed corpora also run in `unit`.
+# Every fuzz target, briefly; the seed corpora also run in `unit`. A finding
+# fails it; Go 1.26's spurious end-of-fuzztime "context deadline exceeded"
+# (golang/go#75804) is retried once and never counted as one.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f"; out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { \
-	      echo "$$out" | tail -30; echo "fuzz: $$f failed; the input is in $$pkg's testdata/fuzz/$$f: commit it as a regression seed"; exit 1; }; \
-	  done; done
+	GO=$(GO) $(GO) run ./internal/tools/fuzzall -fuzztime $(FUZZTIME) ./...
 
 # Tier 3: Debian trixie booted with systemd-nspawn (root only). The full
 # output goes to e2e.log; RUN= selects tests (go test -run).
