@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
 )
 
@@ -26,7 +28,9 @@ func newMirrorCmd(o *options) *cobra.Command {
 			"With --to https://[USER:PASSWORD@]HOST/PATH the files are uploaded with HTTP PUT to a web server that\n" +
 			"accepts it (nginx dav_methods PUT, Apache mod_dav, an object store), in the same layout: the assets first,\n" +
 			"the index last, assets the index already lists unchanged are skipped. The credentials: a Bearer token from\n" +
-			"--token-file or $SYSEXTD_MIRROR_TOKEN, or basic auth from the URL (never printed). http:// only to loopback.\n" +
+			"--token-file or $SYSEXTD_MIRROR_TOKEN, else basic auth from the URL, else the login /etc/sysextd/auth.conf\n" +
+			"holds for the URL (docs/sources.md; keeps the password off the command line). Never printed.\n" +
+			"http:// only to loopback.\n" +
 			"With --to oci://REGISTRY/REPO the release becomes an OCI artifact tagged TAG_CODENAME_ARCH and CODENAME_ARCH,\n" +
 			"in REPO/IMAGE (or in REPO when its last component is the image name).",
 		RunE: func(cmd *cobra.Command, names []string) error {
@@ -67,7 +71,11 @@ func (o *options) parseMirrorTarget(to, tokenFile string) (mirrorTarget, error) 
 				return mirrorTarget{}, fmt.Errorf("--token-file %s is empty", tokenFile)
 			}
 		}
-		up, err := source.NewUploader(to, token, source.HTTPOptions{})
+		auth, _, err := app.LoadAuth(rootfs.New(o.root)) // its warnings come with the environment
+		if err != nil {
+			return mirrorTarget{}, err
+		}
+		up, err := source.NewUploader(to, token, source.HTTPOptions{Auth: auth})
 		if err != nil {
 			return mirrorTarget{}, fmt.Errorf("--to: %w", err)
 		}

@@ -227,6 +227,25 @@ func TestUploadMirrorFallback(t *testing.T) {
 		if strings.Contains(stderr, "readable by others") {
 			t.Errorf("warned about a 0600 auth.conf: %q", stderr)
 		}
+
+		// mirror --to takes its login from auth.conf too, so that no
+		// password is on the command line: from the private mirror (GitHub
+		// is still down) to another server, both logins in one file.
+		up := putserver.New(t, t.TempDir())
+		up.RequireBasic("ci", "up-pa55")
+		f.write(rootfs.AuthConfig, "machine http://"+host+"/m login fleet password s3cret-9\n"+
+			"machine http://"+strings.TrimPrefix(up.URL, "http://")+" login ci password up-pa55\n")
+		if err := os.Chmod(f.root.Path(rootfs.AuthConfig), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("SYSEXTD_MIRROR_TOKEN", "")
+		out, stderr, code = f.run("mirror", "--to", up.URL+"/m")
+		if code != 0 || !strings.Contains(out, "mirrored hello 1.0-1") || strings.Contains(out+stderr, "up-pa55") {
+			t.Errorf("mirror --to with the login from auth.conf: exit %d, stdout %q, stderr %q", code, out, stderr)
+		}
+		if puts := up.Puts(); len(puts) == 0 || puts[len(puts)-1] != "/m/sysext-hello/index.json" {
+			t.Errorf("PUTs %q, want the index last", puts)
+		}
 	})
 }
 

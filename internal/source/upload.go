@@ -31,7 +31,9 @@ type Uploader struct {
 // NewUploader returns an uploader to raw, https://[USER:PASSWORD@]HOST/PATH
 // (http:// to loopback only). A token, when not "", is sent as
 // "Authorization: Bearer TOKEN"; user info in raw as basic auth; not both.
-// Neither the password nor the token ever appears in a message.
+// With neither, the login opts.Auth holds for the URL (auth.conf) is sent,
+// which keeps the password off the command line. Neither the password nor
+// the token ever appears in a message.
 func NewUploader(raw, token string, opts HTTPOptions) (*Uploader, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -255,7 +257,10 @@ func (w uploadWriter) statusError(resp *http.Response) error {
 	se := &StatusError{Method: resp.Request.Method, URL: resp.Request.URL.Redacted(), Status: resp.StatusCode, Body: printable(line, 200)}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		se.Hint = "the server refused the credentials: check --token-file or SYSEXTD_MIRROR_TOKEN (Bearer token), or the user and password in the URL (basic auth), and that they may write there"
+		se.Hint = "the server refused the credentials: check --token-file or SYSEXTD_MIRROR_TOKEN (Bearer token), the user and password in the URL, or a machine line in /etc/sysextd/auth.conf (basic auth), and that they may write there"
+		if e := w.opts.Auth.lookup(resp.Request.URL); e != nil && w.token == "" && w.user == nil {
+			se.Hint = fmt.Sprintf("the server refused the login for %s in %s:%d, or it may not write there", resp.Request.URL.Host, e.file, e.line)
+		}
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		se.Hint = "the server redirects; give the final URL"
 	case resp.StatusCode == http.StatusMethodNotAllowed && resp.Request.Method == http.MethodPut:

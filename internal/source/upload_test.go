@@ -226,6 +226,52 @@ func TestUploadBasicAuthNeverShowsPassword(t *testing.T) {
 	}
 }
 
+// TestUploadLoginFromAuthConf: without a token or user info, the login
+// auth.conf holds for the target is sent; a wrong one is refused with a
+// hint naming its line, never the password.
+func TestUploadLoginFromAuthConf(t *testing.T) {
+	srv := putserver.New(t, t.TempDir())
+	srv.RequireBasic("ci", "pa55word")
+	rel, src := mirrorRelease(t, helloFiles())
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	wrong, err := ParseAuth("/etc/sysextd/auth.conf", []byte("machine http://"+host+"/m login ci password Wr0ngPw\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := NewUploader(srv.URL+"/m", "", HTTPOptions{Auth: wrong})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bad.AddRelease(t.Context(), "sysext-hello", rel, src, published, false)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "the login for "+host+" in /etc/sysextd/auth.conf:1") || strings.Contains(err.Error(), "Wr0ngPw") {
+		t.Fatalf("wrong login from auth.conf: %v, want a 401 naming the line, not the password", err)
+	}
+
+	good, err := ParseAuth("auth.conf", []byte("machine http://"+host+"/m login ci password pa55word\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := NewUploader(srv.URL+"/m", "", HTTPOptions{Auth: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err != nil {
+		t.Fatalf("upload with the login from auth.conf: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Dir, "m", "sysext-hello", "index.json")); err != nil {
+		t.Fatalf("no index after the upload: %v", err)
+	}
+	// A login for another path is not sent there.
+	other, err := NewUploader(srv.URL+"/elsewhere", "", HTTPOptions{Auth: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.AddRelease(t.Context(), "sysext-hello", rel, src, published, false); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("upload to a path auth.conf does not cover: %v, want a 401", err)
+	}
+}
+
 // FuzzNewUploader: the upload URL parser never panics, never puts the
 // password of the URL into its answer or its error, and accepts only
 // https (or http to loopback) mirrors.
