@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -145,16 +144,25 @@ func parseMachine(s string) (authEntry, error) {
 // unprivileged sysextctl) are skipped, and named by a refused request's
 // hint.
 func LoadAuth(files []string, dirs []string) (*Auth, []string, error) {
+	a := &Auth{}
 	all := append([]string(nil), files...)
 	for _, d := range dirs {
-		m, err := filepath.Glob(filepath.Join(d, "*.conf"))
-		if err != nil {
+		ents, err := os.ReadDir(d)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case errors.Is(err, fs.ErrPermission):
+			a.skipped = append(a.skipped, d)
+			continue
+		case err != nil:
 			return nil, nil, err
 		}
-		sort.Strings(m)
-		all = append(all, m...)
+		for _, e := range ents { // sorted by name
+			if strings.HasSuffix(e.Name(), ".conf") {
+				all = append(all, filepath.Join(d, e.Name()))
+			}
+		}
 	}
-	a := &Auth{}
 	var warn []string
 	for _, f := range all {
 		fi, err := os.Stat(f)
