@@ -145,6 +145,7 @@ func parseMachine(s string) (authEntry, error) {
 // hint.
 func LoadAuth(files []string, dirs []string) (*Auth, []string, error) {
 	a := &Auth{}
+	var unreadableDirs []string
 	all := append([]string(nil), files...)
 	for _, d := range dirs {
 		ents, err := os.ReadDir(d)
@@ -152,7 +153,7 @@ func LoadAuth(files []string, dirs []string) (*Auth, []string, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case errors.Is(err, fs.ErrPermission):
-			a.skipped = append(a.skipped, d)
+			unreadableDirs = append(unreadableDirs, d)
 			continue
 		case err != nil:
 			return nil, nil, err
@@ -192,6 +193,7 @@ func LoadAuth(files []string, dirs []string) (*Auth, []string, error) {
 		}
 		a.entries = append(a.entries, p.entries...)
 	}
+	a.skipped = append(a.skipped, unreadableDirs...)
 	return a, warn, nil
 }
 

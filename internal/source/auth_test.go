@@ -6,9 +6,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"unicode"
 )
@@ -343,4 +345,70 @@ func FuzzParseAuth(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLoadAuthUnprivileged: as root, writes a 0600 auth.conf and an 0700
+// auth.conf.d, then loads them in a copy of this test binary running as
+// nobody (an unprivileged sysextctl list): no error, both named as
+// unreadable, and a refused request's hint says so.
+func TestLoadAuthUnprivileged(t *testing.T) {
+	if os.Getenv("SYSEXTD_AUTH_HELPER") != "" {
+		t.Skip("the child runs only TestLoadAuthUnprivilegedChild")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: needs root to run a child as nobody; the unprivileged auth.conf path is not tested")
+	}
+	dir, err := os.MkdirTemp("", "sysextd-auth-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auth.conf"), []byte("machine m.example login u password p\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "auth.conf.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "source.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestLoadAuthUnprivilegedChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "SYSEXTD_AUTH_HELPER="+dir)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestLoadAuthUnprivilegedChild") {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+}
+
+func TestLoadAuthUnprivilegedChild(t *testing.T) {
+	dir := os.Getenv("SYSEXTD_AUTH_HELPER")
+	if dir == "" {
+		t.Skip("helper for TestLoadAuthUnprivileged")
+	}
+	if os.Geteuid() == 0 {
+		t.Fatal("the child runs as root")
+	}
+	conf, d := filepath.Join(dir, "auth.conf"), filepath.Join(dir, "auth.conf.d")
+	a, warns, err := LoadAuth([]string{conf}, []string{d})
+	if err != nil || len(warns) != 0 || a.Len() != 0 {
+		t.Fatalf("LoadAuth as nobody = %d entries, %q, %v; want none, no warning, no error", a.Len(), warns, err)
+	}
+	r, _ := http.NewRequest(http.MethodGet, "https://m.example/x", nil)
+	if h := a.hint(r); !strings.Contains(h, conf+", "+d+" could not be read by this user; run as root") {
+		t.Errorf("hint = %q, want both named", h)
+	}
 }
