@@ -10,6 +10,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // env is one command's wiring: the engine and what made it.
@@ -41,16 +42,16 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, exitWith(ExitUsage, err)
 	}
-	auth, warns, err := app.LoadAuth(root)
-	if err != nil {
-		return nil, exitWith(ExitUsage, err)
+	la := o.loadAuth()
+	if la.err != nil {
+		return nil, exitWith(ExitUsage, la.err)
 	}
 	if !o.quiet {
-		for _, w := range warns {
+		for _, w := range la.warns {
 			fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
 		}
 	}
-	srcs.Auth = auth
+	srcs.Auth = la.auth
 	srcs.GitHubEnterprise = append(srcs.GitHubEnterprise, o.enterprise...)
 	if err := srcs.Check(); err != nil {
 		return nil, exitWith(ExitUsage, fmt.Errorf("--github-enterprise: %w", err))
@@ -76,6 +77,23 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 		}
 	}
 	return &env{root: root, eng: a.Engine, manifestErr: a.ManifestErr, close: a.Close}, nil
+}
+
+// loadedAuth is the outcome of reading the mirror logins (app.LoadAuth).
+type loadedAuth struct {
+	auth  *source.Auth
+	warns []string
+	err   error
+}
+
+// loadAuth reads auth.conf under --root once per command: mirror --to
+// needs it before the environment is built, and the environment again.
+func (o *options) loadAuth() loadedAuth {
+	if o.mirrorAuth == nil {
+		a, w, err := app.LoadAuth(rootfs.New(o.root))
+		o.mirrorAuth = &loadedAuth{a, w, err}
+	}
+	return *o.mirrorAuth
 }
 
 // searched names the manifest files looked for, under a --root when set.

@@ -10,9 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
 )
 
@@ -71,11 +69,11 @@ func (o *options) parseMirrorTarget(to, tokenFile string) (mirrorTarget, error) 
 				return mirrorTarget{}, fmt.Errorf("--token-file %s is empty", tokenFile)
 			}
 		}
-		auth, _, err := app.LoadAuth(rootfs.New(o.root)) // its warnings come with the environment
-		if err != nil {
-			return mirrorTarget{}, err
+		la := o.loadAuth() // its warnings come with the environment
+		if la.err != nil {
+			return mirrorTarget{}, la.err
 		}
-		up, err := source.NewUploader(to, token, source.HTTPOptions{Auth: auth})
+		up, err := source.NewUploader(to, token, source.HTTPOptions{Auth: la.auth})
 		if err != nil {
 			return mirrorTarget{}, fmt.Errorf("--to: %w", err)
 		}

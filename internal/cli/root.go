@@ -69,6 +69,7 @@ type options struct {
 	stderr         io.Writer
 	isTerminal     bool
 	getenv         func(string) string
+	mirrorAuth     *loadedAuth // auth.conf, read once per command (loadAuth)
 }
 
 // NewRootCmd builds the sysextctl command tree writing to stdout and
