@@ -57,9 +57,13 @@ const (
 	// maxReleaseSize caps the extension-release file (systemd reads up to
 	// 64 MiB; a bigger one is refused here, bounded by MaxReadTotal anyway).
 	maxReleaseSize = MaxReadSize
-	// maxUnitSize caps a unit file read for its [Install] section; a
-	// bigger one is not listed in Units (never a refusal).
-	maxUnitSize = 1 << 20
+	// maxUnitSize caps a unit file: a bigger one is refused (systemd
+	// reads a unit line by line and refuses a line over maxUnitLine; a
+	// real unit is a few KiB, a huge one only costs every reader).
+	maxUnitSize = 4 << 20
+	// maxUnitLine is systemd's LONG_LINE_MAX, the longest line
+	// config_parse() accepts in a unit file.
+	maxUnitLine = 1 << 20
 	// maxReleaseFiles caps the extension-release.* files read.
 	maxReleaseFiles = 64
 )
@@ -72,6 +76,8 @@ var (
 	ErrUnsupportedCompression = errors.New("unsupported squashfs compression")
 	// ErrTooLarge: the image exceeds an inspection limit.
 	ErrTooLarge = errors.New("image exceeds an inspection limit")
+	// ErrUnitTooLarge: a unit file systemd would not load.
+	ErrUnitTooLarge = errors.New("unit file too large")
 )
 
 // Release is one usr/lib/extension-release.d/extension-release.* entry.
@@ -121,6 +127,10 @@ type Info struct {
 	// Also= (what a package postinst would enable), sorted. Template units
 	// ("foo@.service") and symlinks are left out.
 	Units []string
+	// UnitFiles lists every unit file name directly in
+	// usr/lib/systemd/system (templates and symlinks included), sorted:
+	// what an update action from the image may name (docs/trust.md).
+	UnitFiles []string
 }
 
 // Inspect is InspectContext without a deadline or display name.
@@ -348,21 +358,29 @@ func (info *Info) readUnits(r *reader) error {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
+		if isUnitName(e.Name()) && (e.Type().IsRegular() || e.Type()&iofs.ModeSymlink != 0) {
+			info.UnitFiles = append(info.UnitFiles, e.Name())
+		}
 		if !e.Type().IsRegular() || !isEnableableUnitName(e.Name()) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && fi.Size() > maxUnitSize {
-			continue
+			return fmt.Errorf("%w: %s/%s is %d bytes: systemd refuses a unit line over %d bytes, and no unit file needs more than %d",
+				ErrUnitTooLarge, UnitDir, e.Name(), fi.Size(), maxUnitLine, maxUnitSize)
 		}
 		b, err := r.readFile(path.Join(dir, e.Name()), e, maxUnitSize)
 		if err != nil {
 			return err
+		}
+		if err := checkUnitLines(b); err != nil {
+			return fmt.Errorf("%w: %s/%s: %v", ErrUnitTooLarge, UnitDir, e.Name(), err)
 		}
 		if hasInstallTarget(b) {
 			info.Units = append(info.Units, e.Name())
 		}
 	}
 	sort.Strings(info.Units)
+	sort.Strings(info.UnitFiles)
 	return nil
 }
 

@@ -28,6 +28,9 @@ func (r *reader) readDir(p string) ([]iofs.DirEntry, error) {
 	if len(es) > maxEntries {
 		return nil, fmt.Errorf("%w: %s has %d entries, limit %d", ErrTooLarge, p, len(es), maxEntries)
 	}
+	if err := checkNames(p, es); err != nil {
+		return nil, err
+	}
 	return es, nil
 }
 

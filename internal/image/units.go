@@ -3,6 +3,7 @@ package image
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"strings"
 )
 
@@ -21,6 +22,35 @@ func isEnableableUnitName(name string) bool {
 		}
 	}
 	return false
+}
+
+// unitSuffixes are every unit type's file name suffix.
+var unitSuffixes = append([]string{".device", ".scope"}, enableableSuffixes...)
+
+// isUnitName reports whether name is a unit file name of any type.
+func isUnitName(name string) bool {
+	for _, s := range unitSuffixes {
+		if base, ok := strings.CutSuffix(name, s); ok && base != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// checkUnitLines refuses a unit file with a line systemd's config_parse()
+// would refuse as too long.
+func checkUnitLines(b []byte) error {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b)
+		}
+		if i > maxUnitLine {
+			return fmt.Errorf("a line of %d bytes (systemd refuses lines over %d)", i, maxUnitLine)
+		}
+		b = b[min(i+1, len(b)):]
+	}
+	return nil
 }
 
 // installKeys are the [Install] settings that make "systemctl enable" do

@@ -20,6 +20,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/rootfs"
@@ -58,9 +59,28 @@ type Change interface {
 // kill, Recover(root, journal) puts the host back; Undo and Commit remove
 // it.
 func Install(ctx context.Context, root rootfs.Root, imagePath string, prev []File, journal string) ([]File, Change, error) {
-	files, err := image.ReadPayload(ctx, imagePath, Dirs...)
+	files, err := Read(ctx, imagePath)
 	if err != nil {
 		return nil, noChange{}, err
+	}
+	return InstallFiles(ctx, root, files, prev, journal)
+}
+
+// Read returns the payload of the image at imagePath (its etc/ and var/
+// entries), for Check and InstallFiles.
+func Read(ctx context.Context, imagePath string) ([]image.PayloadFile, error) {
+	return image.ReadPayload(ctx, imagePath, Dirs...)
+}
+
+// InstallFiles is Install for a payload already read (and checked by
+// Check): the transaction reads the image once, at verification, and
+// installs exactly what the policy let through. A path that is not a clean
+// path under one of Dirs is refused before anything is written.
+func InstallFiles(ctx context.Context, root rootfs.Root, files []image.PayloadFile, prev []File, journal string) ([]File, Change, error) {
+	for _, f := range files {
+		if err := checkPath(f.Path); err != nil {
+			return nil, noChange{}, err
+		}
 	}
 	r, err := os.OpenRoot(root.Dir())
 	if err != nil {
@@ -130,6 +150,49 @@ func (t *tx) Undo() error {
 func (t *tx) Commit() error { return t.j.close() }
 
 func rel(p string) string { return strings.TrimPrefix(path.Clean("/"+p), "/") }
+
+// checkPath refuses a payload path that is not absolute and clean, or not
+// under one of Dirs: image readers refuse such names already, and this
+// keeps a reader's bug from becoming a write outside /etc and /var.
+func checkPath(p string) error {
+	if p != path.Clean(p) || !path.IsAbs(p) {
+		return fmt.Errorf("refusing payload path %q: not a clean absolute path", p)
+	}
+	for _, d := range Dirs {
+		if p == "/"+d || strings.HasPrefix(p, "/"+d+"/") {
+			return nil
+		}
+	}
+	return fmt.Errorf("refusing payload path %q: outside %v", p, Dirs)
+}
+
+// HostOf tells Check what root has at a payload path: ours is true when
+// prev (the extension's records) says we installed it, or when the host's
+// file already has the shipped content.
+func HostOf(root rootfs.Root, prev []File) Host {
+	mine := map[string]bool{}
+	for _, f := range prev {
+		if f.Installed {
+			mine[f.Path] = true
+		}
+	}
+	return func(f image.PayloadFile) (exists, ours bool) {
+		r, err := os.OpenRoot(root.Dir())
+		if err != nil {
+			return false, false
+		}
+		defer r.Close()
+		t := &tx{root: r}
+		hash, fi, _, err := t.current(f.Path)
+		if err != nil {
+			return true, false
+		}
+		if fi == nil {
+			return false, false
+		}
+		return true, mine[f.Path] || (hash != "" && hash == hashOf(f))
+	}
+}
 
 func hashOf(f image.PayloadFile) string {
 	if f.Link != "" {
@@ -267,8 +330,7 @@ func (t *tx) mkdirAll(p string, perm iofs.FileMode) error {
 }
 
 func isNotEmpty(err error) bool {
-	var pe *iofs.PathError
-	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not empty")
+	return errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
 }
 
 // put writes f at its path (atomically: temp file, fsync, rename), and

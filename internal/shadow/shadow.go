@@ -20,6 +20,7 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 
+	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 )
@@ -263,8 +264,8 @@ func list(ctx context.Context, imagePath string) (out []Entry, names []string, e
 				return fmt.Errorf("%w: more than %d", ErrTooLarge, MaxEntries)
 			}
 			name := de.Name()
-			if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
-				return fmt.Errorf("bad entry name %q in %s", name, dir)
+			if err := image.CheckName(dir, name); err != nil {
+				return err
 			}
 			p := path.Join(dir, name)
 			if dir == "." && name != "usr" && name != "opt" {
