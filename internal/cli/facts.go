@@ -145,7 +145,7 @@ func newExplainCmd(o *options) *cobra.Command {
 				ex.Checks = []match.Check{}
 			}
 			kr, _ := trust.LoadKeyring(e.root)
-			pol := trust.PolicyFor(kr, en.Signature, en.Keys, en.Source == rootfs.VendorManifest, e.eng.SignatureDefault)
+			pol := trust.PolicyFor(kr, en.Signature, en.Keys, en.Source == rootfs.VendorManifest, e.eng.SignatureDefault, en.Name)
 			ex.Signature = pol.Mode + " (" + pol.Reason + ")"
 			if st, err := (store.Store{Root: e.root}).LoadState(); err == nil {
 				if r := st.Extensions[en.Name]; r != nil {

@@ -173,7 +173,7 @@ func (t *txn) checkSignature(ctx context.Context) error {
 		mode, keys, vendor = en.Signature, en.Keys, en.Source == rootfs.VendorManifest
 	}
 	kr := e.keyring()
-	pol := trust.PolicyFor(kr, mode, keys, vendor, e.SignatureDefault)
+	pol := trust.PolicyFor(kr, mode, keys, vendor, e.SignatureDefault, s.Name)
 	asset := s.Release.Image.Name
 	v, err := trust.Check(ctx, kr, pol, s.Name, releaseAssets{e.Source, s.Release}, asset, strings.TrimPrefix(t.dl.SHA256, "sha256:"))
 	if err != nil {

@@ -51,7 +51,7 @@ func Example() {
 		fmt.Println("warning:", err) // a bad key file; the others still load
 	}
 	// Per extension: entry.Signature, entry.Keys, entry.Source == rootfs.VendorManifest, sysextd.toml's signature.
-	pol := trust.PolicyFor(kr, "", nil, true, "")
+	pol := trust.PolicyFor(kr, "", nil, true, "", "hello")
 	// Per image, after the download matched its digest.
 	v, err := trust.Check(context.Background(), kr, pol, "hello", rel, "sysext-hello_trixie_amd64.squashfs", digest)
 	if err != nil {

@@ -80,6 +80,14 @@ func (k *Key) matches(ref string) bool {
 // Keyring is every key in the vendor and local keys.d directories.
 type Keyring struct {
 	Keys []*Key
+	// VendorFiles are the names of the key files the vendor's keys.d
+	// holds, whether they loaded, were replaced by a local file of the
+	// same name or masked: the vendor's intent to sign stands either way.
+	VendorFiles []string
+	// VendorBroken lists the vendor key files (or the local files that
+	// replace them) that could not be read or parsed, with the error:
+	// every vendor entry then refuses rather than fall back to unsigned.
+	VendorBroken []error
 	// Now is the clock OpenPGP expiry is judged by; nil is time.Now.
 	Now func() time.Time
 }
@@ -91,7 +99,9 @@ func (kr *Keyring) now() time.Time {
 	return kr.Now()
 }
 
-// HasVendorKeys reports whether the vendor ships at least one key.
+// HasVendorKeys reports whether the vendor ships at least one key file,
+// whether it loaded or not (a local file replacing it, or a broken one,
+// never turns the vendor's entries unsigned).
 func (kr *Keyring) HasVendorKeys() bool {
 	if kr == nil {
 		return false
@@ -101,7 +111,7 @@ func (kr *Keyring) HasVendorKeys() bool {
 			return true
 		}
 	}
-	return false
+	return len(kr.VendorFiles) > 0
 }
 
 // LoadKeyring reads minisign (.pub) and OpenPGP (.asc, .gpg) public keys
@@ -121,7 +131,8 @@ func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 	defer r.Close()
 	rel := func(p string) string { return strings.TrimPrefix(p, "/") }
 	files := map[string]string{} // base name -> in-root path; local wins
-	vendor := map[string]bool{}
+	vendor := map[string]bool{}  // base names the vendor's keys.d has
+	var vendorFiles []string
 	for _, dir := range []string{rootfs.VendorKeysDir, rootfs.LocalKeysDir} {
 		ents, err := readDir(r, rel(dir))
 		if err != nil {
@@ -135,7 +146,12 @@ func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 				continue
 			}
 			files[e.Name()] = filepath.Join(dir, e.Name())
-			vendor[e.Name()] = dir == rootfs.VendorKeysDir
+			if dir == rootfs.VendorKeysDir {
+				vendor[e.Name()] = true
+				if ext := filepath.Ext(e.Name()); ext != scopeSuffix {
+					vendorFiles = append(vendorFiles, e.Name())
+				}
+			}
 		}
 	}
 	names := make([]string, 0, len(files))
@@ -143,8 +159,14 @@ func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	kr := &Keyring{}
+	kr := &Keyring{VendorFiles: vendorFiles}
 	scopes := map[string][]string{}
+	fail := func(n string, err error) {
+		errs = append(errs, err)
+		if vendor[n] {
+			kr.VendorBroken = append(kr.VendorBroken, err)
+		}
+	}
 	for _, n := range names {
 		p := files[n]
 		if target, err := r.Readlink(rel(p)); err == nil && target == os.DevNull {
@@ -152,7 +174,7 @@ func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 		}
 		data, err := r.ReadFile(rel(p))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("reading key %s: %w", p, err))
+			fail(n, fmt.Errorf("reading key %s: %w", p, err))
 			continue
 		}
 		ext := filepath.Ext(n)
@@ -164,30 +186,30 @@ func LoadKeyring(root rootfs.Root) (*Keyring, []error) {
 		case scopeSuffix:
 			scope, err := parseScope(data)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+				fail(n, fmt.Errorf("%s: %w", p, err))
 				continue
 			}
 			scopes[stem] = scope
 		case ".pub":
 			k, err := parseMinisignKey(data)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: not a minisign public key: %w", p, err))
+				fail(n, fmt.Errorf("%s: not a minisign public key: %w", p, err))
 				continue
 			}
-			k.Name, k.Path, k.Vendor = stem, p, vendor[n]
+			k.Name, k.Path, k.Vendor = stem, p, strings.HasPrefix(p, rootfs.VendorKeysDir+"/")
 			kr.Keys = append(kr.Keys, k)
 		case ".asc", ".gpg":
 			ks, err := parseOpenPGPKeys(data)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+				fail(n, fmt.Errorf("%s: %w", p, err))
 				continue
 			}
 			for _, k := range ks {
-				k.Name, k.Path, k.Vendor = stem, p, vendor[n]
+				k.Name, k.Path, k.Vendor = stem, p, strings.HasPrefix(p, rootfs.VendorKeysDir+"/")
 				kr.Keys = append(kr.Keys, k)
 			}
 		default:
-			errs = append(errs, fmt.Errorf("%s: unknown key file type (want .pub, .asc, .gpg or .extensions)", p))
+			fail(n, fmt.Errorf("%s: unknown key file type (want .pub, .asc, .gpg or .extensions)", p))
 		}
 	}
 	for _, k := range kr.Keys {

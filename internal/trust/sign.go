@@ -15,6 +15,7 @@ import (
 
 	"aead.dev/minisign"
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Signer makes the detached signature of a SHA256SUMS.
@@ -26,11 +27,34 @@ type Signer interface {
 	Sign(sums []byte) ([]byte, error)
 }
 
-type minisignSigner struct{ key minisign.PrivateKey }
+type minisignSigner struct {
+	key     minisign.PrivateKey
+	expires time.Duration
+}
 
 // NewMinisignSigner signs with a minisign secret key, pre-hashed as
 // minisign 0.10+ does by default.
-func NewMinisignSigner(key minisign.PrivateKey) Signer { return minisignSigner{key} }
+func NewMinisignSigner(key minisign.PrivateKey) Signer { return minisignSigner{key: key} }
+
+// WithExpiry returns s signing with an expiry d after the signing time,
+// written into the signed data: minisign's trusted comment (expires=UNIX)
+// or OpenPGP's signature expiration subpacket. A verifier refuses the
+// signature after it, so a mirror cannot keep serving an old release
+// forever. d <= 0 returns s unchanged.
+func WithExpiry(s Signer, d time.Duration) Signer {
+	if d <= 0 {
+		return s
+	}
+	switch x := s.(type) {
+	case minisignSigner:
+		x.expires = d
+		return x
+	case openpgpSigner:
+		x.expires = d
+		return x
+	}
+	return s
+}
 
 func (s minisignSigner) File() string { return MinisignFile }
 func (s minisignSigner) ID() string   { return minisignID(s.key.ID()) }
@@ -39,21 +63,32 @@ func (s minisignSigner) Sign(sums []byte) ([]byte, error) {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return nil, err
 	}
-	trusted := fmt.Sprintf("timestamp:%d\tfile:%s\thashed", time.Now().Unix(), SumsFile)
+	now := time.Now()
+	trusted := fmt.Sprintf("timestamp:%d\tfile:%s\thashed", now.Unix(), SumsFile)
+	if s.expires > 0 {
+		trusted += fmt.Sprintf("\texpires=%d", now.Add(s.expires).Unix())
+	}
 	return r.SignWithComments(s.key, trusted, "signature from sysextctl sign, key "+s.ID()), nil
 }
 
-type openpgpSigner struct{ e *openpgp.Entity }
+type openpgpSigner struct {
+	e       *openpgp.Entity
+	expires time.Duration
+}
 
 // NewOpenPGPSigner signs with an OpenPGP key whose secret parts are
 // decrypted; the signature is binary, as gpg --detach-sign writes it.
-func NewOpenPGPSigner(e *openpgp.Entity) Signer { return openpgpSigner{e} }
+func NewOpenPGPSigner(e *openpgp.Entity) Signer { return openpgpSigner{e: e} }
 
 func (s openpgpSigner) File() string { return OpenPGPFile }
 func (s openpgpSigner) ID() string   { return fmt.Sprintf("%X", s.e.PrimaryKey.Fingerprint) }
 func (s openpgpSigner) Sign(sums []byte) ([]byte, error) {
 	var b bytes.Buffer
-	if err := openpgp.DetachSign(&b, s.e, bytes.NewReader(sums), nil); err != nil {
+	var cfg *packet.Config
+	if s.expires > 0 {
+		cfg = &packet.Config{SigLifetimeSecs: uint32(s.expires / time.Second)}
+	}
+	if err := openpgp.DetachSign(&b, s.e, bytes.NewReader(sums), cfg); err != nil {
 		return nil, fmt.Errorf("signing with OpenPGP key %s: %w", s.ID(), err)
 	}
 	return b.Bytes(), nil

@@ -9,8 +9,10 @@ package trust
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Signature policies.
@@ -35,27 +37,57 @@ type Policy struct {
 	Keys []string `json:"keys,omitempty"`
 	// Reason says where Mode came from, for explain.
 	Reason string `json:"reason,omitempty"`
+	// Broken, when set, is why the vendor's keys could not be loaded:
+	// Check refuses every release under this policy.
+	Broken string `json:"broken,omitempty"`
 }
 
 // PolicyFor resolves an extension's policy, first found: the entry's own
-// signature; "required" for a vendor entry once the vendor ships a key; the
-// sysextd.toml default; else if-present. vendor is whether the entry's table
-// comes from the vendor manifest (manifest.Entry.Source ==
-// rootfs.VendorManifest: a local table that only sets enabled = false keeps
-// the vendor's table, and so its policy).
-func PolicyFor(kr *Keyring, entryMode string, entryKeys []string, vendor bool, defaultMode string) Policy {
+// signature (the only setting that may weaken a policy, and explain says
+// so); "required" for a vendor entry once the vendor ships a key file
+// (whether it loaded, was replaced by a local file or is broken);
+// "required" when a key is named for the extension (the entry's keys, or
+// a NAME.extensions file naming it); the sysextd.toml default; else
+// if-present. vendor is whether the entry's table comes from the vendor
+// manifest. A vendor entry whose vendor key files could not be read gets
+// Broken, and Check refuses it naming the file: a damaged keys.d never
+// turns signed releases into unsigned ones.
+func PolicyFor(kr *Keyring, entryMode string, entryKeys []string, vendor bool, defaultMode string, ext string) Policy {
 	p := Policy{Keys: entryKeys}
 	switch {
 	case entryMode != "":
-		p.Mode, p.Reason = entryMode, "manifest entry"
+		p.Mode, p.Reason = entryMode, "manifest entry: signature = "+entryMode
 	case vendor && kr.HasVendorKeys():
 		p.Mode, p.Reason = ModeRequired, "vendor entry and the vendor ships a key"
+	case len(entryKeys) > 0:
+		p.Mode, p.Reason = ModeRequired, "manifest entry names its keys"
+	case kr.scopedTo(ext):
+		p.Mode, p.Reason = ModeRequired, "a key's .extensions file names it"
 	case defaultMode != "":
 		p.Mode, p.Reason = defaultMode, "sysextd.toml default"
 	default:
 		p.Mode, p.Reason = ModeIfPresent, "built-in default"
 	}
+	if vendor && kr != nil && len(kr.VendorBroken) > 0 && p.Mode != ModeNone {
+		p.Broken = errors.Join(kr.VendorBroken...).Error()
+	}
 	return p
+}
+
+// scopedTo reports whether a key's .extensions file names ext itself
+// ("*" is a key for everything, not a statement about ext).
+func (kr *Keyring) scopedTo(ext string) bool {
+	if kr == nil || ext == "" {
+		return false
+	}
+	for _, k := range kr.Keys {
+		for _, s := range k.Scope {
+			if s == ext {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Release is what Check needs of a release, whatever its source: whether an
@@ -78,6 +110,23 @@ type Verdict struct {
 	KeyName string `json:"key_name,omitempty"`
 	// Comment is minisign's trusted comment, or the OpenPGP key's user id.
 	Comment string `json:"comment,omitempty"`
+	// SignedAt is the signature's own signed time (minisign's trusted
+	// timestamp, OpenPGP's creation time); zero when it carries none.
+	// Expires is when it stops being valid (minisign's trusted
+	// expires=, OpenPGP's signature expiration); zero: never.
+	SignedAt time.Time `json:"signed_at,omitzero"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+// ExpiredError is a signature past its signed expiry: the source may be
+// serving stale releases (a mirror frozen on an old signed release).
+type ExpiredError struct {
+	Expired time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	return "the signature expired on " + e.Expired.UTC().Format(time.RFC3339) +
+		": the source may be stale (a mirror that stopped following the publisher), or the publisher has not re-signed"
 }
 
 // String is "KEYNAME (ID)" or "unsigned", as list and explain print it.
@@ -141,6 +190,14 @@ func (kr *Keyring) Allowed(pol Policy, ext string) (keys []*Key, missing []strin
 	return keys, missing
 }
 
+// Sums is a release's SHA256SUMS as verified under a policy: Verdict
+// says by whom; List is nil when the policy let an unsigned release
+// through (nothing is known then).
+type Sums struct {
+	Verdict Verdict
+	List    map[string]string
+}
+
 // Check verifies, for extension ext under policy pol, that asset (already
 // downloaded, with sha256 sha256hex) is listed with that sum in the
 // release's SHA256SUMS and that SHA256SUMS carries a signature by a key pol
@@ -150,11 +207,50 @@ func (kr *Keyring) Allowed(pol Policy, ext string) (keys []*Key, missing []strin
 // the extension, the keys allowed and the keys found; other errors come
 // from fetching.
 func Check(ctx context.Context, kr *Keyring, pol Policy, ext string, rel Release, asset string, sha256hex string) (Verdict, error) {
+	sums, err := VerifySums(ctx, kr, pol, ext, rel, asset)
+	if err != nil {
+		return Verdict{}, err
+	}
+	if err := sums.Lists(ext, asset, sha256hex); err != nil {
+		return Verdict{}, err
+	}
+	return sums.Verdict, nil
+}
+
+// Lists checks that the verified SHA256SUMS lists asset with sha256hex;
+// with no verified list (an unsigned release the policy let through) it
+// has nothing to say and returns nil.
+func (s Sums) Lists(ext, asset, sha256hex string) error {
+	if s.List == nil {
+		return nil
+	}
+	want, ok := s.List[asset]
+	if !ok {
+		return &Error{Ext: ext, Asset: asset, Reason: fmt.Sprintf("not listed in the signed %s", SumsFile), Found: []string{s.Verdict.String()}}
+	}
+	if !strings.EqualFold(want, sha256hex) {
+		return &Error{Ext: ext, Asset: asset, Reason: fmt.Sprintf("sha256 %s, but the signed %s says %s (tampered)", sha256hex, SumsFile, want), Found: []string{s.Verdict.String()}}
+	}
+	return nil
+}
+
+// VerifySums fetches the release's SHA256SUMS and its signatures and
+// verifies them under pol for ext (asset names the refused thing in
+// errors). See Check for the policy's meaning.
+func VerifySums(ctx context.Context, kr *Keyring, pol Policy, ext string, rel Release, asset string) (Sums, error) {
+	v, list, err := verifySums(ctx, kr, pol, ext, rel, asset)
+	return Sums{Verdict: v, List: list}, err
+}
+
+func verifySums(ctx context.Context, kr *Keyring, pol Policy, ext string, rel Release, asset string) (Verdict, map[string]string, error) {
 	if pol.Mode == ModeNone {
-		return Verdict{}, nil
+		return Verdict{}, nil, nil
+	}
+	if pol.Broken != "" {
+		return Verdict{}, nil, &Error{Ext: ext, Asset: asset, Reason: "the vendor's signing keys cannot be loaded (" + pol.Broken + "): refusing rather than installing it unverified"}
 	}
 	if !ValidMode(pol.Mode) {
-		return Verdict{}, fmt.Errorf("%s: unknown signature policy %q", ext, pol.Mode)
+		return Verdict{}, nil, fmt.Errorf("%s: unknown signature policy %q", ext, pol.Mode)
 	}
 	allowed, missing := kr.Allowed(pol, ext)
 	refuse := func(reason string, found []string) error {
@@ -170,16 +266,16 @@ func Check(ctx context.Context, kr *Keyring, pol Policy, ext string, rel Release
 	hasMini, hasPGP := rel.HasAsset(MinisignFile), rel.HasAsset(OpenPGPFile)
 	if !hasMini && !hasPGP {
 		if pol.Mode == ModeRequired {
-			return Verdict{}, refuse(fmt.Sprintf("release is not signed (no %s or %s) and signature = %q", MinisignFile, OpenPGPFile, pol.Mode), nil)
+			return Verdict{}, nil, refuse(fmt.Sprintf("release is not signed (no %s or %s) and signature = %q", MinisignFile, OpenPGPFile, pol.Mode), nil)
 		}
-		return Verdict{}, nil
+		return Verdict{}, nil, nil
 	}
 	if !rel.HasAsset(SumsFile) {
-		return Verdict{}, refuse(fmt.Sprintf("release has a signature but no %s", SumsFile), nil)
+		return Verdict{}, nil, refuse(fmt.Sprintf("release has a signature but no %s", SumsFile), nil)
 	}
 	sums, err := rel.FetchAsset(ctx, SumsFile)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%s: fetching %s: %w", ext, SumsFile, err)
+		return Verdict{}, nil, fmt.Errorf("%s: fetching %s: %w", ext, SumsFile, err)
 	}
 	var reasons, found []string
 	var verdict Verdict
@@ -197,7 +293,7 @@ func Check(ctx context.Context, kr *Keyring, pol Policy, ext string, rel Release
 		}
 		sig, err := rel.FetchAsset(ctx, s.file)
 		if err != nil {
-			return Verdict{}, fmt.Errorf("%s: fetching %s: %w", ext, s.file, err)
+			return Verdict{}, nil, fmt.Errorf("%s: fetching %s: %w", ext, s.file, err)
 		}
 		v, f, err := s.verify(allowed, sums, sig)
 		found = append(found, f...)
@@ -209,18 +305,14 @@ func Check(ctx context.Context, kr *Keyring, pol Policy, ext string, rel Release
 		break
 	}
 	if !verified {
-		return Verdict{}, refuse(strings.Join(reasons, "; "), found)
+		return Verdict{}, nil, refuse(strings.Join(reasons, "; "), found)
 	}
 	list, err := ParseSums(sums)
 	if err != nil {
-		return Verdict{}, refuse(err.Error(), found)
+		return Verdict{}, nil, refuse(err.Error(), found)
 	}
-	want, ok := list[asset]
-	if !ok {
-		return Verdict{}, refuse(fmt.Sprintf("not listed in the signed %s", SumsFile), found)
+	if !verdict.Expires.IsZero() && !kr.now().Before(verdict.Expires) {
+		return Verdict{}, nil, refuse((&ExpiredError{Expired: verdict.Expires}).Error(), found)
 	}
-	if !strings.EqualFold(want, sha256hex) {
-		return Verdict{}, refuse(fmt.Sprintf("sha256 %s, but the signed %s says %s", sha256hex, SumsFile, want), found)
-	}
-	return verdict, nil
+	return verdict, list, nil
 }

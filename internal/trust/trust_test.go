@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -309,27 +310,57 @@ func TestLoadKeyring(t *testing.T) {
 func TestPolicyFor(t *testing.T) {
 	tr := newTestRoot(t)
 	noVendor := tr.keyring()
+	tr.minisignKey(rootfs.LocalKeysDir, "ops", "hello")
+	scoped := tr.keyring()
 	tr.minisignKey(rootfs.VendorKeysDir, "vendor", "*")
 	withVendor := tr.keyring()
+	// A local file replacing the vendor's key of the same name.
+	replaced := newTestRoot(t)
+	replaced.minisignKey(rootfs.VendorKeysDir, "vendor", "*")
+	replaced.minisignKey(rootfs.LocalKeysDir, "vendor", "*")
+	// A vendor key file that does not parse.
+	broken := newTestRoot(t)
+	writeFile(t, broken.root.Path(rootfs.VendorKeysDir+"/vendor.pub"), []byte("not a key\n"))
+	brokenKR, errs := LoadKeyring(broken.root)
+	if len(errs) != 1 || len(brokenKR.VendorBroken) != 1 {
+		t.Fatalf("broken vendor key: errs %v, VendorBroken %v", errs, brokenKR.VendorBroken)
+	}
 	for _, tt := range []struct {
 		name       string
 		kr         *Keyring
 		entry      string
+		keys       []string
+		ext        string
 		vendor     bool
 		def, want  string
 		wantReason string
+		wantBroken bool
 	}{
-		{"built-in default", noVendor, "", true, "", ModeIfPresent, "built-in default"},
-		{"config default", noVendor, "", true, ModeRequired, ModeRequired, "sysextd.toml default"},
-		{"vendor key makes vendor entries required", withVendor, "", true, ModeNone, ModeRequired, "vendor entry and the vendor ships a key"},
-		{"but not local entries", withVendor, "", false, ModeNone, ModeNone, "sysextd.toml default"},
-		{"entry wins", withVendor, ModeIfPresent, true, ModeRequired, ModeIfPresent, "manifest entry"},
-		{"nil keyring", nil, "", true, "", ModeIfPresent, "built-in default"},
+		{"built-in default", noVendor, "", nil, "x", true, "", ModeIfPresent, "built-in default", false},
+		{"config default", noVendor, "", nil, "x", true, ModeRequired, ModeRequired, "sysextd.toml default", false},
+		{"vendor key makes vendor entries required", withVendor, "", nil, "x", true, ModeNone, ModeRequired, "vendor entry and the vendor ships a key", false},
+		{"but not local entries", withVendor, "", nil, "x", false, ModeNone, ModeNone, "sysextd.toml default", false},
+		{"entry wins", withVendor, ModeIfPresent, nil, "x", true, ModeRequired, ModeIfPresent, "manifest entry: signature = if-present", false},
+		{"nil keyring", nil, "", nil, "x", true, "", ModeIfPresent, "built-in default", false},
+		{"keys named in the entry make it required", noVendor, "", []string{"k"}, "x", false, ModeIfPresent, ModeRequired, "manifest entry names its keys", false},
+		{"a key scoped to the extension makes it required", scoped, "", nil, "hello", false, ModeIfPresent, ModeRequired, "a key's .extensions file names it", false},
+		{"a key scoped to another extension does not", scoped, "", nil, "other", false, "", ModeIfPresent, "built-in default", false},
+		{"a local key replacing the vendor's keeps vendor entries required", replaced.keyring(), "", nil, "x", true, ModeNone, ModeRequired, "vendor entry and the vendor ships a key", false},
+		{"a broken vendor key refuses vendor entries", brokenKR, "", nil, "x", true, ModeNone, ModeRequired, "vendor entry and the vendor ships a key", true},
+		{"a broken vendor key does not touch local entries", brokenKR, "", nil, "x", false, "", ModeIfPresent, "built-in default", false},
+		{"only signature = none weakens a broken vendor key", brokenKR, ModeNone, nil, "x", true, "", ModeNone, "manifest entry: signature = none", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := PolicyFor(tt.kr, tt.entry, []string{"k"}, tt.vendor, tt.def)
-			if p.Mode != tt.want || p.Reason != tt.wantReason || !slices.Equal(p.Keys, []string{"k"}) {
-				t.Errorf("PolicyFor = %+v, want mode %s reason %q", p, tt.want, tt.wantReason)
+			p := PolicyFor(tt.kr, tt.entry, tt.keys, tt.vendor, tt.def, tt.ext)
+			if p.Mode != tt.want || p.Reason != tt.wantReason || !slices.Equal(p.Keys, tt.keys) || (p.Broken != "") != tt.wantBroken {
+				t.Errorf("PolicyFor = %+v, want mode %s reason %q broken %v", p, tt.want, tt.wantReason, tt.wantBroken)
+			}
+			if tt.wantBroken {
+				_, err := Check(t.Context(), tt.kr, p, "x", nil, "x.raw", "00")
+				var te *Error
+				if !errors.As(err, &te) || !strings.Contains(err.Error(), rootfs.VendorKeysDir+"/vendor.pub") {
+					t.Errorf("Check under a broken vendor key = %v, want a refusal naming the file", err)
+				}
 			}
 		})
 	}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
+	"time"
 
 	"aead.dev/minisign"
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -55,7 +58,9 @@ func (kr *Keyring) verifyMinisign(allowed []*Key, sums, sig []byte) (Verdict, []
 		if !minisign.Verify(k.mini, sums, sig) {
 			return Verdict{}, found, fmt.Errorf("signature by %s does not match %s (altered, or a damaged signature)", k, SumsFile)
 		}
-		return Verdict{Signed: true, Method: MethodMinisign, KeyID: k.ID, KeyName: k.Name, Comment: s.TrustedComment}, found, nil
+		v := Verdict{Signed: true, Method: MethodMinisign, KeyID: k.ID, KeyName: k.Name, Comment: s.TrustedComment}
+		v.SignedAt, v.Expires = trustedTimes(s.TrustedComment)
+		return v, found, nil
 	}
 	return Verdict{}, found, notAllowed(known, id)
 }
@@ -99,6 +104,7 @@ func (kr *Keyring) verifyOpenPGP(allowed []*Key, sums, sig []byte) (Verdict, []s
 	var found []string
 	var known *Key
 	var issuer string
+	var signedAt, expires time.Time
 	pr := packet.NewReader(bytes.NewReader(body))
 	for {
 		p, err := pr.Next()
@@ -114,6 +120,12 @@ func (kr *Keyring) verifyOpenPGP(allowed []*Key, sums, sig []byte) (Verdict, []s
 		}
 		if s.IssuerKeyId == nil {
 			continue
+		}
+		if signedAt.IsZero() {
+			signedAt = s.CreationTime
+			if s.SigLifetimeSecs != nil && *s.SigLifetimeSecs > 0 {
+				expires = s.CreationTime.Add(time.Duration(*s.SigLifetimeSecs) * time.Second)
+			}
 		}
 		id := fmt.Sprintf("%016X", *s.IssuerKeyId)
 		if s.IssuerFingerprint != nil {
@@ -140,7 +152,9 @@ func (kr *Keyring) verifyOpenPGP(allowed []*Key, sums, sig []byte) (Verdict, []s
 	k := byEntity[signer]
 	switch {
 	case err == nil && k != nil:
-		return Verdict{Signed: true, Method: MethodOpenPGP, KeyID: k.ID, KeyName: k.Name, Comment: k.Comment}, found, nil
+		return Verdict{Signed: true, Method: MethodOpenPGP, KeyID: k.ID, KeyName: k.Name, Comment: k.Comment, SignedAt: signedAt, Expires: expires}, found, nil
+	case errors.Is(err, pgperrors.ErrSignatureExpired) && !expires.IsZero():
+		return Verdict{}, found, &ExpiredError{Expired: expires}
 	case errors.Is(err, pgperrors.ErrUnknownIssuer) || len(el) == 0:
 		return Verdict{}, found, notAllowed(known, issuer)
 	case errors.Is(err, pgperrors.ErrKeyExpired) && k != nil:
@@ -154,4 +168,30 @@ func (kr *Keyring) verifyOpenPGP(allowed []*Key, sums, sig []byte) (Verdict, []s
 		return Verdict{}, found, errors.New("signer not in the allowed keys")
 	}
 	return Verdict{}, found, fmt.Errorf("signature does not match %s (altered, or a damaged signature): %v", SumsFile, err)
+}
+
+// trustedTimes reads minisign's trusted comment: "timestamp:UNIX" (what
+// minisign and sysextctl sign write) and "expires=UNIX" or
+// "expires=RFC3339" (sysextctl sign --expires), tab- or space-separated.
+// Unreadable values count as absent.
+func trustedTimes(comment string) (signed, expires time.Time) {
+	for _, f := range strings.FieldsFunc(comment, func(r rune) bool { return r == '\t' || r == ' ' }) {
+		if v, ok := strings.CutPrefix(f, "timestamp:"); ok {
+			signed = parseTime(v)
+		}
+		if v, ok := strings.CutPrefix(f, "expires="); ok {
+			expires = parseTime(v)
+		}
+	}
+	return signed, expires
+}
+
+func parseTime(v string) time.Time {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+		return time.Unix(n, 0).UTC()
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC()
+	}
+	return time.Time{}
 }
