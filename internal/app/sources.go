@@ -84,7 +84,13 @@ func LoadSources(root rootfs.Root) (Sources, error) {
 // cfg.GitHubAPI, each GHES host through its /api/v3/), static mirrors,
 // OCI registries, local files.
 func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
-	cacheDir := cfg.Root.Path(rootfs.CacheDir)
+	// A cache whose directory leads out of the root through a symlink
+	// is not used at all (every write below it resolves inside it).
+	cacheDir, err := cfg.Root.Contain(rootfs.CacheDir)
+	if err != nil {
+		log.Warn("not caching release data: " + err.Error())
+		cacheDir = ""
+	}
 	gh, err := fetch.New(fetch.Options{APIBase: cfg.GitHubAPI, Token: cfg.Token, CacheDir: cacheDir,
 		MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, RequireDigest: cfg.Sources.RequireDigest})
 	if err != nil {

@@ -78,6 +78,22 @@ func (e *Engine) keyring() *trust.Keyring {
 	return e.Keyring
 }
 
+// policy resolves what the local configuration allows extension name:
+// its signature policy (from the keyring loaded once), allow_etc and
+// allow_shadow.
+func (e *Engine) policy(name string) StepPolicy {
+	var mode string
+	var keys []string
+	vendor := false
+	var p StepPolicy
+	if en := e.Manifests.Get(name); en != nil {
+		mode, keys, vendor = en.Signature, en.Keys, en.Source == rootfs.VendorManifest
+		p.AllowEtc, p.AllowShadow = en.AllowEtc, en.AllowShadow
+	}
+	p.Signature = trust.PolicyFor(e.keyring(), mode, keys, vendor, e.SignatureDefault, name)
+	return p
+}
+
 func (e *Engine) store() store.Store { return store.Store{Root: e.Root} }
 
 func (e *Engine) log() *slog.Logger {

@@ -208,7 +208,7 @@ func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []I
 				it.Source = r.Release.Origin
 			}
 		}
-		it.Update = e.action(en, in.Fields, releases[name].Release).String()
+		it.Update = e.action(en, in.Fields).String()
 		it.RebootRequired = it.Status != StatusNotInstalled && pending[packageName(name, in.Fields)]
 		items = append(items, it)
 	}
@@ -277,29 +277,29 @@ func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, n
 	return out
 }
 
-// action is the update action in force: the manifest's, else the image's
-// UPDATE= (installed image, else the release's manifest), else none.
-func (e *Engine) action(en *manifest.Entry, fields map[string]string, rel *fetch.Release) manifest.Action {
-	if en != nil && en.Update != "" {
-		if a, err := manifest.ParseAction(en.Update); err == nil {
-			return a
-		}
+// action is the update action in force, as list shows it: the local
+// manifests', else the installed (verified) image's UPDATE=, else none.
+// A release's .manifest is never consulted: it is not verified, and what
+// it says is only applied once the image itself says it (docs/trust.md).
+func (e *Engine) action(en *manifest.Entry, fields map[string]string) manifest.Action {
+	if a, from := manifestAction(en); from == ActionFromManifest {
+		return a
 	}
-	for _, f := range []map[string]string{fields, releaseFields(rel)} {
-		if u := f["UPDATE"]; u != "" {
-			if a, err := manifest.ParseAction(u); err == nil {
-				return a
-			}
-		}
+	if a, err := manifest.ParseAction(fields["UPDATE"]); err == nil {
+		return a
 	}
 	return manifest.Action{Kind: manifest.ActionNone}
 }
 
-func releaseFields(rel *fetch.Release) map[string]string {
-	if rel == nil {
-		return nil
+// manifestAction is the entry's own update =, or ActionFromImage when it
+// sets none.
+func manifestAction(en *manifest.Entry) (manifest.Action, string) {
+	if en != nil && en.Update != "" {
+		if a, err := manifest.ParseAction(en.Update); err == nil {
+			return a, ActionFromManifest
+		}
 	}
-	return rel.Fields
+	return manifest.Action{Kind: manifest.ActionNone}, ActionFromImage
 }
 
 func packageName(name string, fields map[string]string) string {

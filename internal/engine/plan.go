@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/trust"
 	"github.com/spamtagger/sysextd/internal/version"
 )
 
@@ -36,20 +38,51 @@ type Step struct {
 	// are removed in the same transaction.
 	Removes []string `json:"removes,omitempty"`
 	Action  string   `json:"action,omitempty"` // update action applied after an update
+	// ActionFrom says where the action comes from: "manifest" (the local
+	// manifests' update =, any .service) or "image" (the verified
+	// image's UPDATE=, only units the image ships; resolved at verify,
+	// never from an unverified asset).
+	ActionFrom string `json:"action_from,omitempty"`
+	// Policy is what the local configuration allows the step.
+	Policy StepPolicy `json:"policy"`
 
 	// Resolved when the plan is made, so that applying never re-reads
-	// configuration: the release, the parsed update action, the units the
-	// installed image ships, and what the step takes out of the store.
+	// configuration: the release, the parsed update action, the keyring,
+	// the units the installed image ships, and what the step takes out of
+	// the store.
 	Release  *fetch.Release  `json:"-"`
 	Act      manifest.Action `json:"-"`
+	Keyring  *trust.Keyring  `json:"-"`
 	OldUnits []string        `json:"-"`
 	Removing []Removal       `json:"-"`
+	// SignedAt is the installed release's signed time (zero: unknown).
+	SignedAt time.Time `json:"-"`
 	// Local is an image file on this host to install instead of
 	// downloading the release's (a rollback to the kept previous image).
 	Local string `json:"-"`
 	// HoldAfter, when set, holds the extension with this reason once the
 	// step commits (a rollback holds until the operator unholds).
 	HoldAfter string `json:"-"`
+}
+
+// Where a step's update action comes from.
+const (
+	ActionFromManifest = "manifest"
+	ActionFromImage    = "image"
+)
+
+// StepPolicy is what the local configuration allows one step, resolved
+// when the plan is made (docs/trust.md).
+type StepPolicy struct {
+	// Signature is the signature policy, with the setting it came from.
+	Signature trust.Policy `json:"signature"`
+	// AllowEtc are the payload paths the entry lets through the payload
+	// policy (allow_etc).
+	AllowEtc []string `json:"allow_etc,omitempty"`
+	// AllowShadow is the entry's allow_shadow: nil warns about shadowed
+	// files but never enables or starts an image unit that hides a base
+	// unit; true allows both; false refuses an image that hides anything.
+	AllowShadow *bool `json:"allow_shadow,omitempty"`
 }
 
 // Removal is an installed extension a step takes out.

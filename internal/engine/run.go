@@ -83,29 +83,46 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 }
 
 // resolve fills in what applying a step needs from configuration and the
-// store, so that Apply never re-reads either: the update action, the units
-// of the installed image, and what the step takes out of the store.
+// store, so that Apply never re-reads either: the update action (or that
+// it comes from the verified image), the policy and keyring, the units of
+// the installed image, and what the step takes out of the store.
 func (e *Engine) resolve(p *Plan, inv *inventory) {
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		cur := inv.get(s.Name)
-		if cur != nil {
-			s.OldUnits = cur.Units
-		}
-		switch s.Op {
-		case OpRemove:
-			if cur != nil {
-				s.Removing = []Removal{{Name: s.Name, Image: cur.Image, Units: cur.Units}}
-			}
-		case OpInstall, OpUpdate:
-			s.Act = e.action(e.Manifests.Get(s.Name), nil, s.Release)
-			if s.Op == OpUpdate {
-				s.Action = s.Act.String()
-			}
+		e.resolveStep(s, cur)
+		if s.Op == OpInstall || s.Op == OpUpdate {
 			for _, c := range s.Removes {
 				if old := inv.get(c); old != nil {
 					s.Removing = append(s.Removing, Removal{Name: c, Image: old.Image, Units: old.Units})
 				}
+			}
+		}
+	}
+}
+
+// resolveStep fills in one step from the configuration and cur, the
+// installed extension (nil when none).
+func (e *Engine) resolveStep(s *Step, cur *installed) {
+	if cur != nil {
+		s.OldUnits = cur.Units
+		if cur.Record != nil {
+			s.SignedAt = cur.Record.SignedAt
+		}
+	}
+	s.Keyring = e.keyring()
+	s.Policy = e.policy(s.Name)
+	switch s.Op {
+	case OpRemove:
+		if cur != nil {
+			s.Removing = []Removal{{Name: s.Name, Image: cur.Image, Units: cur.Units}}
+		}
+	case OpInstall, OpUpdate:
+		s.Act, s.ActionFrom = manifestAction(e.Manifests.Get(s.Name))
+		if s.Op == OpUpdate {
+			s.Action = s.Act.String()
+			if s.ActionFrom == ActionFromImage {
+				s.Action = "from the image's UPDATE= once verified"
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -30,10 +29,14 @@ type snapshotEntry struct {
 
 const snapshotFormat = 2
 
-func (e *Engine) snapshotPath() string {
+// snapshotFile is the in-root path of the release snapshot for this
+// host's codename and architecture.
+func (e *Engine) snapshotFile() string {
 	t := e.target()
-	return filepath.Join(e.Root.Path(rootfs.CacheDir), "releases-"+t.Codename+"_"+t.Arch+".json")
+	return rootfs.CacheDir + "/releases-" + t.Codename + "_" + t.Arch + ".json"
 }
+
+func (e *Engine) snapshotPath() string { return e.Root.Path(e.snapshotFile()) }
 
 func (e *Engine) loadSnapshot() *snapshot {
 	b, err := os.ReadFile(e.snapshotPath())
@@ -89,18 +92,7 @@ func (e *Engine) saveSnapshot(reqs []fetch.Request, res map[string]fetch.Result,
 	if err != nil {
 		return
 	}
-	p := e.snapshotPath()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
+	if err := e.Root.WriteFile(e.snapshotFile(), b, 0o644); err != nil {
+		e.log().Debug("saving the release snapshot: " + err.Error())
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".releases-*")
-	if err != nil {
-		return
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil || f.Chmod(0o644) != nil || f.Close() != nil {
-		f.Close()
-		return
-	}
-	_ = os.Rename(f.Name(), p)
 }

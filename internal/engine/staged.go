@@ -62,7 +62,9 @@ func (e *Engine) PrefetchStaged(ctx context.Context, s *upgrade.StagedOS) []Resu
 			results = append(results, res)
 			continue
 		}
-		t := &txn{e: &te, s: Step{Op: OpInstall, Name: r.Name, Image: r.Image, To: rel.Version, Release: rel}}
+		step := Step{Op: OpInstall, Name: r.Name, Image: r.Image, To: rel.Version, Release: rel}
+		e.resolveStep(&step, nil)
+		t := &txn{e: &te, s: step}
 		if err := t.run(ctx, []Phase{PhaseDownload, PhaseVerify}); err != nil {
 			if t.dl != nil {
 				os.Remove(t.dl.Path)

@@ -15,7 +15,6 @@ import (
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/shadow"
 	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
@@ -62,6 +61,11 @@ type txn struct {
 	payloadChange payload.Change
 	payloadRecs   []payload.File
 	verdict       trust.Verdict
+	// Resolved at verify from the verified image and the plan's policy:
+	// the update action, the units to start, the payload to install.
+	act          manifest.Action
+	units        []string
+	payloadFiles []image.PayloadFile
 	// expected are images merged before the step that must be merged after
 	// it; gone are images the step takes out.
 	expected map[string]bool
@@ -157,108 +161,6 @@ func (t *txn) crossCheck(ctx context.Context) error {
 	return err
 }
 
-// checkSignature verifies, before the image is even read, that the
-// release's SHA256SUMS lists the image with the digest just computed and is
-// signed by a key the entry's policy allows (internal/trust). A rollback to
-// the kept previous image was verified when it was first installed.
-func (t *txn) checkSignature(ctx context.Context) error {
-	if t.s.Local != "" {
-		return nil
-	}
-	e, s := t.e, t.s
-	var mode string
-	var keys []string
-	vendor := false
-	if en := e.Manifests.Get(s.Name); en != nil {
-		mode, keys, vendor = en.Signature, en.Keys, en.Source == rootfs.VendorManifest
-	}
-	kr := e.keyring()
-	pol := trust.PolicyFor(kr, mode, keys, vendor, e.SignatureDefault, s.Name)
-	asset := s.Release.Image.Name
-	v, err := trust.Check(ctx, kr, pol, s.Name, releaseAssets{e.Source, s.Release}, asset, strings.TrimPrefix(t.dl.SHA256, "sha256:"))
-	if err != nil {
-		return fmt.Errorf("refusing %s (%s %s): %w", asset, s.Name, s.Release.Tag, err)
-	}
-	t.verdict = v
-	if v.Signed {
-		e.log().Info(fmt.Sprintf("%s: %s verified by %s key %s", s.Name, asset, v.Method, v), "extension", s.Name)
-	}
-	return nil
-}
-
-// releaseAssets lets trust.Check read a release's small assets through
-// whichever source found it.
-type releaseAssets struct {
-	src Source
-	rel *fetch.Release
-}
-
-func (r releaseAssets) HasAsset(name string) bool { _, ok := r.rel.Assets[name]; return ok }
-
-func (r releaseAssets) FetchAsset(ctx context.Context, name string) ([]byte, error) {
-	a, ok := r.rel.Assets[name]
-	if !ok {
-		return nil, fmt.Errorf("the release has no asset %s", name)
-	}
-	return r.src.Fetch(ctx, a)
-}
-
-// verify reads the downloaded image and checks it against the host, the
-// plan and the release's .manifest: the state records what the image says,
-// so the image must say what the release promised.
-func (t *txn) verify(ctx context.Context) error {
-	asset := t.s.Release.Image.Name
-	info, err := image.InspectNamed(ctx, t.dl.Path, asset)
-	if err != nil {
-		return fmt.Errorf("reading %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
-	}
-	warnings, err := image.Validate(info, t.e.host(), t.s.Image)
-	if err != nil {
-		return fmt.Errorf("refusing %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
-	}
-	for _, w := range warnings {
-		t.e.log().Warn(t.s.Name+": "+w, "extension", t.s.Name)
-	}
-	if err := t.checkShadowing(ctx); err != nil {
-		return fmt.Errorf("refusing %s (%s %s): %w", asset, t.s.Name, t.s.Release.Tag, err)
-	}
-	for _, k := range []string{"PACKAGE_VERSION", "BUILD_TIME"} {
-		if got, want := info.Fields[k], t.s.Release.Fields[k]; got != want {
-			return fmt.Errorf("refusing %s (%s %s): the image says %s=%q but the release's .manifest says %q",
-				asset, t.s.Name, t.s.Release.Tag, k, got, want)
-		}
-	}
-	t.info = info
-	return ctx.Err()
-}
-
-// checkShadowing warns about files the image would hide (the base's, or
-// another extension's: the overlay order decides silently), and refuses
-// them when the entry says allow_shadow = false.
-func (t *txn) checkShadowing(ctx context.Context) error {
-	en := t.e.Manifests.Get(t.s.Name)
-	strict := en != nil && !en.ShadowAllowed()
-	inst, err := shadow.Installed(t.e.store())
-	var rep shadow.Report
-	if err == nil {
-		rep, err = shadow.Check(ctx, t.e.Root, t.dl.Path, inst)
-	}
-	if err != nil {
-		if strict {
-			return fmt.Errorf("allow_shadow = false, but shadowing cannot be checked: %w", err)
-		}
-		t.e.log().Debug(t.s.Name + ": not checking shadowing: " + err.Error())
-		return nil
-	}
-	if strict {
-		return rep.Refuse(t.s.Name)
-	}
-	if sum := rep.Summary(); sum != "" {
-		t.e.log().Warn(t.s.Name+": "+sum, "extension", t.s.Name)
-	}
-	return nil
-}
-
 // place records the intent, keeps the previous images and puts the new one
 // in (or takes the removed one out).
 func (t *txn) place(ctx context.Context) error {
@@ -283,10 +185,10 @@ func (t *txn) place(ctx context.Context) error {
 	if s.Op != OpRemove {
 		in.KeepPrevious = s.Op == OpUpdate
 		in.Images = append(in.Images, store.ImageIntent{Image: s.Image, Place: true})
-		in.NewUnits = without(t.info.Units, s.OldUnits)
+		in.NewUnits = without(t.units, s.OldUnits)
 		restore = append(restore, s.OldUnits...)
 		if s.Op == OpUpdate {
-			restore = append(restore, s.Act.Units...)
+			restore = append(restore, t.act.Units...)
 		}
 	}
 	in.RestoreUnits = uniq(append(restore, stop...))
@@ -333,7 +235,7 @@ func (t *txn) payload(ctx context.Context) error {
 		t.payloadChange = ch
 		return nil
 	}
-	recs, ch, err := payload.Install(ctx, t.e.Root, t.e.store().ImagePath(t.s.Image), prev, t.e.payloadJournal())
+	recs, ch, err := payload.InstallFiles(ctx, t.e.Root, t.payloadFiles, prev, t.e.payloadJournal())
 	if err != nil {
 		return fmt.Errorf("installing the etc/ files of %s: %w", t.s.Name, err)
 	}
@@ -416,17 +318,17 @@ func (t *txn) startUnits(ctx context.Context) error {
 		}
 		return nil
 	}
-	return t.e.startUnits(ctx, t.info.Units)
+	return t.e.startUnits(ctx, t.units)
 }
 
 func (t *txn) applyAction(ctx context.Context) error {
 	if t.s.Op != OpUpdate {
 		return nil
 	}
-	if err := t.e.applyAction(ctx, t.s, t.info.Fields); err != nil {
+	if err := t.e.applyAction(ctx, t.s.Name, t.act, t.info.Fields); err != nil {
 		return err
 	}
-	t.action = t.s.Act.String()
+	t.action = t.act.String()
 	return nil
 }
 
@@ -450,17 +352,17 @@ func (t *txn) commit() error {
 		rec := &store.Record{
 			Name: s.Name, Image: s.Image, Tag: s.Release.Tag,
 			Version: t.info.Fields["PACKAGE_VERSION"], BuildTime: t.info.Fields["BUILD_TIME"],
-			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.info.Units,
-			Payload: t.payloadRecs, SignedBy: t.verdict.String(), Source: s.Release.Origin, Unverified: t.dl.Unverified,
+			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.units,
+			Payload: t.payloadRecs, SignedBy: t.verdict.String(), SignedAt: t.verdict.SignedAt, Source: s.Release.Origin, Unverified: t.dl.Unverified,
 		}
 		if s.Local != "" && prev != nil && prev.Previous != nil {
-			rec.SignedBy, rec.Source = prev.Previous.SignedBy, prev.Previous.Source
+			rec.SignedBy, rec.SignedAt, rec.Source = prev.Previous.SignedBy, prev.Previous.SignedAt, prev.Previous.Source
 		}
 		if prev != nil {
 			rec.Pin = prev.Pin
 			if s.Op == OpUpdate && prev.Image == s.Image {
 				rec.Previous = &store.Previous{Tag: prev.Tag, Version: prev.Version, BuildTime: prev.BuildTime, Digest: prev.Digest, Units: prev.Units,
-					SignedBy: prev.SignedBy, Source: prev.Source}
+					SignedBy: prev.SignedBy, SignedAt: prev.SignedAt, Source: prev.Source}
 			}
 		}
 		if s.HoldAfter != "" {
@@ -641,21 +543,21 @@ func (e *Engine) stopUnits(ctx context.Context, units []string) {
 	}
 }
 
-// applyAction runs the plan's update action after a successful merge.
-func (e *Engine) applyAction(ctx context.Context, s Step, fields map[string]string) error {
-	switch s.Act.Kind {
+// applyAction runs a step's resolved update action after a successful merge.
+func (e *Engine) applyAction(ctx context.Context, name string, act manifest.Action, fields map[string]string) error {
+	switch act.Kind {
 	case manifest.ActionService:
 		if e.Units == nil {
-			e.log().Warn(s.Name+": no service manager: not restarting "+strings.Join(s.Act.Units, " "), "extension", s.Name)
+			e.log().Warn(name+": no service manager: not restarting "+strings.Join(act.Units, " "), "extension", name)
 			return nil
 		}
-		for _, u := range s.Act.Units {
+		for _, u := range act.Units {
 			if err := e.Units.Restart(ctx, u); err != nil {
-				return fmt.Errorf("update action %q: %w", s.Act, err)
+				return fmt.Errorf("update action %q: %w", act, err)
 			}
 		}
 	case manifest.ActionReboot:
-		return store.MarkRebootRequired(e.Root, packageName(s.Name, fields))
+		return store.MarkRebootRequired(e.Root, packageName(name, fields))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
 )
 
@@ -251,27 +252,7 @@ func (c *cache) putAsset(a Asset, b []byte) {
 
 // writeAtomic writes b to path through a temporary file and a rename.
 func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("creating cache directory: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating cache file: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op after a successful rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("writing cache file: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("writing cache file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing cache file: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("renaming cache file: %w", err)
-	}
-	return nil
+	// Every write resolves inside the cache directory, which the wiring
+	// checked stays inside the root (rootfs.Root.Contain).
+	return rootfs.WriteUnder(filepath.Dir(path), filepath.Base(path), b, 0o644)
 }

@@ -136,7 +136,7 @@ func (g *GitHub) get(ctx context.Context, u string) (io.ReadCloser, error) {
 	if rl := source.RateLimitFromResponse(resp, time.Now()); rl != nil {
 		return nil, rl
 	}
-	se := &StatusError{URL: resp.Request.URL.Redacted(), Status: resp.StatusCode}
+	se := &StatusError{URL: source.Redact(resp.Request.URL), Status: resp.StatusCode}
 	if resp.StatusCode == http.StatusNotFound && g.opts.Token == "" {
 		se.Hint = "a private repository needs a token: set GITHUB_TOKEN or token_file"
 	}

@@ -72,7 +72,7 @@ func (t *stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		stalled := context.Cause(ctx) == ErrStalled
 		cancel(nil)
 		if stalled {
-			return nil, fmt.Errorf("waiting for %s: %w", req.URL.Redacted(), ErrStalled)
+			return nil, fmt.Errorf("waiting for %s: %w", source.Redact(req.URL), ErrStalled)
 		}
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (t *etagTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 		_ = resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", req.URL.Redacted(), err)
+			return nil, fmt.Errorf("reading %s: %w", source.Redact(req.URL), err)
 		}
 		t.cache.putRelease(key, releaseEntry{ETag: resp.Header.Get("ETag"), Body: body})
 		resp.Body = io.NopCloser(bytes.NewReader(body))

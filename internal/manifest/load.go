@@ -3,6 +3,7 @@ package manifest
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -104,7 +105,8 @@ func (s *Set) add(e *Entry) {
 
 func (e *Entry) onlyEnabled() bool {
 	return e.Enabled != nil && e.URL == "" && len(e.PCIID)+len(e.DMI)+len(e.DeviceTree)+len(e.VirtEnv)+len(e.Conflicts) == 0 &&
-		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == "" && len(e.Mirrors) == 0 && !e.Prerelease
+		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == "" && len(e.Mirrors) == 0 && !e.Prerelease &&
+		e.AllowShadow == nil && len(e.AllowEtc) == 0
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)
@@ -219,6 +221,12 @@ func validate(e *Entry) []Problem {
 	for _, k := range e.Keys {
 		if strings.TrimSpace(k) == "" {
 			bad("keys", "empty key name")
+		}
+	}
+	for _, a := range e.AllowEtc {
+		if c := path.Clean("/" + strings.TrimPrefix(a, "/")); a == "" || strings.Contains(a, "..") ||
+			(strings.HasPrefix(a, "/") && !strings.HasPrefix(c, "/etc/") && !strings.HasPrefix(c, "/var/")) {
+			bad("allow_etc", "invalid path %q (a path under /etc, e.g. \"sudoers.d/foo\", or an absolute /etc or /var path)", a)
 		}
 	}
 	if e.Asset != "" && (strings.ContainsAny(e.Asset, "/ \t") || e.Asset == "." || e.Asset == "..") {

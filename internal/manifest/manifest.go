@@ -33,6 +33,10 @@ type Entry struct {
 	// AllowShadow false refuses an image that would hide a file of the
 	// base tree or of another extension (internal/shadow); nil is true.
 	AllowShadow *bool `toml:"allow_shadow" json:"allow_shadow,omitempty"`
+	// AllowEtc names payload paths the payload policy would refuse that
+	// this extension may install ("sudoers.d/foo" is /etc/sudoers.d/foo;
+	// docs/trust.md). Only a local or vendor manifest grants it.
+	AllowEtc []string `toml:"allow_etc" json:"allow_etc,omitempty"`
 	// Mirrors are further sources of the same releases (static mirrors,
 	// OCI registries), tried in order when url fails.
 	Mirrors []string `toml:"mirrors" json:"mirrors,omitempty"`
@@ -62,6 +66,10 @@ func (e *Entry) Image() string {
 // ShadowAllowed reports whether the entry's image may hide files of the
 // base tree or of other extensions (allow_shadow, default true).
 func (e *Entry) ShadowAllowed() bool { return e.AllowShadow == nil || *e.AllowShadow }
+
+// ShadowUnitsAllowed reports whether a unit the image ships may hide a
+// base unit and still be enabled and started: only allow_shadow = true.
+func (e *Entry) ShadowUnitsAllowed() bool { return e.AllowShadow != nil && *e.AllowShadow }
 
 // AutoEnabled reports whether auto may install the entry.
 func (e *Entry) AutoEnabled() bool { return e.Enabled == nil || *e.Enabled }

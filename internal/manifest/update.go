@@ -58,6 +58,9 @@ func ParseAction(s string) (Action, error) {
 		if !strings.Contains(u, ".") {
 			u += ".service"
 		}
+		if !strings.HasSuffix(u, ".service") || u == ".service" {
+			return Action{}, fmt.Errorf("update action %q: %s is not a .service unit: only services are restarted (a target or other unit could stop the host)", s, u)
+		}
 		units = append(units, u)
 	}
 	if len(units) == 0 {

@@ -145,6 +145,7 @@ func Classify(err error) error {
 	if err == nil {
 		return nil
 	}
+	err = scrubURLs(err)
 	var rl *RateLimitError
 	var ne *NetworkError
 	var ca *CAError
@@ -219,7 +220,7 @@ func RateLimitFromResponse(resp *http.Response, now time.Time) *RateLimitError {
 	}
 	u := ""
 	if resp.Request != nil {
-		u = resp.Request.URL.Redacted()
+		u = Redact(resp.Request.URL)
 	}
 	return &RateLimitError{Reset: reset, Err: &StatusError{URL: u, Status: resp.StatusCode}}
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
 // HTTPOptions bound the HTTP requests of the mirror and OCI sources.
@@ -80,7 +82,7 @@ func CheckURL(u *url.URL) error {
 		}
 		return fmt.Errorf("%w: plain http to %s", ErrInsecure, u.Host)
 	default:
-		return fmt.Errorf("%w: scheme %q in %s", ErrInsecure, u.Scheme, u.Redacted())
+		return fmt.Errorf("%w: scheme %q in %s", ErrInsecure, u.Scheme, Redact(u))
 	}
 }
 
@@ -91,7 +93,7 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 		return errors.New("stopped after 10 redirects")
 	}
 	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
-		return fmt.Errorf("%w: redirect from https to %s", ErrInsecure, req.URL.Redacted())
+		return fmt.Errorf("%w: redirect from https to %s", ErrInsecure, Redact(req.URL))
 	}
 	return nil
 }
@@ -152,7 +154,7 @@ func open(ctx context.Context, c *http.Client, auth *Auth, u string) (io.ReadClo
 	if rl := RateLimitFromResponse(resp, time.Now()); rl != nil {
 		return nil, 0, rl
 	}
-	se := &StatusError{URL: resp.Request.URL.Redacted(), Status: resp.StatusCode}
+	se := &StatusError{URL: Redact(resp.Request.URL), Status: resp.StatusCode}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		se.Hint = auth.hint(resp.Request)
 	}
@@ -266,26 +268,9 @@ func keyOf(s string) string {
 // writeFileAtomic writes b to path through a temporary file and a rename;
 // the file is readable by everyone (list runs unprivileged).
 func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	// Every write resolves inside the cache directory, which the wiring
+	// checked stays inside the root (rootfs.Root.Contain).
+	return rootfs.WriteUnder(filepath.Dir(path), filepath.Base(path), b, 0o644)
 }
 
 func readFileCapped(p string, limit int64) ([]byte, error) {

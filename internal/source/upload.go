@@ -50,7 +50,7 @@ func NewUploader(raw, token string, opts HTTPOptions) (*Uploader, error) {
 		return nil, err
 	}
 	if ref.Kind != KindMirror || ref.Host == "" {
-		return nil, fmt.Errorf("upload URL %s: want https://HOST/PATH (a static mirror on a web server accepting PUT)", u.Redacted())
+		return nil, fmt.Errorf("upload URL %s: want https://HOST/PATH (a static mirror on a web server accepting PUT)", Redact(u))
 	}
 	if user != nil && token != "" {
 		return nil, fmt.Errorf("upload URL %s: give either a token or a user and password in the URL, not both", ref.URL)
@@ -254,7 +254,7 @@ func (w uploadWriter) statusError(resp *http.Response) error {
 	if rl := RateLimitFromResponse(resp, time.Now()); rl != nil {
 		return rl
 	}
-	se := &StatusError{Method: resp.Request.Method, URL: resp.Request.URL.Redacted(), Status: resp.StatusCode, Body: printable(line, 200)}
+	se := &StatusError{Method: resp.Request.Method, URL: Redact(resp.Request.URL), Status: resp.StatusCode, Body: printable(line, 200)}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		se.Hint = "the server refused the credentials: check --token-file or SYSEXTD_MIRROR_TOKEN (Bearer token), the user and password in the URL, or a machine line in /etc/sysextd/auth.conf (basic auth), and that they may write there"

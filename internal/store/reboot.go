@@ -3,7 +3,6 @@ package store
 import (
 	"bufio"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
@@ -13,21 +12,13 @@ import (
 // the package name appended once to /run/reboot-required.pkgs. /run is a
 // tmpfs, so a reboot clears both.
 func MarkRebootRequired(root rootfs.Root, pkg string) error {
-	if err := os.MkdirAll(root.Path("/run"), 0o755); err != nil {
-		return fmt.Errorf("marking reboot required: %w", err)
-	}
-	if err := os.WriteFile(root.Path(rootfs.RebootRequired), []byte("*** System restart required ***\n"), 0o644); err != nil {
+	if err := root.WriteFile(rootfs.RebootRequired, []byte("*** System restart required ***\n"), 0o644); err != nil {
 		return fmt.Errorf("marking reboot required: %w", err)
 	}
 	if RebootPending(root)[pkg] {
 		return nil
 	}
-	f, err := os.OpenFile(root.Path(rootfs.RebootRequiredPkgs), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("marking reboot required: %w", err)
-	}
-	defer f.Close()
-	if _, err := fmt.Fprintln(f, pkg); err != nil {
+	if err := root.AppendLine(rootfs.RebootRequiredPkgs, pkg, 0o644); err != nil {
 		return fmt.Errorf("marking reboot required: %w", err)
 	}
 	return nil
@@ -37,10 +28,15 @@ func MarkRebootRequired(root rootfs.Root, pkg string) error {
 // /run/reboot-required exists.
 func RebootPending(root rootfs.Root) map[string]bool {
 	out := map[string]bool{}
-	if _, err := os.Stat(root.Path(rootfs.RebootRequired)); err != nil {
+	h, err := root.Open()
+	if err != nil {
 		return out
 	}
-	f, err := os.Open(root.Path(rootfs.RebootRequiredPkgs))
+	defer h.Close()
+	if _, err := h.Stat(rootfs.InRoot(rootfs.RebootRequired)); err != nil {
+		return out
+	}
+	f, err := h.Open(rootfs.InRoot(rootfs.RebootRequiredPkgs))
 	if err != nil {
 		return out
 	}

@@ -5,14 +5,11 @@
 package store
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -52,6 +49,9 @@ type Record struct {
 	// SignedBy is the key that verified the release ("NAME (ID)"), or
 	// "unsigned" (internal/trust).
 	SignedBy string `json:"signed_by,omitempty"`
+	// SignedAt is the verifying signature's own signed time: a release
+	// signed earlier is never an update over this one.
+	SignedAt time.Time `json:"signed_at,omitzero"`
 	// Source is where the release came from (its URL, a mirror, "local");
 	// Unverified is true when it published no digest for the image.
 	Source     string `json:"source,omitempty"`
@@ -66,13 +66,14 @@ type Record struct {
 
 // Previous describes a kept previous image.
 type Previous struct {
-	Tag       string   `json:"tag,omitempty"`
-	Version   string   `json:"version"`
-	BuildTime string   `json:"build_time,omitempty"`
-	Digest    string   `json:"digest,omitempty"`
-	Units     []string `json:"units,omitempty"`
-	SignedBy  string   `json:"signed_by,omitempty"`
-	Source    string   `json:"source,omitempty"`
+	Tag       string    `json:"tag,omitempty"`
+	Version   string    `json:"version"`
+	BuildTime string    `json:"build_time,omitempty"`
+	Digest    string    `json:"digest,omitempty"`
+	Units     []string  `json:"units,omitempty"`
+	SignedBy  string    `json:"signed_by,omitempty"`
+	SignedAt  time.Time `json:"signed_at,omitzero"`
+	Source    string    `json:"source,omitempty"`
 }
 
 // State is the content of state.json.
@@ -145,40 +146,7 @@ func (s Store) SaveState(st *State) error {
 // beside it, fsynced, renamed over p, and the directory fsynced. Every step
 // resolves inside the root.
 func (s Store) WriteFile(p string, data []byte, mode fs.FileMode) error {
-	r, err := s.Root.Open()
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	defer r.Close()
-	dir := filepath.Dir(rootfs.InRoot(p))
-	if err := r.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
-	}
-	var suffix [8]byte
-	_, _ = rand.Read(suffix[:])
-	tmp := filepath.Join(dir, "."+filepath.Base(p)+"."+hex.EncodeToString(suffix[:]))
-	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	defer r.Remove(tmp) // fails harmlessly after the rename
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(mode)
-	}
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("writing %s: %w", p, werr)
-	}
-	if err := r.Rename(tmp, rootfs.InRoot(p)); err != nil {
-		return fmt.Errorf("replacing %s: %w", p, err)
-	}
-	return syncDir(s.Root.Path(filepath.Dir(p)))
+	return s.Root.WriteFile(p, data, mode)
 }
 
 func syncDir(dir string) error {
