@@ -326,7 +326,7 @@ func (t *txn) applyAction(ctx context.Context) error {
 		return nil
 	}
 	if err := t.e.applyAction(ctx, t.s.Name, t.act, t.info.Fields); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", t.s.Name, err)
 	}
 	t.action = t.act.String()
 	return nil

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -30,6 +32,9 @@ func (t *txn) checkSignature(ctx context.Context) error {
 		err = sums.Lists(s.Name, asset, strings.TrimPrefix(t.dl.SHA256, "sha256:"))
 	}
 	if err == nil {
+		err = t.checkHints(ctx, sums)
+	}
+	if err == nil {
 		err = t.checkSignedTime(sums.Verdict)
 	}
 	if err != nil {
@@ -38,6 +43,40 @@ func (t *txn) checkSignature(ctx context.Context) error {
 	t.verdict = sums.Verdict
 	if sums.Verdict.Signed {
 		e.log().Info(fmt.Sprintf("%s: %s verified by %s key %s", s.Name, asset, sums.Verdict.Method, sums.Verdict), "extension", s.Name)
+	}
+	return nil
+}
+
+// checkHints checks the release's listing hints, its .manifest and
+// release.json, against the signed SHA256SUMS: a mirror that edits them
+// (an UPDATE= appended, a version changed) makes the release tampered,
+// even though nothing the host acts on comes from them.
+func (t *txn) checkHints(ctx context.Context, sums trust.Sums) error {
+	if sums.List == nil {
+		return nil
+	}
+	rel := t.s.Release
+	hints := []fetch.Asset{rel.Manifest}
+	if a, ok := rel.Assets["release.json"]; ok {
+		hints = append(hints, a)
+	}
+	for _, a := range hints {
+		if a.Name == "" {
+			continue
+		}
+		want, listed := sums.List[a.Name]
+		if !listed {
+			continue
+		}
+		b, err := t.e.Source.Fetch(ctx, a)
+		if err != nil {
+			return fmt.Errorf("fetching %s to check it against %s: %w", a.Name, trust.SumsFile, err)
+		}
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, want) {
+			return &trust.Error{Ext: t.s.Name, Asset: a.Name, Reason: fmt.Sprintf("sha256 %s, but the signed %s says %s: the release is tampered", got, trust.SumsFile, want),
+				Found: []string{sums.Verdict.String()}}
+		}
 	}
 	return nil
 }
