@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,8 +30,9 @@ type signatureInfo struct {
 func newSignCmd(o *options) *cobra.Command {
 	var keys []string
 	var passwordFile string
+	var expires time.Duration
 	cmd := &cobra.Command{
-		Use:   "sign --key FILE [--key FILE] RELEASE-DIR",
+		Use:   "sign --key FILE [--key FILE] [--expires DURATION] RELEASE-DIR",
 		Short: "Write SHA256SUMS for a release directory and sign it",
 		Long: "sign hashes every file in RELEASE-DIR into SHA256SUMS and signs it: a minisign secret key\n" +
 			"writes SHA256SUMS.minisig, an OpenPGP secret key SHA256SUMS.gpg (give --key twice for both).\n" +
@@ -38,6 +40,9 @@ func newSignCmd(o *options) *cobra.Command {
 			"not apply. See docs/trust.md.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if expires < 0 {
+				return exitWith(ExitUsage, fmt.Errorf("sign: --expires %s: want a positive duration such as 720h", expires))
+			}
 			if len(keys) == 0 {
 				return exitWith(ExitUsage, errors.New("sign: --key FILE is required (a minisign or OpenPGP secret key)"))
 			}
@@ -55,7 +60,7 @@ func newSignCmd(o *options) *cobra.Command {
 				if err != nil {
 					return exitWith(ExitUsage, err)
 				}
-				signers = append(signers, s)
+				signers = append(signers, trust.WithExpiry(s, expires))
 			}
 			dir := args[0]
 			sums, written, err := trust.SignDir(dir, signers)
@@ -84,5 +89,6 @@ func newSignCmd(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "secret key `FILE` (minisign, or OpenPGP armored or binary); repeat for both")
 	cmd.Flags().StringVar(&passwordFile, "password-file", "", "read the secret key's password from `FILE`")
+	cmd.Flags().DurationVar(&expires, "expires", 0, "write an expiry `DURATION` after now into the signed data (e.g. 720h); verifiers refuse the release after it, so a stale mirror is noticed")
 	return cmd
 }

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"aead.dev/minisign"
 	"golang.org/x/crypto/blake2b"
@@ -74,6 +76,7 @@ func TestSign(t *testing.T) {
 	}{
 		{"plain key", []string{"--key", plainKey}},
 		{"encrypted key", []string{"--key", encKey, "--password-file", pwFile}},
+		{"with an expiry", []string{"--key", plainKey, "--expires", "720h"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -95,6 +98,10 @@ func TestSign(t *testing.T) {
 				"sysext-hello_trixie_amd64.squashfs", "6105d6cc76af400325e94d588ce511be5bfdbb73b437dc51eca43917d7a43e3d")
 			if err != nil || v.KeyName != "vendor" {
 				t.Errorf("Check = %+v, %v", v, err)
+			}
+			if wantExpiry := slices.Contains(tt.args, "--expires"); wantExpiry != !v.Expires.IsZero() ||
+				(wantExpiry && v.Expires.Sub(v.SignedAt) != 720*time.Hour) {
+				t.Errorf("signed %v, expires %v; want an expiry 720h after signing: %v", v.SignedAt, v.Expires, wantExpiry)
 			}
 		})
 	}
