@@ -109,6 +109,9 @@ type explanation struct {
 	HoldReason       string         `json:"hold_reason,omitempty"`
 	Pin              string         `json:"pin,omitempty"`
 	Payload          []payload.File `json:"payload,omitempty"`
+	// AllowEtc and AllowShadow are the entry's payload and shadowing allowances.
+	AllowEtc    []string `json:"allow_etc,omitempty"`
+	AllowShadow *bool    `json:"allow_shadow,omitempty"`
 }
 
 func newExplainCmd(o *options) *cobra.Command {
@@ -147,6 +150,10 @@ func newExplainCmd(o *options) *cobra.Command {
 			kr, _ := trust.LoadKeyring(e.root)
 			pol := trust.PolicyFor(kr, en.Signature, en.Keys, en.Source == rootfs.VendorManifest, e.eng.SignatureDefault, en.Name)
 			ex.Signature = pol.Mode + " (" + pol.Reason + ")"
+			if pol.Broken != "" {
+				ex.Signature += "; REFUSING every release: " + pol.Broken
+			}
+			ex.AllowEtc, ex.AllowShadow = en.AllowEtc, en.AllowShadow
 			if st, err := (store.Store{Root: e.root}).LoadState(); err == nil {
 				if r := st.Extensions[en.Name]; r != nil {
 					ex.InstalledVersion, ex.SignedBy, ex.Held, ex.HoldReason, ex.Pin, ex.Payload = r.Version, r.SignedBy, r.Hold, r.HoldReason, r.Pin, r.Payload

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/shadow"
 	"github.com/spamtagger/sysextd/internal/store"
@@ -45,16 +48,61 @@ func newInspectCmd(o *options) *cobra.Command {
 			if err != nil {
 				return exitWith(ExitFailure, err)
 			}
-			if o.json {
-				return writeJSON(o.stdout, rep)
+			res := inspection{Report: rep, Payload: []payloadEntry{}, PayloadRefused: []payload.Refusal{}}
+			var prev []payload.File
+			if rec := st.Extensions[arg]; rec != nil {
+				prev = rec.Payload
 			}
-			printInspect(o.stdout, rep)
+			if err := res.addPayload(cmd.Context(), root, img, prev); err != nil {
+				return exitWith(ExitFailure, err)
+			}
+			if o.json {
+				return writeJSON(o.stdout, res)
+			}
+			printInspect(o.stdout, res)
 			return nil
 		},
 	}
 }
 
-func printInspect(w io.Writer, r shadow.Report) {
+// inspection is inspect's answer: the shadowing report, and the image's
+// etc/ and var/ payload with what the default payload policy refuses
+// (a manifest entry's allow_etc may let some through).
+type inspection struct {
+	shadow.Report
+	Payload        []payloadEntry    `json:"payload"`
+	PayloadRefused []payload.Refusal `json:"payload_refused"`
+	// Enables are the image's own units its enablement links name.
+	Enables []string `json:"enables,omitempty"`
+}
+
+type payloadEntry struct {
+	Path string `json:"path"`
+	Mode string `json:"mode"`
+}
+
+func (in *inspection) addPayload(ctx context.Context, root rootfs.Root, img string, prev []payload.File) error {
+	info, err := image.InspectContext(ctx, img)
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", img, err)
+	}
+	files, err := payload.Read(ctx, img)
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", img, err)
+	}
+	v := payload.Check(files, nil, info.UnitFiles, payload.HostOf(root, prev))
+	for _, f := range v.Files {
+		if !f.Mode.IsDir() {
+			in.Payload = append(in.Payload, payloadEntry{Path: f.Path, Mode: f.Mode.String()})
+		}
+	}
+	in.PayloadRefused = append(in.PayloadRefused, v.Refused...)
+	in.Enables = v.Enable
+	return nil
+}
+
+func printInspect(w io.Writer, in inspection) {
+	r := in.Report
 	fmt.Fprintf(w, "Image: %s\n", r.Image)
 	if len(r.Shadows) > 0 {
 		fmt.Fprintf(w, "\nShadows %d file(s) of the base tree (merged, the image's copy wins):\n", len(r.Shadows))
@@ -77,5 +125,18 @@ func printInspect(w io.Writer, r shadow.Report) {
 	fmt.Fprintf(w, "\nAdds %d file(s):\n", len(r.Adds))
 	for _, p := range r.Adds {
 		fmt.Fprintln(w, "  "+p)
+	}
+	fmt.Fprintf(w, "\nInstalls %d file(s) under /etc and /var like dpkg conffiles:\n", len(in.Payload))
+	for _, p := range in.Payload {
+		fmt.Fprintf(w, "  %s %s\n", p.Mode, p.Path)
+	}
+	if len(in.Enables) > 0 {
+		fmt.Fprintf(w, "\nEnables (its own enablement links): %s\n", strings.Join(in.Enables, " "))
+	}
+	if len(in.PayloadRefused) > 0 {
+		fmt.Fprintf(w, "\nThe payload policy refuses %d entr(ies) (the install fails unless the manifest entry sets allow_etc):\n", len(in.PayloadRefused))
+		for _, r := range in.PayloadRefused {
+			fmt.Fprintln(w, "  "+r.String())
+		}
 	}
 }

@@ -55,3 +55,34 @@ func TestInspect(t *testing.T) {
 		t.Errorf("inspect garbage: exit %d, %q; want %d naming the file", code, errOut, ExitFailure)
 	}
 }
+
+// inspect shows the etc/ payload an image carries, and what the payload
+// policy would refuse, before anything is installed.
+func TestInspectPayload(t *testing.T) {
+	dir := t.TempDir()
+	img := sqfs.Build(t, t.TempDir(), sqfs.Spec{Name: "sysext-p", Files: map[string]string{
+		"usr/bin/p": "p", "etc/p/p.conf": "x\n", "etc/sudoers.d/p": "p ALL=(ALL) ALL\n"}})
+	code, out, errOut := runCLI(t, "--root", dir, "inspect", img)
+	if code != 0 {
+		t.Fatalf("inspect: exit %d, %s", code, errOut)
+	}
+	for _, want := range []string{"Installs 1 file(s) under /etc and /var", "/etc/p/p.conf", "refuses 1 entr", "/etc/sudoers.d/p: grants root"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, "--root", dir, "--json", "inspect", img)
+	var res struct {
+		Adds    []string `json:"adds"`
+		Payload []struct {
+			Path string `json:"path"`
+		} `json:"payload"`
+		Refused []struct {
+			Path string `json:"path"`
+		} `json:"payload_refused"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || len(res.Adds) != 1 || len(res.Payload) != 1 || len(res.Refused) != 1 ||
+		res.Refused[0].Path != "/etc/sudoers.d/p" {
+		t.Errorf("inspect --json: exit %d, %s", code, out)
+	}
+}
