@@ -320,3 +320,47 @@ func TestAllowEtcAndEnablementLinks(t *testing.T) {
 		t.Errorf("recorded units %v", u)
 	}
 }
+
+// A signed release whose .manifest a mirror edited (an UPDATE= appended)
+// is tampered: list shows it as such instead of its version, and the
+// update is refused, before anything is downloaded.
+func TestTamperedHintsRefused(t *testing.T) {
+	b := newBench(t)
+	for _, en := range b.e.Manifests.Entries {
+		en.Source = rootfs.VendorManifest
+	}
+	priv := vendorKey(t, b, "spamtagger")
+	b.publish("beta", "1")
+	b.sign("beta", priv, false)
+	if r := b.apply(VerbInstall, "beta"); !r.OK {
+		t.Fatal(r.Error)
+	}
+	b.publish("beta", "2")
+	rel := b.src.releases["beta"]
+	manifest := filepath.Join(t.TempDir(), "beta.manifest")
+	os.WriteFile(manifest, []byte("ID=debian\nPACKAGE_VERSION=2\n"), 0o644)
+	b.src.files["beta-2.manifest"] = manifest
+	rel.Manifest = fetch.Asset{Name: "beta-2.manifest"}
+	b.signWith("beta", priv, map[string]string{"beta-2.manifest": manifest})
+	os.WriteFile(manifest, []byte("ID=debian\nPACKAGE_VERSION=2\nUPDATE=service: ssh.service\n"), 0o644)
+
+	items, err := b.e.List(t.Context(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.Name == "beta" && (it.AvailableVersion != "" || !strings.Contains(it.Problem, "tampered")) {
+			t.Errorf("list shows beta as available %q, problem %q; want no version and tampered", it.AvailableVersion, it.Problem)
+		}
+	}
+	mark := len(b.rec.calls)
+	if r := b.apply(VerbUpdate, "beta"); r.OK || !strings.Contains(r.Error, "tampered") {
+		t.Fatalf("update = %+v, want refused as tampered", r)
+	}
+	if got := b.calls(mark, "^download "); len(got) != 0 {
+		t.Errorf("downloaded %v from a tampered release", got)
+	}
+	if got := b.installed()["beta"]; got != "1" {
+		t.Errorf("beta = %s, want 1", got)
+	}
+}

@@ -262,6 +262,7 @@ func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, n
 	}
 	if !offline {
 		res := e.Source.LatestAll(ctx, reqs, e.target())
+		e.verifyHints(ctx, res)
 		e.saveSnapshot(reqs, res, now)
 		return res
 	}

@@ -37,6 +37,17 @@ func vendorKey(t *testing.T, b *bench, name string) minisign.PrivateKey {
 // release of name published last; tamper changes the listed sum.
 func (b *bench) sign(name string, priv minisign.PrivateKey, tamper bool) {
 	b.t.Helper()
+	b.signAll(name, priv, tamper, nil)
+}
+
+// signWith is sign listing extra assets (name -> file) in SHA256SUMS too.
+func (b *bench) signWith(name string, priv minisign.PrivateKey, extra map[string]string) {
+	b.t.Helper()
+	b.signAll(name, priv, false, extra)
+}
+
+func (b *bench) signAll(name string, priv minisign.PrivateKey, tamper bool, extra map[string]string) {
+	b.t.Helper()
 	rel := b.src.releases[name]
 	data, err := os.ReadFile(b.src.files[rel.Image.Name])
 	if err != nil {
@@ -47,13 +58,25 @@ func (b *bench) sign(name string, priv minisign.PrivateKey, tamper bool) {
 	if tamper {
 		hexSum = strings.Repeat("0", 64)
 	}
-	sums := trust.FormatSums(map[string]string{rel.Image.Name: hexSum})
+	list := map[string]string{rel.Image.Name: hexSum}
+	for n, p := range extra {
+		d, err := os.ReadFile(p)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		s := sha256.Sum256(d)
+		list[n] = hex.EncodeToString(s[:])
+	}
+	sums := trust.FormatSums(list)
 	sig, err := trust.NewMinisignSigner(priv).Sign(sums)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	dir := b.t.TempDir()
 	rel.Assets = map[string]fetch.Asset{rel.Image.Name: rel.Image}
+	for n := range extra {
+		rel.Assets[n] = fetch.Asset{Name: n}
+	}
 	for file, content := range map[string][]byte{trust.SumsFile: sums, trust.MinisignFile: sig} {
 		key := name + "-" + rel.Version + "-" + file
 		p := filepath.Join(dir, file)

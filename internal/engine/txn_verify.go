@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -52,33 +50,7 @@ func (t *txn) checkSignature(ctx context.Context) error {
 // (an UPDATE= appended, a version changed) makes the release tampered,
 // even though nothing the host acts on comes from them.
 func (t *txn) checkHints(ctx context.Context, sums trust.Sums) error {
-	if sums.List == nil {
-		return nil
-	}
-	rel := t.s.Release
-	hints := []fetch.Asset{rel.Manifest}
-	if a, ok := rel.Assets["release.json"]; ok {
-		hints = append(hints, a)
-	}
-	for _, a := range hints {
-		if a.Name == "" {
-			continue
-		}
-		want, listed := sums.List[a.Name]
-		if !listed {
-			continue
-		}
-		b, err := t.e.Source.Fetch(ctx, a)
-		if err != nil {
-			return fmt.Errorf("fetching %s to check it against %s: %w", a.Name, trust.SumsFile, err)
-		}
-		sum := sha256.Sum256(b)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, want) {
-			return &trust.Error{Ext: t.s.Name, Asset: a.Name, Reason: fmt.Sprintf("sha256 %s, but the signed %s says %s: the release is tampered", got, trust.SumsFile, want),
-				Found: []string{sums.Verdict.String()}}
-		}
-	}
-	return nil
+	return t.e.compareHints(ctx, t.s.Name, sums, t.s.Release)
 }
 
 // checkSignedTime refuses an update whose signature is older than the
