@@ -364,3 +364,37 @@ func TestTamperedHintsRefused(t *testing.T) {
 		t.Errorf("beta = %s, want 1", got)
 	}
 }
+
+// A release whose signature is older than the installed release's is
+// never an update: a mirror cannot take an appliance back by re-serving
+// an old signed release under a new tag.
+func TestOlderSignatureIsNoUpdate(t *testing.T) {
+	b := newBench(t)
+	for _, en := range b.e.Manifests.Entries {
+		en.Source = rootfs.VendorManifest
+	}
+	priv := vendorKey(t, b, "spamtagger")
+	b.publish("beta", "1")
+	b.sign("beta", priv, false)
+	if r := b.apply(VerbInstall, "beta"); !r.OK {
+		t.Fatal(r.Error)
+	}
+	s := store.Store{Root: b.e.Root}
+	st, _ := s.LoadState()
+	if st.Extensions["beta"].SignedAt.IsZero() {
+		t.Fatal("the state does not record the signed time")
+	}
+	// The installed release was signed later than anything published now.
+	st.Extensions["beta"].SignedAt = st.Extensions["beta"].SignedAt.AddDate(1, 0, 0)
+	if err := s.SaveState(st); err != nil {
+		t.Fatal(err)
+	}
+	b.publish("beta", "2")
+	b.sign("beta", priv, false)
+	if r := b.apply(VerbUpdate, "beta"); r.OK || !strings.Contains(r.Error, "older than the installed release's") {
+		t.Fatalf("update = %+v, want refused as older", r)
+	}
+	if got := b.installed()["beta"]; got != "1" {
+		t.Errorf("beta = %s, want 1", got)
+	}
+}

@@ -3,7 +3,9 @@ package image
 import (
 	"bytes"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spamtagger/sysextd/internal/image/imagetest"
@@ -38,6 +40,24 @@ func FuzzInspect(f *testing.F) {
 		}
 		f.Add(b, uint16(1100), byte(0x5a))
 	}
+	// Crafted names, as the trust review made them (uncompressed images
+	// whose names were rewritten): the fuzzer starts from a bad name.
+	for _, format := range []string{"squashfs", "erofs"} {
+		p := filepath.Join(f.TempDir(), format+"-names.raw")
+		files := []imagetest.File{{Path: ReleaseDir + "/extension-release.f", Data: "ID=_any\n"}, {Path: "etc/QZQZQZQZ/conf", Data: "x"}}
+		var extra []string
+		if format == "squashfs" {
+			extra = []string{"-noI", "-noD", "-noF", "-noX"}
+		}
+		if err := imagetest.Build(f.Context(), p, format, "", files, extra...); err != nil {
+			f.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.ReplaceAll(b, []byte("QZQZQZQZ"), []byte("../../ab")), uint16(0), byte(0))
+	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, at uint16, b byte) {
 		data = bytes.Clone(data)
@@ -53,6 +73,20 @@ func FuzzInspect(f *testing.F) {
 			t.Fatal("Inspect returned neither info nor error")
 		}
 		_, _ = ReadFile(p, ReleaseDir+"/extension-release.f")
-		_, _ = ReadPayload(t.Context(), p, "etc")
+		// Whatever the bytes, the payload reader never returns a path that
+		// is not clean or has a component unsquashfs would refuse.
+		files, err := ReadPayload(t.Context(), p, "etc")
+		if err == nil {
+			for _, pf := range files {
+				if path.Clean(pf.Path) != pf.Path || !strings.HasPrefix(pf.Path, "/etc") {
+					t.Fatalf("ReadPayload returned %q", pf.Path)
+				}
+				for _, c := range strings.Split(strings.TrimPrefix(pf.Path, "/"), "/") {
+					if checkName("", c) != nil {
+						t.Fatalf("ReadPayload returned %q", pf.Path)
+					}
+				}
+			}
+		}
 	})
 }

@@ -69,7 +69,7 @@ func Build(ctx context.Context, out, format, comp string, files []File, extra ..
 		if format == "gpt-usr" {
 			src, typ = filepath.Join(stage, "usr"), partType[runtime.GOARCH+"-usr"]
 		}
-		if err := run(ctx, "mksquashfs", src, inner, "-noappend", "-all-root", "-no-progress", "-quiet"); err != nil {
+		if err := run(ctx, "mksquashfs", append([]string{src, inner, "-noappend", "-all-root", "-no-progress", "-quiet"}, extra...)...); err != nil {
 			return err
 		}
 		return writeGPT(out, inner, typ)
