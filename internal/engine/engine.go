@@ -13,6 +13,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/merge"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
@@ -64,6 +65,23 @@ type Engine struct {
 	// needed); SignatureDefault is sysextd.toml's signature policy.
 	Keyring          *trust.Keyring
 	SignatureDefault string
+	// SystemdVersion is the root's systemd major version (0: unknown,
+	// read from the root when first needed).
+	SystemdVersion int
+}
+
+// systemdVersion is the root's systemd major version, read once; 0 when
+// it cannot be told.
+func (e *Engine) systemdVersion(ctx context.Context) int {
+	if e.SystemdVersion == 0 {
+		v, err := merge.SystemdVersion(ctx, e.Root)
+		if err != nil {
+			e.log().Debug("telling the systemd version: " + err.Error())
+			v = -1
+		}
+		e.SystemdVersion = v
+	}
+	return max(e.SystemdVersion, 0)
 }
 
 // keyring returns the run's keyring, loading it from the root once.

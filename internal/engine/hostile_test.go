@@ -2,9 +2,11 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,6 +137,17 @@ func TestHostileInputs(t *testing.T) {
 					files: map[string]string{"usr/lib/systemd/system/poweroff.target": "[Unit]\n"}})
 			},
 			wantErr: "poweroff.target is not a .service unit"},
+		{name: "image EXTENSION_RESTART_UNITS= names a target",
+			setup: func(t *testing.T, b *bench) {
+				b.publishHostile("beta", "2", hostileImage{fields: map[string]string{"EXTENSION_RESTART_UNITS": "poweroff.target"},
+					files: map[string]string{"usr/lib/systemd/system/poweroff.target": "[Unit]\n"}})
+			},
+			wantErr: "names poweroff.target: only services are restarted"},
+		{name: "image EXTENSION_RELOAD_OR_RESTART_UNITS= names a foreign service",
+			setup: func(t *testing.T, b *bench) {
+				b.publishHostile("beta", "2", hostileImage{fields: map[string]string{"EXTENSION_RELOAD_OR_RESTART_UNITS": "ssh.service"}})
+			},
+			wantErr: "names ssh.service, which the image does not ship"},
 		{name: "payload entry named ../root/.ssh/authorized_keys_sysext",
 			setup: func(t *testing.T, b *bench) {
 				b.publishHostile("beta", "2", hostileImage{
@@ -396,5 +409,44 @@ func TestOlderSignatureIsNoUpdate(t *testing.T) {
 	}
 	if got := b.installed()["beta"]; got != "1" {
 		t.Errorf("beta = %s, want 1", got)
+	}
+}
+
+// EXTENSION_RESTART_UNITS= of the verified image: sysextd restarts the
+// units after an update when the host's systemd-sysext does not (257), and
+// leaves them to systemd-sysext when it does (262), also when the local
+// manifest names the same unit: never twice.
+func TestExtensionRestartUnits(t *testing.T) {
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skipf("SKIPPING: mksquashfs not found: %v", err)
+	}
+	for _, tt := range []struct {
+		systemd  int
+		manifest string
+		want     []string
+	}{
+		{257, "", []string{"restart beta.service"}},
+		{262, "", nil},
+		{257, "service: beta.service, other.service", []string{"restart beta.service", "restart other.service"}},
+		{262, "service: beta.service, other.service", []string{"restart other.service"}},
+	} {
+		t.Run(fmt.Sprintf("%d %s", tt.systemd, tt.manifest), func(t *testing.T) {
+			b := newBench(t)
+			b.e.SystemdVersion = tt.systemd
+			b.e.Manifests.Entries["beta"].Update = tt.manifest
+			svc := map[string]string{"usr/lib/systemd/system/beta.service": "[Service]\nExecStart=/bin/true\n"}
+			b.publishHostile("beta", "1", hostileImage{files: svc, fields: map[string]string{"EXTENSION_RESTART_UNITS": "beta.service"}})
+			if r := b.apply(VerbInstall, "beta"); !r.OK {
+				t.Fatal(r.Error)
+			}
+			b.publishHostile("beta", "2", hostileImage{files: svc, fields: map[string]string{"EXTENSION_RESTART_UNITS": "beta.service"}})
+			mark := len(b.rec.calls)
+			if r := b.apply(VerbUpdate, "beta"); !r.OK {
+				t.Fatal(r.Error)
+			}
+			if got := b.calls(mark, "^restart "); !slices.Equal(got, tt.want) {
+				t.Errorf("restarts %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

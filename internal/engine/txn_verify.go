@@ -10,6 +10,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/merge"
 	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/shadow"
 	"github.com/spamtagger/sysextd/internal/trust"
@@ -114,7 +115,7 @@ func (t *txn) verify(ctx context.Context) error {
 	if err != nil {
 		return refuse(err)
 	}
-	if t.act, err = t.resolveAction(info); err != nil {
+	if t.act, err = t.resolveAction(ctx, info); err != nil {
 		return refuse(err)
 	}
 	files, err := payload.Read(ctx, t.dl.Path)
@@ -133,22 +134,63 @@ func (t *txn) verify(ctx context.Context) error {
 
 // resolveAction is the step's update action: the local manifest's, from
 // the plan; else the verified image's UPDATE=, which may only restart
-// services the image itself ships.
-func (t *txn) resolveAction(info *image.Info) (manifest.Action, error) {
-	if t.s.ActionFrom != ActionFromImage {
-		return t.s.Act, nil
-	}
-	u := info.Fields["UPDATE"]
-	act, err := manifest.ParseAction(u)
-	if err != nil {
-		return manifest.Action{}, fmt.Errorf("its UPDATE=: %w", err)
-	}
-	for _, unit := range act.Units {
-		if !slices.Contains(info.UnitFiles, unit) {
-			return manifest.Action{}, fmt.Errorf("its UPDATE=%q names %s, which the image does not ship: an image may only restart its own services (a local manifest's update = may name any)", u, unit)
+// services the image itself ships. The image's EXTENSION_RESTART_UNITS=
+// and EXTENSION_RELOAD_OR_RESTART_UNITS= (systemd#42368) are held to the
+// same bound, since a systemd that reads them restarts them by itself at
+// the merge; sysextd restarts them after an update only when the host's
+// systemd-sysext does not (before 262), and never a second time.
+func (t *txn) resolveAction(ctx context.Context, info *image.Info) (manifest.Action, error) {
+	act := t.s.Act
+	if t.s.ActionFrom == ActionFromImage {
+		u := info.Fields["UPDATE"]
+		var err error
+		if act, err = manifest.ParseAction(u); err != nil {
+			return manifest.Action{}, fmt.Errorf("its UPDATE=: %w", err)
+		}
+		if err := ownServices("UPDATE", act.Units, info); err != nil {
+			return manifest.Action{}, err
 		}
 	}
+	restart, reload, err := image.RestartUnits(info.Fields)
+	if err != nil {
+		return manifest.Action{}, err
+	}
+	listed := append(restart, reload...)
+	if err := ownServices("EXTENSION_RESTART_UNITS/EXTENSION_RELOAD_OR_RESTART_UNITS", listed, info); err != nil {
+		return manifest.Action{}, err
+	}
+	if len(listed) == 0 {
+		return act, nil
+	}
+	if merge.RestartsUnitsItself(t.e.systemdVersion(ctx)) {
+		// systemd-sysext restarted them at the refresh: not again.
+		act.Units = without(act.Units, listed)
+		if act.Kind == manifest.ActionService && len(act.Units) == 0 {
+			act.Kind = manifest.ActionNone
+		}
+		return act, nil
+	}
+	if act.Kind == manifest.ActionNone {
+		act.Kind = manifest.ActionService
+	}
+	if act.Kind == manifest.ActionService {
+		act.Units = append(act.Units, without(listed, act.Units)...)
+	}
 	return act, nil
+}
+
+// ownServices refuses units an image names for restarting that are not
+// .service units it ships itself.
+func ownServices(field string, units []string, info *image.Info) error {
+	for _, unit := range units {
+		if !strings.HasSuffix(unit, ".service") {
+			return fmt.Errorf("its %s names %s: only services are restarted (a target or other unit could stop the host)", field, unit)
+		}
+		if !slices.Contains(info.UnitFiles, unit) {
+			return fmt.Errorf("its %s names %s, which the image does not ship: an image may only restart its own services (a local manifest's update = may name any)", field, unit)
+		}
+	}
+	return nil
 }
 
 // resolveUnits drops, from the units the image would have started, those
