@@ -1,6 +1,10 @@
 package rootfs
 
-import "testing"
+import (
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestPath(t *testing.T) {
 	tests := []struct {
@@ -39,5 +43,42 @@ func TestHostSpellings(t *testing.T) {
 	}
 	if New("/tmp/x/").Dir() != "/tmp/x" {
 		t.Errorf("New(/tmp/x/).Dir() = %q", New("/tmp/x/").Dir())
+	}
+}
+
+// Contain refuses a directory whose path leads out of the root through a
+// symlink (R/var/cache linked elsewhere), and accepts one inside it or not
+// there yet; WriteFile never writes through such a link.
+func TestContainAndRootedWrites(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	r := New(dir)
+	os.MkdirAll(r.Path("/var"), 0o755)
+	if err := os.Symlink(outside, r.Path("/var/cache")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Contain("/var/cache/sysextd"); err == nil || !strings.Contains(err.Error(), "outside the root") {
+		t.Errorf("Contain through a link out of the root = %v", err)
+	}
+	if p, err := r.Contain("/var/lib/sysextd/new"); err != nil || p != r.Path("/var/lib/sysextd/new") {
+		t.Errorf("Contain of a path not there yet = %q, %v", p, err)
+	}
+	os.Symlink(".", r.Path("/var/inside"))
+	if _, err := r.Contain("/var/inside/x"); err != nil {
+		t.Errorf("Contain through a link inside the root: %v", err)
+	}
+	if err := r.WriteFile("/var/cache/sysextd/x.json", []byte("x"), 0o644); err == nil {
+		t.Error("WriteFile wrote through a link out of the root")
+	}
+	if err := r.AppendLine("/var/cache/pkgs", "x", 0o644); err == nil {
+		t.Error("AppendLine wrote through a link out of the root")
+	}
+	if es, _ := os.ReadDir(outside); len(es) != 0 {
+		t.Errorf("written outside the root: %v", es)
+	}
+	if err := r.WriteFile("/run/reboot-required", []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(r.Path("/run/reboot-required")); string(b) != "x\n" {
+		t.Errorf("content %q", b)
 	}
 }
