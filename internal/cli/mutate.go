@@ -45,6 +45,9 @@ func newMutateCmd(o *options, verb string) *cobra.Command {
 	if verb != engine.VerbAuto {
 		cmd.ValidArgsFunction = o.completeNames(verb, 0)
 	}
+	if verb == engine.VerbInstall || verb == engine.VerbUpdate {
+		cmd.Flags().BoolVar(&o.ignorePhasing, "ignore-phasing", false, "take a release even when its phased rollout has not reached this appliance yet")
+	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan, change nothing")
 	cmd.Flags().BoolVar(&o.noBlock, "no-block", false, "fail at once when another process holds the lock")
 	return cmd
@@ -82,6 +85,7 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 		}
 		defer release()
 	}
+	e.eng.IgnorePhasing = o.ignorePhasing
 	plan, err := e.eng.MakePlan(ctx, verb, names)
 	return o.applyPlan(ctx, e, verb, plan, err)
 }

@@ -60,6 +60,7 @@ type options struct {
 	quiet          bool
 	verbose        bool
 	dryRun         bool
+	ignorePhasing  bool
 	noBlock        bool
 	offline        bool
 	maxSize        int64

@@ -65,6 +65,9 @@ type Engine struct {
 	// needed); SignatureDefault is sysextd.toml's signature policy.
 	Keyring          *trust.Keyring
 	SignatureDefault string
+	// IgnorePhasing takes releases phased away from this appliance
+	// (update --ignore-phasing); auto and the daemon never set it.
+	IgnorePhasing bool
 	// SystemdVersion is the root's systemd major version (0: unknown,
 	// read from the root when first needed).
 	SystemdVersion int

@@ -121,31 +121,40 @@ func (e *Engine) RollbackPlan(ctx context.Context, name string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	step, err := e.rollbackStep(ctx, inv, name)
+	if err != nil {
+		return nil, err
+	}
+	step.HoldAfter = "rolled back from " + step.From
+	p := newPlan("rollback")
+	p.Steps = append(p.Steps, step)
+	e.resolve(p, inv)
+	return p, nil
+}
+
+// rollbackStep is the step that puts name's kept previous image back.
+func (e *Engine) rollbackStep(ctx context.Context, inv *inventory, name string) (Step, error) {
 	cur := inv.get(name)
 	if cur == nil || cur.Record == nil {
-		return nil, &UnknownError{Names: []string{name}}
+		return Step{}, &UnknownError{Names: []string{name}}
 	}
 	prev := cur.Record.Previous
 	path := e.store().PreviousPath(cur.Image)
 	if prev == nil {
-		return nil, fmt.Errorf("rolling back %s: %w (only an update keeps the image it replaced)", name, ErrNoPrevious)
+		return Step{}, fmt.Errorf("rolling back %s: %w (only an update keeps the image it replaced)", name, ErrNoPrevious)
 	}
 	info, err := image.InspectContext(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("rolling back %s: the kept image %s: %w", name, path, err)
+		return Step{}, fmt.Errorf("rolling back %s: the kept image %s: %w", name, path, err)
 	}
 	if v := info.Fields["PACKAGE_VERSION"]; v != prev.Version {
-		return nil, fmt.Errorf("rolling back %s: the kept image %s is %s, the state expected %s", name, path, v, prev.Version)
+		return Step{}, fmt.Errorf("rolling back %s: the kept image %s is %s, the state expected %s", name, path, v, prev.Version)
 	}
 	fi, _ := os.Stat(path)
 	rel := &fetch.Release{Name: name, Tag: prev.Tag, Version: prev.Version, BuildTime: info.Fields["BUILD_TIME"], Fields: info.Fields,
 		Image: fetch.Asset{Name: filepath.Base(path), Size: fi.Size()}}
-	p := newPlan("rollback")
-	p.Steps = append(p.Steps, Step{Op: OpUpdate, Name: name, Image: cur.Image, From: cur.Version, To: prev.Version,
-		Reason: "rollback to the previous image", By: cur.By, Release: rel, Local: path,
-		HoldAfter: "rolled back from " + cur.Version})
-	e.resolve(p, inv)
-	return p, nil
+	return Step{Op: OpUpdate, Name: name, Image: cur.Image, From: cur.Version, To: prev.Version,
+		Reason: "rollback to the previous image", By: cur.By, Release: rel, Local: path}, nil
 }
 
 // SetHold holds or releases name, and sets or clears its pin (pin "" and

@@ -63,6 +63,12 @@ type Item struct {
 	// online (by this call, sysextd or an earlier command); absent when
 	// unknown (--offline from the source's own cache, or never checked).
 	CheckedAt time.Time `json:"checked_at,omitzero"`
+	// Rollout says, for the available release, "withdrawn" or "phased
+	// (N %), not yet for this appliance" (docs/fleet.md); Phased is its
+	// phased_percentage when below 100.
+	Rollout   string `json:"rollout,omitempty"`
+	Phased    int    `json:"phased_percentage,omitempty"`
+	Withdrawn bool   `json:"withdrawn,omitempty"`
 
 	lookupErr error
 }
@@ -151,8 +157,19 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 		}
 	}
 	items := e.listItems(inv, releases)
+	ros := e.rollouts(ctx, releases)
 	for i := range items {
-		items[i].CheckedAt = checked[items[i].Name].UTC()
+		it := &items[i]
+		it.CheckedAt = checked[it.Name].UTC()
+		if ro, ok := ros[it.Name]; ok {
+			it.Rollout, it.Withdrawn = ro.Describe(), ro.Withdrawn
+			if ro.Phased < 100 {
+				it.Phased = ro.Phased
+			}
+			if ro.Withdrawn || ro.PhasedOut() {
+				it.UpdateAvailable = false
+			}
+		}
 	}
 	return items, info, nil
 }

@@ -63,6 +63,9 @@ type Step struct {
 	// HoldAfter, when set, holds the extension with this reason once the
 	// step commits (a rollback holds until the operator unholds).
 	HoldAfter string `json:"-"`
+	// goBack marks an update that leaves a withdrawn release for the kept
+	// previous image (MakePlan turns it into that rollback).
+	goBack bool
 }
 
 // Where a step's update action comes from.
@@ -127,6 +130,10 @@ type planInput struct {
 	inv      *inventory
 	releases map[string]fetch.Result
 	match    map[string]match.Result
+	// rollout is each release's phase and withdrawal; ignorePhasing takes
+	// phased releases anyway (update --ignore-phasing).
+	rollout       map[string]Rollout
+	ignorePhasing bool
 }
 
 func newPlan(verb string) *Plan {
@@ -203,6 +210,9 @@ func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, 
 	rel := r.Release
 	step := Step{Name: name, Image: en.Image(), To: rel.Version, Release: rel, By: by}
 	cur := in.inv.get(name)
+	if s, ok, decided := in.rolloutStep(p, step, cur); decided {
+		return s, ok
+	}
 	if cur == nil || !cur.Present || cur.Broken != "" {
 		step.Op, step.Reason = OpInstall, "requested"
 		if by == store.ByAuto {
@@ -374,4 +384,42 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// rolloutStep decides a step whose release is withdrawn or phased away
+// for this appliance (docs/fleet.md); decided is false when the rollout
+// has nothing to say. A pin to the release wins over its phase.
+func (in planInput) rolloutStep(p *Plan, step Step, cur *installed) (Step, bool, bool) {
+	ro, ok := in.rollout[step.Name]
+	if !ok {
+		return Step{}, false, false
+	}
+	rel := step.Release
+	installed := cur != nil && cur.Present && cur.Broken == ""
+	switch {
+	case ro.Withdrawn && installed && cur.Version == rel.Version && cur.BuildTime == rel.BuildTime:
+		if cur.Record == nil || cur.Record.Previous == nil {
+			p.fail(step.Name, fmt.Errorf("%s runs release %s, which is withdrawn, and no previous image is kept to go back to", step.Name, rel.Tag))
+			return Step{}, false, true
+		}
+		step.Op, step.From, step.To, step.By = OpUpdate, cur.Version, cur.Record.Previous.Version, cur.By
+		step.Reason = fmt.Sprintf("release %s is withdrawn: going back to %s", rel.Tag, cur.Record.Previous.Version)
+		step.goBack = true
+		return step, true, true
+	case ro.Withdrawn && installed:
+		return Step{Op: OpNone, Name: step.Name, Image: cur.Image, From: cur.Version,
+			Reason: fmt.Sprintf("release %s is withdrawn: staying on %s", rel.Tag, cur.Version)}, true, true
+	case ro.Withdrawn:
+		p.fail(step.Name, fmt.Errorf("looking up %s: the newest release %s is withdrawn", step.Name, rel.Tag))
+		return Step{}, false, true
+	case !ro.PhasedOut() || in.ignorePhasing:
+		return Step{}, false, false
+	case cur != nil && pinOf(cur) == rel.Version:
+		return Step{}, false, false
+	case installed:
+		return Step{Op: OpNone, Name: step.Name, Image: cur.Image, From: cur.Version,
+			Reason: fmt.Sprintf("release %s is %s", rel.Tag, ro.Describe())}, true, true
+	}
+	p.fail(step.Name, fmt.Errorf("looking up %s: the newest release %s is %s (install --ignore-phasing takes it)", step.Name, rel.Tag, ro.Describe()))
+	return Step{}, false, true
 }

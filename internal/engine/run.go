@@ -46,7 +46,9 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 			}
 		}
 		in.releases = e.releases(ctx, known, false)
+		in.rollout = e.rollouts(ctx, in.releases)
 	}
+	in.ignorePhasing = e.IgnorePhasing
 	var p *Plan
 	switch verb {
 	case VerbInstall:
@@ -78,8 +80,28 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 	default:
 		return nil, fmt.Errorf("unknown verb %q", verb)
 	}
+	e.goBack(ctx, p, inv)
 	e.resolve(p, inv)
 	return p, nil
+}
+
+// goBack turns each step leaving a withdrawn release into the rollback to
+// the kept previous image: offline, through the usual transaction.
+func (e *Engine) goBack(ctx context.Context, p *Plan, inv *inventory) {
+	steps := p.Steps[:0]
+	for _, s := range p.Steps {
+		if s.goBack {
+			rb, err := e.rollbackStep(ctx, inv, s.Name)
+			if err != nil {
+				p.fail(s.Name, fmt.Errorf("going back from a withdrawn release: %w", err))
+				continue
+			}
+			rb.Reason = s.Reason
+			s = rb
+		}
+		steps = append(steps, s)
+	}
+	p.Steps = steps
 }
 
 // resolve fills in what applying a step needs from configuration and the

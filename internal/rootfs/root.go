@@ -23,6 +23,7 @@ const (
 	RunExtensionsDir = "/run/extensions"
 	StateDir         = "/var/lib/sysextd"
 	CacheDir         = "/var/cache/sysextd"
+	MachineID        = "/etc/machine-id"
 	RunDir           = "/run/sysextd"
 
 	RebootRequired     = "/run/reboot-required"
