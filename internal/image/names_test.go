@@ -54,7 +54,9 @@ func craftedImage(t *testing.T, format, name string) string {
 // control characters, whether the name is met while inspecting (usr/) or
 // reading the payload (etc/).
 func TestCraftedNamesRefused(t *testing.T) {
+	old := dissectBinary
 	dissectBinary = "/nonexistent/systemd-dissect" // judge the readers, not the kernel
+	t.Cleanup(func() { dissectBinary = old })
 	for _, format := range []string{"squashfs", "erofs", "gpt-root"} {
 		for _, name := range []string{"../../ab", "ab/../cd", "..\x00\x00\x00\x00\x00\x00", "abc\ndefg", "abc\x7fdefg"[:8]} {
 			t.Run(format+"/"+filepath.Base(name), func(t *testing.T) {
