@@ -16,6 +16,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Sources is the part of sysextd.toml that says where releases come from;
@@ -48,7 +49,7 @@ func LoadAuth(root rootfs.Root) (*source.Auth, []string, error) {
 // Check validates the URLs and hosts.
 func (s Sources) Check() error {
 	for _, m := range s.Mirrors {
-		if _, err := source.Parse(m); err != nil {
+		if _, err := sourceref.Parse(m); err != nil {
 			return fmt.Errorf("mirrors: %w", err)
 		}
 	}
@@ -98,7 +99,7 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 	}
 	r := &source.Router{
 		GitHub:       map[string]source.Provider{"github.com": gh},
-		Kinds:        map[source.Kind]source.Provider{},
+		Kinds:        map[sourceref.Kind]source.Provider{},
 		Mirrors:      cfg.Sources.Mirrors,
 		MirrorsFirst: cfg.Sources.MirrorsFirst,
 		Log:          log,
@@ -121,9 +122,9 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest}
 	mirrorOpts := httpOpts
 	mirrorOpts.Auth = cfg.Sources.Auth // registries log in their own way (docs/sources.md)
-	r.Kinds[source.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)
-	r.Kinds[source.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
-	r.Kinds[source.KindOCI] = source.NewOCI(httpOpts, cacheDir)
+	r.Kinds[sourceref.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)
+	r.Kinds[sourceref.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
+	r.Kinds[sourceref.KindOCI] = source.NewOCI(httpOpts, cacheDir)
 	return r, nil
 }
 

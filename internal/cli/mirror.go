@@ -12,6 +12,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 func newMirrorCmd(o *options) *cobra.Command {
@@ -85,14 +86,14 @@ func (o *options) parseMirrorTarget(to, tokenFile string) (mirrorTarget, error) 
 	if !strings.Contains(to, "://") {
 		return mirrorTarget{dir: to}, nil
 	}
-	ref, err := source.Parse(to)
+	ref, err := sourceref.Parse(to)
 	if err != nil {
 		return mirrorTarget{}, err
 	}
 	switch {
-	case ref.Kind == source.KindOCI:
+	case ref.Kind == sourceref.KindOCI:
 		return mirrorTarget{oci: ref.URL}, nil
-	case ref.Kind == source.KindMirror && strings.HasPrefix(ref.URL, "file://"):
+	case ref.Kind == sourceref.KindMirror && strings.HasPrefix(ref.URL, "file://"):
 		return mirrorTarget{dir: ref.Path}, nil
 	}
 	return mirrorTarget{}, fmt.Errorf("--to %s: want a directory, file:///DIR, https://HOST/PATH or oci://REGISTRY/REPO", to)

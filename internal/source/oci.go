@@ -22,6 +22,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // OCI layout (docs/sources.md). One repository per extension image: an
@@ -98,7 +100,7 @@ func credentialStore() credentials.Store {
 	return credentials.NewStoreWithFallbacks(stores[0], stores[1:]...)
 }
 
-func (o *OCI) repo(ref Ref) (*remote.Repository, error) {
+func (o *OCI) repo(ref sourceref.Ref) (*remote.Repository, error) {
 	r, err := remote.NewRepository(ref.Host + "/" + ref.Path)
 	if err != nil {
 		return nil, err
@@ -108,7 +110,7 @@ func (o *OCI) repo(ref Ref) (*remote.Repository, error) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	r.PlainHTTP = IsLoopback(host)
+	r.PlainHTTP = sourceref.IsLoopback(host)
 	return r, nil
 }
 
@@ -140,7 +142,7 @@ func (o *OCI) Cached(req Request, t Target) (*Release, error) {
 
 // OCIRepository is the repository of image under an oci:// ref: ref
 // itself when its last component is the image name, else ref/IMAGE.
-func OCIRepository(ref Ref, image string) Ref {
+func OCIRepository(ref sourceref.Ref, image string) sourceref.Ref {
 	image = strings.ToLower(image)
 	if ref.Path == image || strings.HasSuffix(ref.Path, "/"+image) {
 		return ref
@@ -151,8 +153,8 @@ func OCIRepository(ref Ref, image string) Ref {
 }
 
 func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (*Release, error) {
-	ref, err := Parse(req.URL)
-	if err != nil || ref.Kind != KindOCI {
+	ref, err := sourceref.Parse(req.URL)
+	if err != nil || ref.Kind != sourceref.KindOCI {
 		return nil, fmt.Errorf("extension %s: %q is not an oci:// URL", req.Name, req.URL)
 	}
 	ref = OCIRepository(ref, req.ImageName())
@@ -212,7 +214,7 @@ func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (
 		p := t.Prefix(req.ImageName())
 		return nil, fmt.Errorf("extension %s: %s:%s has no %s.squashfs and %s.manifest layers: %w", req.Name, ref.URL, tag, p, p, ErrNoAsset)
 	}
-	base := Release{Repo: ref.URL, Origin: req.URL, Kind: KindOCI}
+	base := Release{Repo: ref.URL, Origin: req.URL, Kind: sourceref.KindOCI}
 	return Resolve(ctx, req, t, &c, base, func(ctx context.Context, a Asset) ([]byte, error) {
 		if offline {
 			if b, ok := o.small.get(a); ok {
@@ -265,7 +267,7 @@ func (o *OCI) blob(ctx context.Context, a Asset) (io.ReadCloser, error) {
 	if !ok {
 		return nil, fmt.Errorf("asset %s: %q names no digest", a.Name, a.URL)
 	}
-	ref, err := Parse(refStr)
+	ref, err := sourceref.Parse(refStr)
 	if err != nil {
 		return nil, err
 	}
@@ -311,8 +313,8 @@ func (o *OCI) Fetch(ctx context.Context, a Asset) ([]byte, error) {
 // artifact, tagged TAG_CODENAME_ARCH and CODENAME_ARCH (sysextctl mirror
 // --to oci://...).
 func (o *OCI) PushRelease(ctx context.Context, url, image string, rel *Release, t Target, src Source, tmpDir string) error {
-	ref, err := Parse(url)
-	if err != nil || ref.Kind != KindOCI {
+	ref, err := sourceref.Parse(url)
+	if err != nil || ref.Kind != sourceref.KindOCI {
 		return fmt.Errorf("pushing to %q: not an oci:// URL", url)
 	}
 	ref = OCIRepository(ref, image)

@@ -16,6 +16,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Target is the host an extension is chosen for.
@@ -84,7 +86,7 @@ type Release struct {
 	// Origin is the source the release came from: its URL, or "local".
 	Origin string
 	// Kind is the kind of source it came from.
-	Kind Kind
+	Kind sourceref.Kind
 	// Published is when the release was published (zero when the source
 	// does not say); Prerelease is true for a release marked so. sysextctl
 	// mirror copies both into the mirror it writes, so that the mirror

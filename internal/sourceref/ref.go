@@ -1,4 +1,7 @@
-package source
+// Package sourceref parses source URLs into a Ref: where releases are
+// published, without any client. It imports no network code, so that
+// manifests can be checked by packages that must not pull one in.
+package sourceref
 
 import (
 	"fmt"
