@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -35,9 +36,53 @@ type Sources struct {
 	// Signature is the signature policy of entries that set none
 	// (docs/trust.md).
 	Signature string `toml:"signature"`
+	// Insecure lists OCI registries (host:port) reached over plain HTTP:
+	// LAN registries only, each use logged as a warning.
+	Insecure []string `toml:"insecure"`
 	// Auth holds the static mirrors' logins (LoadAuth); not a key of
 	// sysextd.toml.
 	Auth *source.Auth `toml:"-"`
+	// Logins holds the OCI registries' logins (LoadRegistryLogins).
+	Logins *source.RegistryLogins `toml:"-"`
+}
+
+// RegistryCredential is the systemd credential (LoadCredential=) sysextd
+// also reads registry logins from.
+const RegistryCredential = "registry-auth"
+
+// LoadRegistryLogins reads the OCI registry logins, first found wins:
+// /etc/sysextd/auth.json under root, then the unit's registry-auth
+// credential ($CREDENTIALS_DIRECTORY), then with user (sysextctl) the
+// files podman, skopeo, oras and docker log in to: $REGISTRY_AUTH_FILE,
+// $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+// $DOCKER_CONFIG/config.json or ~/.docker/config.json.
+func LoadRegistryLogins(root rootfs.Root, getenv func(string) string, user bool) (*source.RegistryLogins, []string, error) {
+	files := []source.LoginFile{{Path: root.Path(rootfs.RegistryAuth)}}
+	if d := getenv("CREDENTIALS_DIRECTORY"); d != "" {
+		files = append(files, source.LoginFile{Path: filepath.Join(d, RegistryCredential), Name: "credential " + RegistryCredential + " (" + filepath.Join(d, RegistryCredential) + ")"})
+	}
+	if user {
+		var paths []string
+		if f := getenv("REGISTRY_AUTH_FILE"); f != "" {
+			paths = append(paths, f)
+		}
+		if d := getenv("XDG_RUNTIME_DIR"); d != "" {
+			paths = append(paths, filepath.Join(d, "containers", "auth.json"))
+		}
+		home := getenv("HOME")
+		if home != "" {
+			paths = append(paths, filepath.Join(home, ".config", "containers", "auth.json"))
+		}
+		if d := getenv("DOCKER_CONFIG"); d != "" {
+			paths = append(paths, filepath.Join(d, "config.json"))
+		} else if home != "" {
+			paths = append(paths, filepath.Join(home, ".docker", "config.json"))
+		}
+		for _, p := range paths {
+			files = append(files, source.LoginFile{Path: p, User: true})
+		}
+	}
+	return source.LoadRegistryLogins(files)
 }
 
 // LoadAuth reads the mirror logins under root: auth.conf, then
@@ -51,6 +96,11 @@ func (s Sources) Check() error {
 	for _, m := range s.Mirrors {
 		if _, err := sourceref.Parse(m); err != nil {
 			return fmt.Errorf("mirrors: %w", err)
+		}
+	}
+	for _, h := range s.Insecure {
+		if u, err := url.Parse("http://" + h); h == "" || err != nil || u.Host != h || u.Port() == "" {
+			return fmt.Errorf("insecure: %q is not HOST:PORT", h)
 		}
 	}
 	for _, h := range s.GitHubEnterprise {
@@ -124,7 +174,8 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 	mirrorOpts.Auth = cfg.Sources.Auth // registries log in their own way (docs/sources.md)
 	r.Kinds[sourceref.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)
 	r.Kinds[sourceref.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
-	r.Kinds[sourceref.KindOCI] = source.NewOCI(httpOpts, cacheDir)
+	r.Kinds[sourceref.KindOCI] = source.NewOCI(httpOpts, source.OCIConfig{Logins: cfg.Sources.Logins, Insecure: cfg.Sources.Insecure,
+		Warn: func(msg string) { log.Warn(msg) }}, cacheDir)
 	return r, nil
 }
 

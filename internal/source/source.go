@@ -40,6 +40,10 @@ type Request struct {
 	Prerelease bool
 	// Mirrors are tried in order after URL (see Router.MirrorsFirst).
 	Mirrors []string
+	// Version, when set, asks for the release with this PACKAGE_VERSION
+	// rather than the newest (a pin). Sources that list every release by
+	// its version (OCI registries) honour it; others offer their newest.
+	Version string
 }
 
 // ImageName is the asset prefix of r: Image, else sysext-NAME.

@@ -143,14 +143,14 @@ func TestOCIRoundTrip(t *testing.T) {
 	if rel == nil {
 		t.Fatal("no release in the mirror")
 	}
-	o := NewOCI(HTTPOptions{}, "")
+	o := NewOCI(HTTPOptions{}, OCIConfig{}, "")
 	ns := "oci://" + host + "/spamtagger"
 	if err := o.PushRelease(t.Context(), ns, "sysext-hello", rel, trixie, m, t.TempDir()); err != nil {
 		t.Fatalf("push: %v", err)
 	}
 
 	cache := t.TempDir()
-	o2 := NewOCI(HTTPOptions{}, cache)
+	o2 := NewOCI(HTTPOptions{}, OCIConfig{}, cache)
 	req := Request{Name: "hello", URL: ns}
 	res := o2.LatestAll(t.Context(), []Request{req}, trixie)["hello"]
 	if res.Err != nil {
@@ -172,7 +172,7 @@ func TestOCIRoundTrip(t *testing.T) {
 	if err != nil || off.Version != "1.0-1" {
 		t.Errorf("Cached with the registry gone: %v, %v", off, err)
 	}
-	res = NewOCI(HTTPOptions{}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
+	res = NewOCI(HTTPOptions{}, OCIConfig{}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
 	if !IsNetwork(res.Err) {
 		t.Errorf("registry down: %v, want a network error (falls through to the next mirror)", res.Err)
 	}
