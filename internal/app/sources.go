@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -46,43 +45,10 @@ type Sources struct {
 	Logins *source.RegistryLogins `toml:"-"`
 }
 
-// RegistryCredential is the systemd credential (LoadCredential=) sysextd
-// also reads registry logins from.
-const RegistryCredential = "registry-auth"
-
-// LoadRegistryLogins reads the OCI registry logins, first found wins:
-// /etc/sysextd/auth.json under root, then the unit's registry-auth
-// credential ($CREDENTIALS_DIRECTORY), then with user (sysextctl) the
-// files podman, skopeo, oras and docker log in to: $REGISTRY_AUTH_FILE,
-// $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
-// $DOCKER_CONFIG/config.json or ~/.docker/config.json.
+// LoadRegistryLogins reads the OCI registry logins
+// (source.RegistryLoginFiles): /etc/sysextd/auth.json under root first.
 func LoadRegistryLogins(root rootfs.Root, getenv func(string) string, user bool) (*source.RegistryLogins, []string, error) {
-	files := []source.LoginFile{{Path: root.Path(rootfs.RegistryAuth)}}
-	if d := getenv("CREDENTIALS_DIRECTORY"); d != "" {
-		files = append(files, source.LoginFile{Path: filepath.Join(d, RegistryCredential), Name: "credential " + RegistryCredential + " (" + filepath.Join(d, RegistryCredential) + ")"})
-	}
-	if user {
-		var paths []string
-		if f := getenv("REGISTRY_AUTH_FILE"); f != "" {
-			paths = append(paths, f)
-		}
-		if d := getenv("XDG_RUNTIME_DIR"); d != "" {
-			paths = append(paths, filepath.Join(d, "containers", "auth.json"))
-		}
-		home := getenv("HOME")
-		if home != "" {
-			paths = append(paths, filepath.Join(home, ".config", "containers", "auth.json"))
-		}
-		if d := getenv("DOCKER_CONFIG"); d != "" {
-			paths = append(paths, filepath.Join(d, "config.json"))
-		} else if home != "" {
-			paths = append(paths, filepath.Join(home, ".docker", "config.json"))
-		}
-		for _, p := range paths {
-			files = append(files, source.LoginFile{Path: p, User: true})
-		}
-	}
-	return source.LoadRegistryLogins(files)
+	return source.LoadRegistryLogins(source.RegistryLoginFiles(root.Path(rootfs.RegistryAuth), getenv, user))
 }
 
 // LoadAuth reads the mirror logins under root: auth.conf, then

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,48 @@ type LoginFile struct {
 	Path string // as read (under a --root when one is set)
 	Name string // as shown in messages; Path when empty
 	User bool
+}
+
+// RegistryCredential is the systemd credential (LoadCredential=) sysextd
+// also reads registry logins from.
+const RegistryCredential = "registry-auth"
+
+// RegistryLoginFiles lists where logins are read from, first found wins:
+// system (/etc/sysextd/auth.json, under a --root when one is set), then
+// the unit's registry-auth credential ($CREDENTIALS_DIRECTORY), then with
+// user (interactive use) the files podman, skopeo, oras and docker log in
+// to: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+// ~/.config/containers/auth.json, then $DOCKER_CONFIG/config.json or
+// ~/.docker/config.json.
+func RegistryLoginFiles(system string, getenv func(string) string, user bool) []LoginFile {
+	files := []LoginFile{{Path: system}}
+	if d := getenv("CREDENTIALS_DIRECTORY"); d != "" {
+		p := filepath.Join(d, RegistryCredential)
+		files = append(files, LoginFile{Path: p, Name: "credential " + RegistryCredential + " (" + p + ")"})
+	}
+	if !user {
+		return files
+	}
+	var paths []string
+	if f := getenv("REGISTRY_AUTH_FILE"); f != "" {
+		paths = append(paths, f)
+	}
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
+		paths = append(paths, filepath.Join(d, "containers", "auth.json"))
+	}
+	home := getenv("HOME")
+	if home != "" {
+		paths = append(paths, filepath.Join(home, ".config", "containers", "auth.json"))
+	}
+	if d := getenv("DOCKER_CONFIG"); d != "" {
+		paths = append(paths, filepath.Join(d, "config.json"))
+	} else if home != "" {
+		paths = append(paths, filepath.Join(home, ".docker", "config.json"))
+	}
+	for _, p := range paths {
+		files = append(files, LoginFile{Path: p, User: true})
+	}
+	return files
 }
 
 // maxLoginFile bounds a login file.
