@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -206,7 +205,7 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 		d.Log.Error("mirror logins not loaded, mirrors that need one will refuse: "+err.Error(), "err", err)
 	}
 	srcs.Auth = auth
-	logins, warns, err := app.LoadRegistryLogins(d.Root, os.Getenv, false)
+	logins, warns, err := app.LoadRegistryLogins(d.Root, d.Getenv, false)
 	for _, w := range warns {
 		d.Log.Warn(w)
 	}
