@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -199,28 +201,47 @@ func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (
 			return nil, fmt.Errorf("extension %s: %w", req.Name, err)
 		}
 	}
+	// Each tag's manifest and .manifest blob, 4 at a time.
+	type answer struct {
+		rel  *Release
+		body []byte
+		err  error
+	}
+	answers := make([]answer, len(tags))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, tag := range tags {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			body, err := o.manifest(ctx, repo, ref, tag)
+			if err != nil {
+				answers[i].err = fmt.Errorf("extension %s: %w", req.Name, err)
+				return
+			}
+			rel, err := o.resolve(ctx, req, t, ref, tag, body, false)
+			answers[i] = answer{rel, body, err}
+		})
+	}
+	wg.Wait()
 	var best *Release
 	var bestChoice cachedChoice
 	var refused []string
-	for _, tag := range tags {
-		body, err := o.manifest(ctx, repo, ref, tag)
-		if err != nil {
-			return nil, fmt.Errorf("extension %s: %w", req.Name, err)
-		}
-		rel, err := o.resolve(ctx, req, t, ref, tag, body, false)
+	for i, a := range answers {
 		var le *LayoutError
-		if errors.As(err, &le) {
+		switch {
+		case errors.As(a.err, &le):
 			refused = append(refused, le.Found)
 			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if req.Version != "" && rel.Version != req.Version {
+		case errors.Is(a.err, ErrNotFound) && ref.Tag == "":
+			continue // deleted since the listing
+		case a.err != nil:
+			return nil, a.err
+		case req.Version != "" && a.rel.Version != req.Version:
 			continue
 		}
-		if best == nil || newer(rel, best) {
-			best, bestChoice = rel, cachedChoice{tag, body}
+		if best == nil || newer(a.rel, best) {
+			best, bestChoice = a.rel, cachedChoice{tags[i], a.body}
 		}
 	}
 	if best == nil {
@@ -267,6 +288,7 @@ func (o *OCI) hostTags(ctx context.Context, repo *remote.Repository, ref sourcer
 	if len(tags) == 0 && hasMoving {
 		tags = []string{moving}
 	}
+	sort.Strings(tags)
 	return tags, nil
 }
 
