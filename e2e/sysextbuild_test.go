@@ -399,8 +399,12 @@ func mustReadFile(t *testing.T, p string) []byte {
 func publishAsNobody(t *testing.T, out, version string) {
 	reg := distribution.Start(t, true)
 	home := t.TempDir()
-	if err := os.Chmod(home, 0o755); err != nil {
-		t.Fatal(err)
+	bin := GoBuild(t, "./cmd/sysext-build")
+	// nobody must reach the binary and its home.
+	for _, d := range []string{filepath.Dir(home), home, filepath.Dir(bin), filepath.Dir(filepath.Dir(bin))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := filepath.Join(home, ".docker", "config.json")
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
@@ -409,7 +413,7 @@ func publishAsNobody(t *testing.T, out, version string) {
 	reg.AuthJSON(t, cfg)
 	mustRun(t, t.Context(), "chown", "-R", "65534:65534", home)
 	to := "oci://" + reg.Host + "/fleet"
-	cmd := exec.CommandContext(t.Context(), GoBuild(t, "./cmd/sysext-build"), "publish", "--dir", out, "--to", to)
+	cmd := exec.CommandContext(t.Context(), bin, "publish", "--dir", out, "--to", to)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Env = []string{"HOME=" + home}
 	outb, err := cmd.CombinedOutput()

@@ -312,3 +312,38 @@ func mustRepo(t *testing.T, o *OCI, u string) *remote.Repository {
 	}
 	return r
 }
+
+// TestRegistryBearerToken: a registry that hands out bearer tokens (as
+// ghcr.io and Harbor do) serves the login in auth.json through oras-go's
+// token exchange; a wrong password is refused naming the file.
+func TestRegistryBearerToken(t *testing.T) {
+	reg := distribution.StartWith(t, distribution.Token)
+	orasRelease(t, reg, "sysext-hello", "1.0-1", "2026-01-02T03:04:05Z", "v1.0-1_trixie_amd64")
+	authJSON := filepath.Join(t.TempDir(), "auth.json")
+	reg.AuthJSON(t, authJSON)
+	before := reg.Tokens.Load()
+	logins, _, err := LoadRegistryLogins(RegistryLoginFiles(authJSON, noEnv, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := NewOCI(HTTPOptions{}, OCIConfig{Logins: logins}, "")
+	req := Request{Name: "hello", URL: "oci://" + reg.Host + "/sysext-hello"}
+	r := o.LatestAll(t.Context(), []Request{req}, trixie)["hello"]
+	if r.Err != nil || r.Release.Version != "1.0-1" {
+		t.Fatalf("through a bearer token: %+v", r)
+	}
+	if _, err := o.Download(t.Context(), r.Release.Image, t.TempDir()); err != nil {
+		t.Errorf("download through a bearer token: %v", err)
+	}
+	if reg.Tokens.Load() == before {
+		t.Error("no token was issued: the bearer exchange did not happen")
+	}
+	wrong := base64.StdEncoding.EncodeToString([]byte(reg.User + ":wrong"))
+	os.WriteFile(authJSON, []byte(`{"auths": {"`+reg.Host+`": {"auth": "`+wrong+`"}}}`), 0o600)
+	logins, _, _ = LoadRegistryLogins(RegistryLoginFiles(authJSON, noEnv, false))
+	r = NewOCI(HTTPOptions{}, OCIConfig{Logins: logins}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
+	var ae *RegistryAuthError
+	if !errors.As(r.Err, &ae) || !strings.Contains(r.Err.Error(), "from "+authJSON+" was refused") || strings.Contains(r.Err.Error(), "map[") {
+		t.Errorf("wrong password for the token server: %v", r.Err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,9 +32,11 @@ func TestCache() string {
 // Registry is a running docker-registry.
 type Registry struct {
 	Host string // 127.0.0.1:PORT
-	// User and Password are the one htpasswd login ("" when open).
+	// User and Password are the one login ("" when open).
 	User, Password string
-	dir            string
+	// Tokens counts the bearer tokens the token server issued (Token).
+	Tokens atomic.Int32
+	dir    string
 }
 
 // find returns the first of paths that is an executable, else skips.
@@ -54,9 +57,28 @@ func Oras(t testing.TB) string {
 		"oras", filepath.Join(TestCache(), "bin", "oras"))
 }
 
+// Auth is how the registry asks for a login.
+type Auth int
+
+// Auth kinds.
+const (
+	Open     Auth = iota // no login
+	Htpasswd             // HTTP basic auth (htpasswd, bcrypt)
+	Token                // bearer tokens from a token server (tokenServer), as ghcr.io and Harbor do
+)
+
 // Start runs docker-registry on a free loopback port until the test
 // ends; with auth it requires the login it returns (htpasswd, bcrypt).
 func Start(t testing.TB, auth bool) *Registry {
+	t.Helper()
+	if auth {
+		return StartWith(t, Htpasswd)
+	}
+	return StartWith(t, Open)
+}
+
+// StartWith is Start with the kind of login the registry asks for.
+func StartWith(t testing.TB, kind Auth) *Registry {
 	t.Helper()
 	bin := find(t, "docker-registry", "make testservers unpacks Debian's docker-registry package",
 		"docker-registry", "/usr/bin/docker-registry", filepath.Join(TestCache(), "docker-registry", "usr", "bin", "docker-registry"))
@@ -69,7 +91,11 @@ func Start(t testing.TB, auth bool) *Registry {
 	l.Close()
 	r := &Registry{Host: host, dir: dir}
 	authConf := ""
-	if auth {
+	if kind == Token {
+		r.User, r.Password = "fleet", "s3cret-"+fmt.Sprint(time.Now().UnixNano())
+		authConf = startTokenServer(t, r, dir)
+	}
+	if kind == Htpasswd {
 		r.User, r.Password = "fleet", "s3cret-"+fmt.Sprint(time.Now().UnixNano())
 		h, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
 		if err != nil {
