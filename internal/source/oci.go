@@ -342,14 +342,34 @@ func (o *OCI) noRelease(req Request, t Target, ref sourceref.Ref, tags, refused 
 // resolve reads one artifact's manifest: its release tag, date and layers
 // by title, then the .manifest layer (Resolve).
 func (o *OCI) resolve(ctx context.Context, req Request, t Target, ref sourceref.Ref, tag string, body []byte, offline bool) (*Release, error) {
+	c, err := artifactCandidate(req, t, ref, tag, body)
+	if err != nil {
+		return nil, err
+	}
+	base := Release{Repo: ref.URL, Origin: req.URL, Kind: sourceref.KindOCI}
+	return Resolve(ctx, req, t, c, base, func(ctx context.Context, a Asset) ([]byte, error) {
+		if offline {
+			if b, ok := o.small.get(a); ok {
+				return b, nil
+			}
+			return nil, fmt.Errorf("asset %s: %w", a.Name, ErrNotCached)
+		}
+		return o.Fetch(ctx, a)
+	})
+}
+
+// artifactCandidate reads the manifest body of ref:tag: its release tag
+// and date, and its layers by title. An artifact without this host's
+// image and .manifest (or no artifact at all) is a *LayoutError.
+func artifactCandidate(req Request, t Target, ref sourceref.Ref, tag string, body []byte) (*Candidate, error) {
 	var m ocispec.Manifest
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("extension %s: decoding the manifest of %s:%s: %w", req.Name, ref.URL, tag, err)
+		return nil, &LayoutError{Found: fmt.Sprintf("%s is not an OCI image manifest (%v)", tag, err)}
 	}
-	if m.MediaType == ocispec.MediaTypeImageIndex {
+	if m.MediaType == ocispec.MediaTypeImageIndex || m.MediaType == "application/vnd.docker.distribution.manifest.list.v2+json" {
 		return nil, &LayoutError{Found: fmt.Sprintf("%s is an image index, not one artifact", tag)}
 	}
-	c := Candidate{Tag: m.Annotations[OCITagAnnotation]}
+	c := &Candidate{Tag: m.Annotations[OCITagAnnotation]}
 	if t, err := time.Parse(time.RFC3339, m.Annotations[ocispec.AnnotationCreated]); err == nil {
 		c.Published = t
 	}
@@ -359,7 +379,7 @@ func (o *OCI) resolve(ctx context.Context, req Request, t Target, ref sourceref.
 	var titles []string
 	for _, l := range m.Layers {
 		name := l.Annotations[ocispec.AnnotationTitle]
-		if !safeComponent(name) || l.Digest.Validate() != nil {
+		if !safeComponent(name) || l.Digest.Validate() != nil || l.Size < 0 {
 			titles = append(titles, fmt.Sprintf("%q", name))
 			continue
 		}
@@ -369,16 +389,7 @@ func (o *OCI) resolve(ctx context.Context, req Request, t Target, ref sourceref.
 	if !c.Usable(req, t) {
 		return nil, &LayoutError{Found: fmt.Sprintf("%s has layers titled [%s]", tag, strings.Join(titles, ", "))}
 	}
-	base := Release{Repo: ref.URL, Origin: req.URL, Kind: sourceref.KindOCI}
-	return Resolve(ctx, req, t, &c, base, func(ctx context.Context, a Asset) ([]byte, error) {
-		if offline {
-			if b, ok := o.small.get(a); ok {
-				return b, nil
-			}
-			return nil, fmt.Errorf("asset %s: %w", a.Name, ErrNotCached)
-		}
-		return o.Fetch(ctx, a)
-	})
+	return c, nil
 }
 
 func readVerified(rc io.Reader, desc ocispec.Descriptor, limit int64) ([]byte, error) {

@@ -289,6 +289,8 @@ func (l *RegistryLogins) registryError(host string, err error) error {
 		out = fmt.Errorf("registry %s: %s: %w", host, strings.TrimSuffix(err.Error(), ": "+errdef.ErrNotFound.Error()), ErrNotFound)
 	case isTLS(err) && !noSystemRoots():
 		out = &TLSError{Registry: host, Err: err}
+	case errors.As(err, &er):
+		out = &answerError{msg: "registry " + host + ": " + summary(er), err: err}
 	default:
 		out = Classify(err)
 	}
@@ -309,3 +311,12 @@ func summary(er *errcode.ErrorResponse) string {
 	}
 	return s
 }
+
+// answerError is a registry's error answer, told without its detail maps.
+type answerError struct {
+	msg string
+	err error
+}
+
+func (e *answerError) Error() string { return e.msg }
+func (e *answerError) Unwrap() error { return e.err }
