@@ -347,3 +347,34 @@ func TestRegistryBearerToken(t *testing.T) {
 		t.Errorf("wrong password for the token server: %v", r.Err)
 	}
 }
+
+// BenchmarkOCILookupTags: one lookup against docker-registry holding n
+// releases for this host: the tag list plus one manifest GET per tag;
+// the .manifest blobs come from the cache after the first run.
+func BenchmarkOCILookupTags(b *testing.B) {
+	reg := distribution.Start(b, false)
+	for _, n := range []int{1, 20} {
+		b.Run(fmt.Sprintf("tags=%d", n), func(b *testing.B) {
+			repo := fmt.Sprintf("oci://%s/n%d", reg.Host, n)
+			o := NewOCI(HTTPOptions{}, OCIConfig{}, b.TempDir())
+			dir := b.TempDir()
+			p := trixie.Prefix("sysext-hello")
+			for i := range n {
+				files := []string{filepath.Join(dir, p+".squashfs"), filepath.Join(dir, p+".manifest")}
+				os.WriteFile(files[0], []byte(fmt.Sprint("image ", i)), 0o644)
+				os.WriteFile(files[1], []byte(fmt.Sprintf("PACKAGE_VERSION=1.%d-1\nBUILD_TIME=2026-01-02T03:04:05Z\n", i)), 0o644)
+				if err := o.PushFiles(b.Context(), repo, "sysext-hello", fmt.Sprintf("v1.%d-1", i), trixie, files); err != nil {
+					b.Fatal(err)
+				}
+			}
+			req := Request{Name: "hello", URL: repo}
+			b.ResetTimer()
+			for b.Loop() {
+				r := o.LatestAll(b.Context(), []Request{req}, trixie)["hello"]
+				if r.Err != nil || r.Release.Version != fmt.Sprintf("1.%d-1", n-1) {
+					b.Fatalf("%+v", r)
+				}
+			}
+		})
+	}
+}
