@@ -19,9 +19,9 @@ import (
 // *LayoutError (a refused tag, not a failed lookup).
 func FuzzArtifactCandidate(f *testing.F) {
 	f.Add([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.unknown.artifact.v1",
-"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:`+strings.Repeat("a", 64)+`","size":3,
+"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:` + strings.Repeat("a", 64) + `","size":3,
 "annotations":{"org.opencontainers.image.title":"sysext-hello_trixie_amd64.squashfs"}},
-{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:`+strings.Repeat("b", 64)+`","size":3,
+{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:` + strings.Repeat("b", 64) + `","size":3,
 "annotations":{"org.opencontainers.image.title":"sysext-hello_trixie_amd64.manifest"}}],
 "annotations":{"org.opencontainers.image.created":"2026-01-02T03:04:05Z"}}`))
 	f.Add([]byte(`{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`))
