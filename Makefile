@@ -34,6 +34,12 @@ APT_PACKAGES := squashfs-tools debootstrap systemd-container dbus erofs-utils \
 # unpacked here and put on the tests' PATH (it runs as a plain process).
 TEST_CACHE ?= /var/cache/sysextd-test
 NGINX_DIR := $(TEST_CACHE)/nginx
+# Debian's docker-registry (CNCF distribution) is the real OCI registry the
+# tests start on 127.0.0.1; unpacked like nginx, since installing it would
+# start a registry service. oras, the client fleets push with, comes from
+# the Go module proxy (internal/testutil/distribution finds both).
+REGISTRY_DIR := $(TEST_CACHE)/docker-registry
+ORAS_VERSION := v1.3.0
 
 .PHONY: all build deps testservers test lint unit e2e fuzz demo deb docs bench clean distclean
 
@@ -75,15 +81,30 @@ lint: deps
 unit: deps testservers
 	set -o pipefail; PATH="$$PATH:$(NGINX_DIR)/usr/sbin" $(GO) test -json -count=1 ./... | $(SUMMARY)
 
-## testservers: unpack Debian's nginx into $(NGINX_DIR) (as root; not
-## installed, so no service starts).
-testservers: deps
+## testservers: unpack Debian's nginx into $(NGINX_DIR) and docker-registry
+## into $(REGISTRY_DIR) (as root; not installed, so no service starts), and
+## go install oras, the independent OCI client, into $(TEST_CACHE)/bin.
+testservers: deps $(REGISTRY_DIR)/usr/bin/docker-registry $(TEST_CACHE)/bin/oras
 	@if command -v nginx >/dev/null || [ -x $(NGINX_DIR)/usr/sbin/nginx ] || [ "$(DEPS_UID)" != 0 ]; then exit 0; fi; \
 	  echo "testservers: unpacking nginx into $(NGINX_DIR)"; \
 	  rm -rf $(NGINX_DIR).tmp && mkdir -p $(NGINX_DIR).tmp/deb && cd $(NGINX_DIR).tmp/deb && \
 	  { apt-get download -qq nginx 2>/dev/null || { apt-get update -qq && apt-get download -qq nginx; }; } && \
 	  dpkg -x nginx_*.deb $(NGINX_DIR).tmp && rm -rf $(NGINX_DIR).tmp/deb && \
 	  rm -rf $(NGINX_DIR) && mv $(NGINX_DIR).tmp $(NGINX_DIR)
+
+$(REGISTRY_DIR)/usr/bin/docker-registry:
+	@if command -v docker-registry >/dev/null || [ "$(DEPS_UID)" != 0 ]; then exit 0; fi; \
+	  echo "testservers: unpacking docker-registry into $(REGISTRY_DIR)"; \
+	  rm -rf $(REGISTRY_DIR).tmp && mkdir -p $(REGISTRY_DIR).tmp/deb && cd $(REGISTRY_DIR).tmp/deb && \
+	  { apt-get download -qq docker-registry 2>/dev/null || { apt-get update -qq && apt-get download -qq docker-registry; }; } && \
+	  dpkg -x docker-registry_*.deb $(REGISTRY_DIR).tmp && rm -rf $(REGISTRY_DIR).tmp/deb && \
+	  rm -rf $(REGISTRY_DIR) && mv $(REGISTRY_DIR).tmp $(REGISTRY_DIR)
+
+$(TEST_CACHE)/bin/oras:
+	@if command -v oras >/dev/null; then exit 0; fi; \
+	  echo "testservers: go install oras.land/oras/cmd/oras@$(ORAS_VERSION) into $(TEST_CACHE)/bin"; \
+	  mkdir -p $(TEST_CACHE)/bin && GOBIN=$(TEST_CACHE)/bin GOFLAGS=-mod=mod $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION) || \
+	  echo "testservers: WARNING: oras could not be installed; the real-registry tests will skip"
 
 # Every fuzz target, briefly; the seed corpora also run in `unit`. A finding
 # fails it; Go 1.26's spurious end-of-fuzztime "context deadline exceeded"
@@ -94,7 +115,7 @@ fuzz:
 # Tier 3: Debian trixie booted with systemd-nspawn (root only). The full
 # output goes to e2e.log; RUN= selects tests (go test -run).
 RUN ?= .
-e2e: deps
+e2e: deps testservers
 	set -o pipefail; $(GO) test -json -count=1 -tags e2e -timeout 40m -run '$(RUN)' ./e2e/ \
 	  | $(SUMMARY) -log e2e.log -progress '^(=== RUN|\s*--- |panic)|_test\.go:[0-9]+:'
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/spamtagger/sysextd/internal/osrelease"
+	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/testutil/distribution"
 	"github.com/spamtagger/sysextd/internal/testutil/release"
 )
 
@@ -41,12 +43,14 @@ func sysextBuild(t *testing.T, base *Base, metadata string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(work, "output")
-	// A cache that survives runs, owned by nobody.
-	cache := filepath.Join(CacheDir(), "sysext-build-nobody")
-	if err := os.MkdirAll(cache, 0o755); err != nil {
+	// nobody's home survives runs, so that its cache does: sysext-build
+	// is given no --cache and no cache variable, and must default to
+	// ~/.cache/sysext-build for a user who is not root.
+	home := filepath.Join(CacheDir(), "sysext-build-nobody-home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{work, cache} {
+	for _, d := range []string{work, home} {
 		mustRun(t, t.Context(), "chown", "-R", "65534:65534", d)
 	}
 	// The cached base root is 0700 (debootstrap ran in a MkdirTemp
@@ -65,13 +69,16 @@ func sysextBuild(t *testing.T, base *Base, metadata string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(t.Context(), bin, "build", "--base", baseCopy, "--mirror", base.Stamp.Mirror,
-		"--security-mirror", securityMirror, "--cache", cache, "--out", out, meta)
+		"--security-mirror", securityMirror, "--out", out, meta)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = []string{"PATH=" + guestPath, "HOME=/nonexistent"}
+	cmd.Env = []string{"HOME=" + home} // env -i HOME=...: no PATH, no XDG_*, no SYSEXT_BUILD_CACHE
 	outb, err := cmd.CombinedOutput()
 	t.Logf("sysext-build build (as nobody):\n%s", outb)
 	if err != nil {
 		t.Fatalf("sysext-build build: %v", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(home, ".cache", "sysext-build")); err != nil || len(ents) == 0 {
+		t.Errorf("nobody's default cache ~/.cache/sysext-build is empty after a build: %v", err)
 	}
 	return out
 }
@@ -237,6 +244,10 @@ func TestSysextBuildHello(t *testing.T) {
 		compareWithApt(t, base, out, img, "hello", nil)
 	})
 
+	t.Run("publishes to a registry as nobody", func(t *testing.T) {
+		publishAsNobody(t, out, fields["PACKAGE_VERSION"])
+	})
+
 	t.Run("installs and runs on a booted trixie", func(t *testing.T) {
 		a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
 		a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(manifestHelloOnly), 0o644)
@@ -379,4 +390,44 @@ func mustReadFile(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// publishAsNobody runs sysext-build publish --to oci:// as nobody with
+// nothing but HOME set, to a docker-registry that needs a login, the
+// login in nobody's ~/.docker/config.json (written by oras login), and
+// reads the release back with sysextd's OCI source.
+func publishAsNobody(t *testing.T, out, version string) {
+	reg := distribution.Start(t, true)
+	home := t.TempDir()
+	bin := GoBuild(t, "./cmd/sysext-build")
+	// nobody must reach the binary and its home.
+	for _, d := range []string{filepath.Dir(home), home, filepath.Dir(bin), filepath.Dir(filepath.Dir(bin))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(home, ".docker", "config.json")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	reg.AuthJSON(t, cfg)
+	mustRun(t, t.Context(), "chown", "-R", "65534:65534", home)
+	to := "oci://" + reg.Host + "/fleet"
+	cmd := exec.CommandContext(t.Context(), bin, "publish", "--dir", out, "--to", to)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = []string{"HOME=" + home}
+	outb, err := cmd.CombinedOutput()
+	t.Logf("sysext-build publish --to %s (as nobody):\n%s", to, outb)
+	if err != nil {
+		t.Fatalf("sysext-build publish: %v", err)
+	}
+	logins, _, err := source.LoadRegistryLogins([]source.LoginFile{{Path: cfg, User: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := source.NewOCI(source.HTTPOptions{}, source.OCIConfig{Logins: logins}, "").LatestAll(t.Context(),
+		[]source.Request{{Name: "hello", URL: to}}, source.Target{Codename: "trixie", Arch: "amd64"})["hello"]
+	if r.Err != nil || r.Release.Version != version {
+		t.Fatalf("reading back what nobody published: %+v", r)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Sources is the part of sysextd.toml that says where releases come from;
@@ -34,9 +35,20 @@ type Sources struct {
 	// Signature is the signature policy of entries that set none
 	// (docs/trust.md).
 	Signature string `toml:"signature"`
+	// Insecure lists OCI registries (host:port) reached over plain HTTP:
+	// LAN registries only, each use logged as a warning.
+	Insecure []string `toml:"insecure"`
 	// Auth holds the static mirrors' logins (LoadAuth); not a key of
 	// sysextd.toml.
 	Auth *source.Auth `toml:"-"`
+	// Logins holds the OCI registries' logins (LoadRegistryLogins).
+	Logins *source.RegistryLogins `toml:"-"`
+}
+
+// LoadRegistryLogins reads the OCI registry logins
+// (source.RegistryLoginFiles): /etc/sysextd/auth.json under root first.
+func LoadRegistryLogins(root rootfs.Root, getenv func(string) string, user bool) (*source.RegistryLogins, []string, error) {
+	return source.LoadRegistryLogins(source.RegistryLoginFiles(root.Path(rootfs.RegistryAuth), getenv, user))
 }
 
 // LoadAuth reads the mirror logins under root: auth.conf, then
@@ -48,8 +60,13 @@ func LoadAuth(root rootfs.Root) (*source.Auth, []string, error) {
 // Check validates the URLs and hosts.
 func (s Sources) Check() error {
 	for _, m := range s.Mirrors {
-		if _, err := source.Parse(m); err != nil {
+		if _, err := sourceref.Parse(m); err != nil {
 			return fmt.Errorf("mirrors: %w", err)
+		}
+	}
+	for _, h := range s.Insecure {
+		if u, err := url.Parse("http://" + h); h == "" || err != nil || u.Host != h || u.Port() == "" {
+			return fmt.Errorf("insecure: %q is not HOST:PORT", h)
 		}
 	}
 	for _, h := range s.GitHubEnterprise {
@@ -98,7 +115,7 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 	}
 	r := &source.Router{
 		GitHub:       map[string]source.Provider{"github.com": gh},
-		Kinds:        map[source.Kind]source.Provider{},
+		Kinds:        map[sourceref.Kind]source.Provider{},
 		Mirrors:      cfg.Sources.Mirrors,
 		MirrorsFirst: cfg.Sources.MirrorsFirst,
 		Log:          log,
@@ -121,9 +138,10 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest}
 	mirrorOpts := httpOpts
 	mirrorOpts.Auth = cfg.Sources.Auth // registries log in their own way (docs/sources.md)
-	r.Kinds[source.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)
-	r.Kinds[source.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
-	r.Kinds[source.KindOCI] = source.NewOCI(httpOpts, cacheDir)
+	r.Kinds[sourceref.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)
+	r.Kinds[sourceref.KindLocal] = source.NewLocal(inspectFields, cfg.MaxSize)
+	r.Kinds[sourceref.KindOCI] = source.NewOCI(httpOpts, source.OCIConfig{Logins: cfg.Sources.Logins, Insecure: cfg.Sources.Insecure,
+		Warn: func(msg string) { log.Warn(msg) }}, cacheDir)
 	return r, nil
 }
 

@@ -36,7 +36,12 @@ func TestLoadSources(t *testing.T) {
 	if len(s.Mirrors) != 2 || !s.RequireDigest || s.GitHubEnterprise[0] != "ghe.example.com" {
 		t.Errorf("sources = %+v", s)
 	}
-	for _, bad := range []string{"mirrors = [\"ftp://x/y\"]\n", "github_enterprise = [\"https://ghe/\"]\n", "mirrors = 3\n"} {
+	writeConfig(t, root, "insecure = [\"registry.lan:5000\"]\n")
+	if s, err := LoadSources(root); err != nil || len(s.Insecure) != 1 || s.Insecure[0] != "registry.lan:5000" {
+		t.Errorf("insecure: %+v, %v", s, err)
+	}
+	for _, bad := range []string{"mirrors = [\"ftp://x/y\"]\n", "github_enterprise = [\"https://ghe/\"]\n", "mirrors = 3\n",
+		"insecure = [\"registry.lan\"]\n", "insecure = [\"http://registry.lan:5000\"]\n"} {
 		writeConfig(t, root, bad)
 		if _, err := LoadSources(root); err == nil || !strings.Contains(err.Error(), rootfs.DaemonConfig) {
 			t.Errorf("%q: error %v, want one naming %s", bad, err, rootfs.DaemonConfig)

@@ -68,6 +68,20 @@ func quotePseudo(p string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(p) + `"`
 }
 
+// mksquashfsPath finds mksquashfs on PATH, else (a bare environment, such
+// as `env -i HOME=... sysext-build`, has no PATH) where Debian installs it.
+func mksquashfsPath() string {
+	if p, err := exec.LookPath("mksquashfs"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/bin/mksquashfs", "/usr/sbin/mksquashfs", "/bin/mksquashfs"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "mksquashfs"
+}
+
 // Mksquashfs packs dir into out with zstd, replacing out, with owners and
 // modes from entries (see pseudoFile). Extended attributes of the build
 // host are not carried.
@@ -81,7 +95,7 @@ func Mksquashfs(ctx context.Context, dir, out string, entries map[string]*debian
 		return err
 	}
 	defer os.Remove(pfPath)
-	argv := []string{"mksquashfs", dir, out, "-comp", "zstd", "-noappend", "-no-progress", "-quiet", "-no-xattrs", "-pf", pfPath}
+	argv := []string{mksquashfsPath(), dir, out, "-comp", "zstd", "-noappend", "-no-progress", "-quiet", "-no-xattrs", "-pf", pfPath}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr, cmd.Stdout = &stderr, &stderr

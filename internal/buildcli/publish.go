@@ -20,13 +20,17 @@ import (
 func newPublishCmd(getenv func(string) string) *cobra.Command {
 	g := &githubOptions{getenv: getenv}
 	var dir, tag, to string
+	var insecure []string
 	cmd := &cobra.Command{
-		Use:   "publish [--dir output] [--to DIR] [metadata.json]",
+		Use:   "publish [--dir output] [--to DIR|oci://REGISTRY/REPO] [metadata.json]",
 		Short: "Publish a built release: a GitHub release (draft, assets, then published) or a static directory",
 		Long: "publish checks every asset of DIR against DIR/SHA256SUMS, then either creates the GitHub\n" +
 			"release of metadata.json's repository (token from GITHUB_TOKEN) as a draft, uploads the\n" +
 			"assets and publishes it, so that a half-uploaded release is never the latest; or, with\n" +
-			"--to, copies the assets to TO/TAG/ and writes TO/latest.json last.",
+			"--to, copies the assets to TO/TAG/ and writes TO/latest.json last. With --to oci://REGISTRY/REPO\n" +
+			"each image is pushed as the OCI artifact sysextctl mirror makes, tagged TAG_CODENAME_ARCH and\n" +
+			"CODENAME_ARCH; logins come from /etc/sysextd/auth.json (when readable), then the user's\n" +
+			"podman/oras/docker login files (docs/sources.md).",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			assets, err := verifiedAssets(dir)
@@ -44,6 +48,9 @@ func newPublishCmd(getenv func(string) string) *cobra.Command {
 				tag = rj.Version
 			}
 			w := cmd.OutOrStdout()
+			if strings.HasPrefix(to, "oci://") {
+				return publishOCI(cmd.Context(), w, getenv, dir, to, tag, assets, insecure)
+			}
 			if to != "" {
 				if err := publishDir(dir, to, tag, assets); err != nil {
 					return err
@@ -77,7 +84,8 @@ func newPublishCmd(getenv func(string) string) *cobra.Command {
 	g.register(cmd.Flags())
 	cmd.Flags().StringVar(&dir, "dir", "output", "directory written by sysext-build build")
 	cmd.Flags().StringVar(&tag, "tag", "", "release tag (default: release.json's version)")
-	cmd.Flags().StringVar(&to, "to", "", "write a static directory instead of a GitHub release")
+	cmd.Flags().StringVar(&to, "to", "", "write a static directory, or push to oci://REGISTRY/REPO, instead of a GitHub release")
+	cmd.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "reach this registry (`HOST:PORT`) over plain HTTP: LAN registries only (repeatable)")
 	return cmd
 }
 

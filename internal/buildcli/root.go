@@ -27,9 +27,25 @@ const (
 	ExitFailure = 3
 )
 
-// DefaultCacheDir is where Packages indices and .debs are kept;
-// SYSEXT_BUILD_CACHE or --cache override it.
+// DefaultCacheDir is where Packages indices and .debs are kept for root;
+// SYSEXT_BUILD_CACHE or --cache override it. Other users default to
+// $XDG_CACHE_HOME/sysext-build, else ~/.cache/sysext-build.
 const DefaultCacheDir = "/var/cache/sysext-build"
+
+// defaultCache is DefaultCacheDir for root, else the user's cache
+// directory (XDG base directory specification).
+func defaultCache(getenv func(string) string, euid int) (string, error) {
+	if euid == 0 {
+		return DefaultCacheDir, nil
+	}
+	if d := getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "sysext-build"), nil
+	}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		return filepath.Join(h, ".cache", "sysext-build"), nil
+	}
+	return "", &exitError{ExitUsage, errors.New("no cache directory: set HOME, XDG_CACHE_HOME or SYSEXT_BUILD_CACHE, or pass --cache")}
+}
 
 type exitError struct {
 	code int
@@ -52,7 +68,7 @@ func (a *archiveOptions) register(cmd *cobra.Command) {
 	f.StringVar(&a.mirror, "mirror", debian.DefaultMirror, "Debian archive URL")
 	f.StringVar(&a.security, "security-mirror", debian.DefaultSecurityMirror, "Debian security archive URL (DIST-security); empty to leave it out")
 	f.StringVar(&a.keyring, "keyring", "", "OpenPGP keyring that signs the archive's InRelease (default: the base's, then the host's debian-archive-keyring)")
-	f.StringVar(&a.cache, "cache", "", "download cache (default $SYSEXT_BUILD_CACHE or "+DefaultCacheDir+")")
+	f.StringVar(&a.cache, "cache", "", "download cache (default $SYSEXT_BUILD_CACHE, else "+DefaultCacheDir+" for root, $XDG_CACHE_HOME/sysext-build or ~/.cache/sysext-build for others)")
 	f.StringArrayVar(&a.bases, "base", nil, "base the extension adds to: a root directory, a dpkg status file or oci:IMAGE; DIST=BASE for one dist (repeatable)")
 	f.BoolVar(&a.insecureRegistry, "insecure-registry", false, "allow plain HTTP for oci: bases (tests)")
 }
@@ -63,7 +79,10 @@ func (a *archiveOptions) archive(bases map[string]*build.Base) (*debian.Archive,
 		cache = a.getenv("SYSEXT_BUILD_CACHE")
 	}
 	if cache == "" {
-		cache = DefaultCacheDir
+		var err error
+		if cache, err = defaultCache(a.getenv, os.Geteuid()); err != nil {
+			return nil, err
+		}
 	}
 	paths := []string{a.keyring}
 	if a.keyring == "" {

@@ -52,6 +52,7 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 		}
 	}
 	srcs.Auth = la.auth
+	srcs.Logins = la.logins
 	srcs.GitHubEnterprise = append(srcs.GitHubEnterprise, o.enterprise...)
 	if err := srcs.Check(); err != nil {
 		return nil, exitWith(ExitUsage, fmt.Errorf("--github-enterprise: %w", err))
@@ -79,11 +80,13 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 	return &env{root: root, eng: a.Engine, manifestErr: a.ManifestErr, close: a.Close}, nil
 }
 
-// loadedAuth is the outcome of reading the mirror logins (app.LoadAuth).
+// loadedAuth is the outcome of reading the mirror logins (app.LoadAuth)
+// and the registry logins (app.LoadRegistryLogins).
 type loadedAuth struct {
-	auth  *source.Auth
-	warns []string
-	err   error
+	auth   *source.Auth
+	logins *source.RegistryLogins
+	warns  []string
+	err    error
 }
 
 // loadAuth reads auth.conf under --root once per command: mirror --to
@@ -91,7 +94,8 @@ type loadedAuth struct {
 func (o *options) loadAuth() loadedAuth {
 	if o.mirrorAuth == nil {
 		a, w, err := app.LoadAuth(rootfs.New(o.root))
-		o.mirrorAuth = &loadedAuth{a, w, err}
+		l, lw, lerr := app.LoadRegistryLogins(rootfs.New(o.root), o.getenv, true)
+		o.mirrorAuth = &loadedAuth{a, l, append(w, lw...), errors.Join(err, lerr)}
 	}
 	return *o.mirrorAuth
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // usageError marks what cobra's own hooks reject: a bad flag, wrong
@@ -78,6 +79,14 @@ const (
 )
 
 func hint(err error) string {
+	// A registry's failures say what they are themselves: never GitHub's hint.
+	var re *source.RegistryError
+	if errors.As(err, &re) {
+		if fetch.IsNetwork(err) {
+			return "registry " + re.Registry + " could not be reached: check the network and, behind a proxy, HTTPS_PROXY"
+		}
+		return ""
+	}
 	if _, ok := fetch.IsRateLimit(err); ok {
 		return hintRateLimit
 	}

@@ -3,16 +3,20 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
-// localImage is an image file named on the install command line.
+// localImage is an image file, or an OCI repository, named on the
+// install command line.
 type localImage struct {
 	path string // absolute
 	name string // extension name
+	oci  string // oci://REGISTRY/REPO[:TAG] instead of a file
 }
 
 // isImagePath tells a file argument from an extension name: names never
@@ -36,6 +40,16 @@ func localImages(imageFlag string, args []string) (names []string, imgs []localI
 		return args, []localImage{{path: p, name: args[0]}}, nil
 	}
 	for _, a := range args {
+		if strings.HasPrefix(strings.ToLower(a), "oci://") {
+			ref, err := sourceref.Parse(a)
+			if err != nil {
+				return nil, nil, err
+			}
+			name := strings.TrimPrefix(path.Base(ref.Path), "sysext-")
+			names = append(names, name)
+			imgs = append(imgs, localImage{name: name, oci: a})
+			continue
+		}
 		if !isImagePath(a) {
 			names = append(names, a)
 			continue
@@ -65,6 +79,10 @@ func localImages(imageFlag string, args []string) (names []string, imgs []localI
 // alone ("no manifest entry").
 func pinLocal(set *manifest.Set, imgs []localImage) error {
 	for _, li := range imgs {
+		if li.oci != "" {
+			pinOCI(set, li)
+			continue
+		}
 		fi, err := os.Stat(li.path)
 		if err != nil {
 			return err
@@ -88,4 +106,23 @@ func pinLocal(set *manifest.Set, imgs []localImage) error {
 		set.Entries[li.name] = &en
 	}
 	return nil
+}
+
+// pinOCI makes the manifest set answer li's name from its OCI repository
+// (install oci://REGISTRY/REPO[:TAG]), as pinLocal does from a file: an
+// existing entry keeps its rules and image name; a new one takes the
+// repository's last component as its image name.
+func pinOCI(set *manifest.Set, li localImage) {
+	var en manifest.Entry
+	if cur := set.Get(li.name); cur != nil {
+		en = *cur
+	} else {
+		ref, _ := sourceref.Parse(li.oci) // parsed by localImages
+		en = manifest.Entry{Name: li.name, Source: "command line", Local: true, Asset: path.Base(ref.Path)}
+	}
+	en.URL, en.Mirrors = li.oci, nil
+	if set.Entries == nil {
+		set.Entries = map[string]*manifest.Entry{}
+	}
+	set.Entries[li.name] = &en
 }

@@ -23,12 +23,15 @@ func TestLocalImages(t *testing.T) {
 		wantErr   string
 	}{
 		{"names only", "", []string{"hello", "foo"}, []string{"hello", "foo"}, nil, ""},
-		{"file", "", []string{"./sysext-foo.raw", "hello"}, []string{"foo", "hello"}, []localImage{{abs("./sysext-foo.raw"), "foo"}}, ""},
-		{"bare raw name", "", []string{"bar.raw"}, []string{"bar"}, []localImage{{abs("bar.raw"), "bar"}}, ""},
-		{"--image", "/tmp/x.img", []string{"foo"}, []string{"foo"}, []localImage{{"/tmp/x.img", "foo"}}, ""},
+		{"file", "", []string{"./sysext-foo.raw", "hello"}, []string{"foo", "hello"}, []localImage{{path: abs("./sysext-foo.raw"), name: "foo"}}, ""},
+		{"bare raw name", "", []string{"bar.raw"}, []string{"bar"}, []localImage{{path: abs("bar.raw"), name: "bar"}}, ""},
+		{"--image", "/tmp/x.img", []string{"foo"}, []string{"foo"}, []localImage{{path: "/tmp/x.img", name: "foo"}}, ""},
 		{"--image two names", "/tmp/x.img", []string{"foo", "bar"}, nil, nil, "exactly one"},
 		{"--image with a file", "/tmp/x.img", []string{"./y.raw"}, nil, nil, "exactly one"},
 		{"no name", "", []string{"./sysext-.raw"}, nil, nil, "cannot tell"},
+		{"oci", "", []string{"oci://127.0.0.1:5000/fleet/sysext-hello:v1_trixie_amd64"}, []string{"hello"},
+			[]localImage{{name: "hello", oci: "oci://127.0.0.1:5000/fleet/sysext-hello:v1_trixie_amd64"}}, ""},
+		{"oci bad", "", []string{"oci://127.0.0.1:5000/Upper"}, nil, nil, "lower-case"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,8 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 func newMirrorCmd(o *options) *cobra.Command {
@@ -85,14 +88,14 @@ func (o *options) parseMirrorTarget(to, tokenFile string) (mirrorTarget, error) 
 	if !strings.Contains(to, "://") {
 		return mirrorTarget{dir: to}, nil
 	}
-	ref, err := source.Parse(to)
+	ref, err := sourceref.Parse(to)
 	if err != nil {
 		return mirrorTarget{}, err
 	}
 	switch {
-	case ref.Kind == source.KindOCI:
+	case ref.Kind == sourceref.KindOCI:
 		return mirrorTarget{oci: ref.URL}, nil
-	case ref.Kind == source.KindMirror && strings.HasPrefix(ref.URL, "file://"):
+	case ref.Kind == sourceref.KindMirror && strings.HasPrefix(ref.URL, "file://"):
 		return mirrorTarget{dir: ref.Path}, nil
 	}
 	return mirrorTarget{}, fmt.Errorf("--to %s: want a directory, file:///DIR, https://HOST/PATH or oci://REGISTRY/REPO", to)
@@ -135,7 +138,7 @@ func (o *options) mirror(cmd *cobra.Command, to, tokenFile string, names []strin
 			published := r.Release.PublishedOr(time.Now())
 			switch {
 			case target.oci != "":
-				r.Err = pushOCI(ctx, target.oci, n, r.Release, e)
+				r.Err = o.pushOCI(ctx, target.oci, n, r.Release, e)
 			case target.up != nil:
 				r.Err = target.up.AddRelease(ctx, en.Image(), r.Release, e.eng.Source, published, r.Release.Prerelease)
 			default:
@@ -169,12 +172,26 @@ func (o *options) mirror(cmd *cobra.Command, to, tokenFile string, names []strin
 
 // pushOCI pushes one extension's release to the OCI repository of its
 // image under to.
-func pushOCI(ctx context.Context, to, name string, rel *source.Release, e *env) error {
-	o := source.NewOCI(source.HTTPOptions{}, "")
+func (o *options) pushOCI(ctx context.Context, to, name string, rel *source.Release, e *env) error {
+	oci, err := o.ociClient(e.root)
+	if err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "sysextctl-mirror-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	return o.PushRelease(ctx, to, e.eng.Manifests.Get(name).Image(), rel, e.eng.Target(), e.eng.Source, tmp)
+	return oci.PushRelease(ctx, to, e.eng.Manifests.Get(name).Image(), rel, e.eng.Target(), e.eng.Source, tmp)
+}
+
+// ociClient is the OCI source with this command's registry logins and
+// sysextd.toml's insecure registries (a warning on stderr at each use).
+func (o *options) ociClient(root rootfs.Root) (*source.OCI, error) {
+	srcs, err := app.LoadSources(root)
+	if err != nil {
+		return nil, err
+	}
+	return source.NewOCI(source.HTTPOptions{}, source.OCIConfig{Logins: o.loadAuth().logins, Insecure: srcs.Insecure,
+		Warn: func(msg string) { fmt.Fprintln(o.stderr, "sysextctl: warning:", msg) }}, ""), nil
 }

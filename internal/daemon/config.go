@@ -59,6 +59,8 @@ type Config struct {
 	Mirrors          []string `toml:"mirrors"`
 	MirrorsFirst     bool     `toml:"mirrors_first"`
 	RequireDigest    bool     `toml:"require_digest"`
+	// Insecure lists LAN registries (host:port) reached over plain HTTP.
+	Insecure []string `toml:"insecure"`
 
 	window *window
 }
@@ -166,5 +168,5 @@ func (w *window) next(t time.Time) time.Time {
 // sources is the source part of the configuration.
 func (c Config) sources() app.Sources {
 	return app.Sources{GitHubEnterprise: c.GitHubEnterprise, Mirrors: c.Mirrors, MirrorsFirst: c.MirrorsFirst, RequireDigest: c.RequireDigest,
-		Signature: c.Signature}
+		Signature: c.Signature, Insecure: c.Insecure}
 }

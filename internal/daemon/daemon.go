@@ -205,6 +205,14 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 		d.Log.Error("mirror logins not loaded, mirrors that need one will refuse: "+err.Error(), "err", err)
 	}
 	srcs.Auth = auth
+	logins, warns, err := app.LoadRegistryLogins(d.Root, d.Getenv, false)
+	for _, w := range warns {
+		d.Log.Warn(w)
+	}
+	if err != nil {
+		d.Log.Error("registry logins not loaded, registries that need one will refuse: "+err.Error(), "err", err)
+	}
+	srcs.Logins = logins
 	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: srcs})
 }
 

@@ -145,3 +145,25 @@ func (e *Engine) host() image.Host {
 func request(en *manifest.Entry) fetch.Request {
 	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image(), Prerelease: en.Prerelease, Mirrors: en.Mirrors}
 }
+
+// pinnedRequest is request, asking for the pinned version of an
+// extension pinned with `sysextctl pin` (a source that lists every
+// release, an OCI registry, finds it; others offer their newest).
+func (e *Engine) pinnedRequest(en *manifest.Entry, pins map[string]string) fetch.Request {
+	r := request(en)
+	r.Version = pins[en.Name]
+	return r
+}
+
+// pins are the installed extensions' pinned versions, by name.
+func (e *Engine) pins() map[string]string {
+	out := map[string]string{}
+	if state, err := e.store().LoadState(); err == nil {
+		for n, r := range state.Extensions {
+			if r != nil && r.Pin != "" {
+				out[n] = r.Pin
+			}
+		}
+	}
+	return out
+}

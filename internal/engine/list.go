@@ -124,12 +124,13 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 	checked := map[string]time.Time{}
 	snap := e.loadSnapshot()
 	var stale []string
+	pins := e.pins()
 	for _, n := range names {
 		en := e.Manifests.Get(n)
 		if en == nil {
 			continue
 		}
-		rel, at, ok := snap.lookup(request(en))
+		rel, at, ok := snap.lookup(e.pinnedRequest(en, pins))
 		if ok && (o.Offline || (maxAge > 0 && e.now().Sub(at) < maxAge)) {
 			releases[n] = fetch.Result{Release: rel}
 			checked[n] = at
@@ -272,9 +273,10 @@ func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, n
 		return out
 	}
 	var reqs []fetch.Request
+	pins := e.pins()
 	for _, n := range names {
 		if en := e.Manifests.Get(n); en != nil {
-			reqs = append(reqs, request(en))
+			reqs = append(reqs, e.pinnedRequest(en, pins))
 		}
 	}
 	if !offline {

@@ -65,7 +65,7 @@ func (s *snapshot) lookup(req fetch.Request) (*fetch.Release, time.Time, bool) {
 
 func sameRequest(a, b fetch.Request) bool {
 	return a.Name == b.Name && a.URL == b.URL && a.ImageName() == b.ImageName() &&
-		a.Prerelease == b.Prerelease && slices.Equal(a.Mirrors, b.Mirrors)
+		a.Prerelease == b.Prerelease && slices.Equal(a.Mirrors, b.Mirrors) && a.Version == b.Version
 }
 
 // saveSnapshot merges the successful answers into the snapshot. Errors

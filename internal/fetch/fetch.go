@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-github/v93/github"
 
 	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Types shared by every source (internal/source).
@@ -177,11 +178,11 @@ func New(opts Options) (*GitHub, error) {
 // ".git" tolerated), or the same on one of hosts (GHES), into its owner and
 // repository.
 func ParseRepoURL(u string, hosts ...string) (owner, repo string, err error) {
-	ref, err := source.Parse(u, hosts...)
+	ref, err := sourceref.Parse(u, hosts...)
 	if err != nil {
 		return "", "", err
 	}
-	if ref.Kind != source.KindGitHub {
+	if ref.Kind != sourceref.KindGitHub {
 		return "", "", fmt.Errorf("parsing repository url %q: want https://github.com/OWNER/REPO", u)
 	}
 	return ref.Owner, ref.Repo, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-github/v93/github"
 
 	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Latest returns the newest release of req that is not a draft, not a
@@ -188,7 +189,7 @@ func (g *GitHub) pick(ctx context.Context, req Request, t Target, owner, repo st
 	if err != nil {
 		return nil, err
 	}
-	base := Release{Repo: where, Origin: req.URL, Kind: source.KindGitHub}
+	base := Release{Repo: where, Origin: req.URL, Kind: sourceref.KindGitHub}
 	rel, err := source.Resolve(ctx, req, t, c, base, func(ctx context.Context, a Asset) ([]byte, error) {
 		return g.small(ctx, a, offline)
 	})

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Files returns the manifest files under root in merge order: vendor,
@@ -169,14 +169,14 @@ func validate(e *Entry) []Problem {
 		bad("", "invalid extension name %q (want a Debian package name)", e.Name)
 	}
 	if e.URL != "" {
-		if ref, err := source.Parse(e.URL); err != nil {
+		if ref, err := sourceref.Parse(e.URL); err != nil {
 			bad("url", "%v", err)
-		} else if ref.Kind == source.KindLocal && !strings.HasPrefix(e.URL, "/") {
+		} else if ref.Kind == sourceref.KindLocal && !strings.HasPrefix(e.URL, "/") {
 			bad("url", "local image path %q must be absolute", e.URL)
 		}
 	}
 	for _, m := range e.Mirrors {
-		if _, err := source.Parse(m); err != nil {
+		if _, err := sourceref.Parse(m); err != nil {
 			bad("mirrors", "%v", err)
 		}
 	}

@@ -17,6 +17,7 @@ const (
 	DaemonConfig   = "/etc/sysextd/sysextd.toml"
 	AuthConfig     = "/etc/sysextd/auth.conf"   // mirror logins, APT's auth.conf format
 	AuthConfigDir  = "/etc/sysextd/auth.conf.d" // more of them, *.conf
+	RegistryAuth   = "/etc/sysextd/auth.json"   // OCI registry logins, containers-auth.json format
 
 	ExtensionsDir    = "/var/lib/extensions"
 	EtcExtensionsDir = "/etc/extensions"

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Auth holds the logins of static mirrors that need one, read from files
@@ -128,7 +130,7 @@ func parseMachine(s string) (authEntry, error) {
 		return e, fmt.Errorf("machine %q: want HOST[:PORT][/PATH]", s)
 	}
 	e.host, e.port = strings.ToLower(u.Hostname()), u.Port()
-	if e.scheme == "http" && !IsLoopback(e.host) {
+	if e.scheme == "http" && !sourceref.IsLoopback(e.host) {
 		return e, fmt.Errorf("machine %q: a login is never sent over plain http except to loopback", s)
 	}
 	if p = strings.Trim(p, "/"); p != "" {
@@ -219,7 +221,7 @@ func (a *Auth) lookup(u *url.URL) *authEntry {
 			continue
 		case e.scheme != "" && e.scheme != scheme:
 			continue
-		case scheme == "http" && !IsLoopback(host):
+		case scheme == "http" && !sourceref.IsLoopback(host):
 			continue
 		case e.host != host, e.port != "" && e.port != portOf(u):
 			continue

@@ -80,7 +80,7 @@ func BenchmarkDownloadOCI(b *testing.B) {
 	defer reg.Close()
 	b.Setenv("DOCKER_CONFIG", b.TempDir())
 	url := "oci://" + strings.TrimPrefix(reg.URL, "http://") + "/bench"
-	o := NewOCI(HTTPOptions{}, "")
+	o := NewOCI(HTTPOptions{}, OCIConfig{}, "")
 	if err := o.PushRelease(b.Context(), url, "sysext-hello", rel, trixie, NewMirror(HTTPOptions{}, ""), b.TempDir()); err != nil {
 		b.Fatal(err)
 	}

@@ -149,7 +149,8 @@ func Classify(err error) error {
 	var rl *RateLimitError
 	var ne *NetworkError
 	var ca *CAError
-	if errors.As(err, &rl) || errors.As(err, &ne) || errors.As(err, &ca) {
+	var te *TLSError
+	if errors.As(err, &rl) || errors.As(err, &ne) || errors.As(err, &ca) || errors.As(err, &te) {
 		return err
 	}
 	if errors.Is(err, ErrInsecure) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // HTTPOptions bound the HTTP requests of the mirror and OCI sources.
@@ -77,7 +78,7 @@ func CheckURL(u *url.URL) error {
 	case "https":
 		return nil
 	case "http":
-		if IsLoopback(u.Hostname()) {
+		if sourceref.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%w: plain http to %s", ErrInsecure, u.Host)

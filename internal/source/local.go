@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Local is a source of one image file on this machine (sysextctl install
@@ -43,8 +45,8 @@ func (l *Local) LatestAll(_ context.Context, reqs []Request, t Target) map[strin
 
 // Cached reads the file (no network is involved).
 func (l *Local) Cached(req Request, _ Target) (*Release, error) {
-	ref, err := Parse(req.URL)
-	if err != nil || ref.Kind != KindLocal {
+	ref, err := sourceref.Parse(req.URL)
+	if err != nil || ref.Kind != sourceref.KindLocal {
 		return nil, fmt.Errorf("extension %s: %q is not a local file", req.Name, req.URL)
 	}
 	p, err := filepath.Abs(ref.Path)
@@ -73,9 +75,9 @@ func (l *Local) Cached(req Request, _ Target) (*Release, error) {
 	}
 	img := Asset{Name: filepath.Base(p), URL: p, Size: fi.Size(), Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Origin: p}
 	rel := &Release{
-		Name: req.Name, Repo: p, Tag: string(KindLocal), Fields: fields,
+		Name: req.Name, Repo: p, Tag: string(sourceref.KindLocal), Fields: fields,
 		Version: fields["PACKAGE_VERSION"], BuildTime: fields["BUILD_TIME"],
-		Image: img, Assets: map[string]Asset{img.Name: img}, Origin: string(KindLocal), Kind: KindLocal,
+		Image: img, Assets: map[string]Asset{img.Name: img}, Origin: string(sourceref.KindLocal), Kind: sourceref.KindLocal,
 	}
 	if rel.Version == "" {
 		rel.Version = fields["SYSEXT_VERSION_ID"]

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Mirror is a static mirror over https:// (http:// to loopback) or
@@ -67,8 +69,8 @@ func (m *Mirror) Cached(req Request, t Target) (*Release, error) {
 }
 
 func (m *Mirror) latest(ctx context.Context, req Request, t Target, offline bool) (*Release, error) {
-	ref, err := Parse(req.URL)
-	if err != nil || ref.Kind != KindMirror {
+	ref, err := sourceref.Parse(req.URL)
+	if err != nil || ref.Kind != sourceref.KindMirror {
 		return nil, fmt.Errorf("extension %s: %q is not a mirror URL", req.Name, req.URL)
 	}
 	image := req.ImageName()
@@ -103,7 +105,7 @@ func (m *Mirror) latest(ctx context.Context, req Request, t Target, offline bool
 	if err != nil {
 		return nil, err
 	}
-	base := Release{Repo: ref.URL, Origin: ref.URL, Kind: KindMirror}
+	base := Release{Repo: ref.URL, Origin: ref.URL, Kind: sourceref.KindMirror}
 	return Resolve(ctx, req, t, c, base, func(ctx context.Context, a Asset) ([]byte, error) {
 		if offline && !local {
 			if b, ok := m.small.get(a); ok {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Router is the one Source the engine uses. It parses each request's URL
@@ -21,9 +23,9 @@ type Router struct {
 	// GitHub maps a GitHub web host ("github.com", a GHES host) to its
 	// client.
 	GitHub map[string]Provider
-	// Kinds holds the provider of every other kind (KindMirror, KindOCI,
-	// KindLocal).
-	Kinds map[Kind]Provider
+	// Kinds holds the provider of every other kind (sourceref.KindMirror, sourceref.KindOCI,
+	// sourceref.KindLocal).
+	Kinds map[sourceref.Kind]Provider
 	// Mirrors are tried after every request's own mirrors.
 	Mirrors []string
 	// MirrorsFirst tries the mirrors before the request's URL.
@@ -90,11 +92,11 @@ func (r *Router) hosts() []string {
 
 // provider returns the provider for a source URL.
 func (r *Router) provider(u string) (Provider, error) {
-	ref, err := Parse(u, r.hosts()...)
+	ref, err := sourceref.Parse(u, r.hosts()...)
 	if err != nil {
 		return nil, err
 	}
-	if ref.Kind == KindGitHub {
+	if ref.Kind == sourceref.KindGitHub {
 		if p := r.GitHub[ref.Host]; p != nil {
 			return p, nil
 		}
@@ -299,13 +301,13 @@ func (r *Router) Fetch(ctx context.Context, a Asset) ([]byte, error) {
 }
 
 func (r *Router) assetProvider(a Asset) (Provider, error) {
-	if a.Origin == "" || a.Origin == string(KindLocal) {
+	if a.Origin == "" || a.Origin == string(sourceref.KindLocal) {
 		if a.Origin == "" {
 			if p := r.GitHub["github.com"]; p != nil {
 				return p, nil
 			}
 		}
-		if p := r.Kinds[KindLocal]; p != nil {
+		if p := r.Kinds[sourceref.KindLocal]; p != nil {
 			return p, nil
 		}
 		return nil, errors.New("asset has no origin")

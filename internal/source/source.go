@@ -16,6 +16,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Target is the host an extension is chosen for.
@@ -38,6 +40,10 @@ type Request struct {
 	Prerelease bool
 	// Mirrors are tried in order after URL (see Router.MirrorsFirst).
 	Mirrors []string
+	// Version, when set, asks for the release with this PACKAGE_VERSION
+	// rather than the newest (a pin). Sources that list every release by
+	// its version (OCI registries) honour it; others offer their newest.
+	Version string
 }
 
 // ImageName is the asset prefix of r: Image, else sysext-NAME.
@@ -84,7 +90,7 @@ type Release struct {
 	// Origin is the source the release came from: its URL, or "local".
 	Origin string
 	// Kind is the kind of source it came from.
-	Kind Kind
+	Kind sourceref.Kind
 	// Published is when the release was published (zero when the source
 	// does not say); Prerelease is true for a release marked so. sysextctl
 	// mirror copies both into the mirror it writes, so that the mirror

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 var trixie = Target{Codename: "trixie", Arch: "amd64"}
@@ -68,7 +70,7 @@ func TestMirrorLookupDownloadFetch(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	rel := res.Release
-	if rel.Tag != "v1.0-1" || rel.Version != "1.0-1" || rel.Image.Unverified || rel.Kind != KindMirror {
+	if rel.Tag != "v1.0-1" || rel.Version != "1.0-1" || rel.Image.Unverified || rel.Kind != sourceref.KindMirror {
 		t.Fatalf("release = %+v", rel)
 	}
 	d, err := m.Download(t.Context(), rel.Image, t.TempDir())
@@ -103,7 +105,7 @@ func TestRouterFallsThroughToMirror(t *testing.T) {
 	dead := httptest.NewServer(nil)
 	deadURL := dead.URL
 	dead.Close()
-	r := &Router{Kinds: map[Kind]Provider{KindMirror: NewMirror(HTTPOptions{}, "")}, Mirrors: []string{"file://" + base}}
+	r := &Router{Kinds: map[sourceref.Kind]Provider{sourceref.KindMirror: NewMirror(HTTPOptions{}, "")}, Mirrors: []string{"file://" + base}}
 	req := Request{Name: "hello", URL: deadURL + "/m"}
 	res := r.LatestAll(t.Context(), []Request{req}, trixie)["hello"]
 	if res.Err != nil {
@@ -141,14 +143,14 @@ func TestOCIRoundTrip(t *testing.T) {
 	if rel == nil {
 		t.Fatal("no release in the mirror")
 	}
-	o := NewOCI(HTTPOptions{}, "")
+	o := NewOCI(HTTPOptions{}, OCIConfig{}, "")
 	ns := "oci://" + host + "/spamtagger"
 	if err := o.PushRelease(t.Context(), ns, "sysext-hello", rel, trixie, m, t.TempDir()); err != nil {
 		t.Fatalf("push: %v", err)
 	}
 
 	cache := t.TempDir()
-	o2 := NewOCI(HTTPOptions{}, cache)
+	o2 := NewOCI(HTTPOptions{}, OCIConfig{}, cache)
 	req := Request{Name: "hello", URL: ns}
 	res := o2.LatestAll(t.Context(), []Request{req}, trixie)["hello"]
 	if res.Err != nil {
@@ -170,7 +172,7 @@ func TestOCIRoundTrip(t *testing.T) {
 	if err != nil || off.Version != "1.0-1" {
 		t.Errorf("Cached with the registry gone: %v, %v", off, err)
 	}
-	res = NewOCI(HTTPOptions{}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
+	res = NewOCI(HTTPOptions{}, OCIConfig{}, "").LatestAll(t.Context(), []Request{req}, trixie)["hello"]
 	if !IsNetwork(res.Err) {
 		t.Errorf("registry down: %v, want a network error (falls through to the next mirror)", res.Err)
 	}
@@ -196,7 +198,7 @@ func TestHTTPSMirrorCachedOffline(t *testing.T) {
 		t.Errorf("offline, empty cache: %v, want ErrNotCached", err)
 	}
 	// Plain http to anything but loopback is refused before any request.
-	if _, err := Parse("http://mirror.example/m"); err == nil {
+	if _, err := sourceref.Parse("http://mirror.example/m"); err == nil {
 		t.Error("plain http to a remote mirror accepted")
 	}
 }
@@ -219,7 +221,7 @@ func TestRouterDownloadFallsThrough(t *testing.T) {
 	defer primary.Close()
 	mirror := t.TempDir()
 	writeMirror(t, mirror, helloFiles())
-	r := &Router{Kinds: map[Kind]Provider{KindMirror: NewMirror(HTTPOptions{}, "")}, Mirrors: []string{"file://" + mirror}}
+	r := &Router{Kinds: map[sourceref.Kind]Provider{sourceref.KindMirror: NewMirror(HTTPOptions{}, "")}, Mirrors: []string{"file://" + mirror}}
 	res := r.LatestAll(t.Context(), []Request{{Name: "hello", URL: primary.URL}}, trixie)["hello"]
 	if res.Err != nil || res.Release.Origin != primary.URL {
 		t.Fatalf("lookup: %+v, want the primary's answer", res)

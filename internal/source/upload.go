@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // Uploader writes a static mirror (docs/sources.md) to a web server that
@@ -45,11 +47,11 @@ func NewUploader(raw, token string, opts HTTPOptions) (*Uploader, error) {
 	}
 	user := u.User
 	u.User = nil
-	ref, err := Parse(u.String())
+	ref, err := sourceref.Parse(u.String())
 	if err != nil {
 		return nil, err
 	}
-	if ref.Kind != KindMirror || ref.Host == "" {
+	if ref.Kind != sourceref.KindMirror || ref.Host == "" {
 		return nil, fmt.Errorf("upload URL %s: want https://HOST/PATH (a static mirror on a web server accepting PUT)", Redact(u))
 	}
 	if user != nil && token != "" {

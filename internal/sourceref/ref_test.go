@@ -1,4 +1,4 @@
-package source
+package sourceref
 
 import (
 	"strings"
@@ -32,6 +32,9 @@ func TestParse(t *testing.T) {
 		{"oci", "oci://ghcr.io/spamtagger/sysext-hello", nil,
 			Ref{Kind: KindOCI, URL: "oci://ghcr.io/spamtagger/sysext-hello", Host: "ghcr.io", Path: "spamtagger/sysext-hello"}, ""},
 		{"oci upper case", "oci://ghcr.io/SpamTagger/x", nil, Ref{}, "lower-case"},
+		{"oci tag", "oci://127.0.0.1:5000/sysext-hello:v1.2_trixie_amd64", nil,
+			Ref{Kind: KindOCI, URL: "oci://127.0.0.1:5000/sysext-hello", Host: "127.0.0.1:5000", Path: "sysext-hello", Tag: "v1.2_trixie_amd64"}, ""},
+		{"oci bad tag", "oci://ghcr.io/x:-bad", nil, Ref{}, "tag \"-bad\""},
 		{"oci no repo", "oci://localhost:5000", nil, Ref{}, "want oci://REGISTRY/REPOSITORY"},
 		{"local absolute", "/tmp/sysext-foo.raw", nil, Ref{Kind: KindLocal, URL: "/tmp/sysext-foo.raw", Path: "/tmp/sysext-foo.raw"}, ""},
 		{"local relative", "./sysext-foo.raw", nil, Ref{Kind: KindLocal, URL: "sysext-foo.raw", Path: "sysext-foo.raw"}, ""},
@@ -62,7 +65,7 @@ func TestParse(t *testing.T) {
 // again to the same Ref (the normalized URL is a fixed point).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"https://github.com/o/r", "file:///srv/m", "oci://localhost:5000/a/b", "./x.raw",
-		"http://[::1]:80/m", "https://ghe/o/r", "oci://h/a__b", "file://localhost/x"} {
+		"http://[::1]:80/m", "https://ghe/o/r", "oci://h/a__b", "oci://h:1/a:v1_x", "file://localhost/x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -73,7 +76,11 @@ func FuzzParse(f *testing.F) {
 		if r.Kind == KindLocal {
 			return
 		}
-		again, err := Parse(r.URL, "ghe")
+		u := r.URL
+		if r.Tag != "" {
+			u += ":" + r.Tag
+		}
+		again, err := Parse(u, "ghe")
 		if err != nil {
 			t.Fatalf("Parse(%q) = %q, which does not parse: %v", s, r.URL, err)
 		}

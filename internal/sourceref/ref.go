@@ -1,4 +1,7 @@
-package source
+// Package sourceref parses source URLs into a Ref: where releases are
+// published, without any client. It imports no network code, so that
+// manifests can be checked by packages that must not pull one in.
+package sourceref
 
 import (
 	"fmt"
@@ -33,13 +36,16 @@ type Ref struct {
 	// Path is the mirror's path (file:// the directory), the OCI
 	// repository, or the local file.
 	Path string
+	// Tag is the OCI tag of oci://REGISTRY/REPO:TAG, "" when none is
+	// named (URL never carries it).
+	Tag string
 }
 
 // Parse reads a source URL:
 //
 //	https://github.com/OWNER/REPO        GitHub (also any host in githubHosts: GHES)
 //	https://HOST/PATH, file:///PATH      static mirror (http:// only to loopback)
-//	oci://REGISTRY[:PORT]/REPO           OCI registry
+//	oci://REGISTRY[:PORT]/REPO[:TAG]     OCI registry (one tag of it)
 //	/PATH, ./PATH                        local image file
 //
 // It is pure: no file is opened, no name resolved.
@@ -92,11 +98,18 @@ func Parse(raw string, githubHosts ...string) (Ref, error) {
 			return Ref{}, fmt.Errorf("parsing source url %q: want oci://REGISTRY/REPOSITORY", raw)
 		}
 		repo := strings.Trim(u.Path, "/")
+		tag := ""
+		if i := strings.LastIndex(repo, ":"); i >= 0 {
+			repo, tag = repo[:i], repo[i+1:]
+			if !validOCITag(tag) {
+				return Ref{}, fmt.Errorf("parsing source url %q: tag %q: want letters, digits, \".\", \"_\" or \"-\", at most 128", raw, tag)
+			}
+		}
 		if repo == "" || !validOCIRepo(repo) {
 			return Ref{}, fmt.Errorf("parsing source url %q: want oci://REGISTRY/REPOSITORY (lower-case path components)", raw)
 		}
 		host := strings.ToLower(u.Host)
-		return Ref{Kind: KindOCI, URL: "oci://" + host + "/" + repo, Host: host, Path: repo}, nil
+		return Ref{Kind: KindOCI, URL: "oci://" + host + "/" + repo, Host: host, Path: repo, Tag: tag}, nil
 	default:
 		return Ref{}, fmt.Errorf("parsing source url %q: unsupported scheme %q (want https, file, oci or a path)", raw, u.Scheme)
 	}
@@ -156,6 +169,19 @@ func validOCIRepo(p string) bool {
 			if sep && (i == 0 || i == len(c)-1) {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// validOCITag checks a tag as the distribution spec defines it.
+func validOCITag(t string) bool {
+	if t == "" || len(t) > 128 || t[0] == '.' || t[0] == '-' {
+		return false
+	}
+	for _, r := range t {
+		if !(r == '_' || r == '.' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')) {
+			return false
 		}
 	}
 	return true
