@@ -59,3 +59,5 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+replace github.com/diskfs/go-diskfs => ./third_party/go-diskfs

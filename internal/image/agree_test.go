@@ -49,7 +49,7 @@ func TestReaders(t *testing.T) {
 	want := map[string]string{
 		"fmt-gzip": "go-diskfs", "fmt-zstd": "go-diskfs", "fmt-erofs": "go-erofs",
 		"gpt-usr": "go-diskfs", "gpt-root": "go-diskfs",
-		"fmt-lz4": "systemd-dissect", "fmt-erofs-lz4": "systemd-dissect", "fmt-xz-bcj": "go-diskfs",
+		"fmt-lz4": "go-diskfs", "fmt-lz4-hc": "go-diskfs", "fmt-erofs-lz4": "systemd-dissect", "fmt-xz-bcj": "go-diskfs",
 	}
 	dir := t.TempDir()
 	for _, c := range imagetest.Cases() {

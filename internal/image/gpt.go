@@ -42,7 +42,7 @@ func UsrPartitionType() string { return usrPartType[runtime.GOARCH] }
 // openGPT reads a GPT disk image's usr partition (seen at /usr) or, when
 // there is none, its root partition, for the running architecture, with
 // go-diskfs; verity partitions are not checked. The partition must hold a
-// squashfs (not lz4) or an uncompressed erofs, else the caller falls back
+// squashfs (not lzma) or an uncompressed erofs, else the caller falls back
 // to systemd-dissect.
 func openGPT(f *os.File, info *Info) (tree, error) {
 	tbl, err := gpt.Read(file.New(f, true), 512, 512)
@@ -79,7 +79,7 @@ func openGPT(f *os.File, info *Info) (tree, error) {
 	}
 	var inner tree
 	switch {
-	case string(head[:4]) == "hsqs" && squashfsCompression(head) != "lz4" && squashfsCompression(head) != "lzma":
+	case string(head[:4]) == "hsqs" && squashfsCompression(head) != "lzma":
 		info.Compression = squashfsCompression(head)
 		fsys, err := squashfs.Read(file.New(f, true), size, start, 0)
 		if err != nil {

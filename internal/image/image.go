@@ -4,9 +4,9 @@
 // or SYSEXT_LEVEL, ARCHITECTURE and SYSEXT_SCOPE, the files systemd refuses,
 // the top-level layout, and the units the image ships.
 //
-// Formats: squashfs (gzip, xz, zstd, lzo read by go-diskfs), uncompressed
-// erofs (go-erofs). What no library here reads — lz4 squashfs, compressed
-// erofs, GPT disk images with a root or usr partition — is mounted
+// Formats: squashfs (gzip, xz, zstd, lzo, lz4 read by go-diskfs, lz4 with
+// the patch in third_party/go-diskfs), uncompressed erofs (go-erofs). What no
+// library here reads — compressed erofs, GPT disk images with a root or usr partition — is mounted
 // read-only with systemd-dissect (root only). lzma squashfs is refused: the
 // kernel cannot mount it. Garbage or truncated files give an error wrapping
 // ErrCorrupt, never a panic.
@@ -189,9 +189,6 @@ func inspect(ctx context.Context, p, display string) (*Info, error) {
 		case "lzma":
 			f.Close()
 			return nil, fmt.Errorf("%w: lzma (legacy; the kernel cannot mount it, rebuild with xz or zstd)", ErrUnsupportedCompression)
-		case "lz4":
-			f.Close()
-			return inspectDissected(ctx, info, "lz4 squashfs")
 		}
 		info.Reader = "go-diskfs"
 		err = info.readTree(ctx, f, func() (tree, error) { return openSquashfs(f, info.Size) })

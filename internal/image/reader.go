@@ -115,9 +115,6 @@ func withTree(ctx context.Context, p string, fn func(*reader) error) error {
 		switch squashfsCompression(head) {
 		case "lzma":
 			err = fmt.Errorf("%w: lzma", ErrUnsupportedCompression)
-		case "lz4":
-			f.Close()
-			t, err = openDissect(ctx, p, filepath.Base(p))
 		default:
 			t, err = openSquashfs(f, st.Size())
 		}

@@ -13,8 +13,8 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 )
 
-// squashfsTree reads a squashfs image with go-diskfs (gzip, xz, zstd, lzo;
-// lz4 blocks are misread by v1.9.4 and go to systemd-dissect instead).
+// squashfsTree reads a squashfs image with go-diskfs (gzip, xz, zstd, lzo,
+// lz4: v1.9.4 misreads lz4 blocks, third_party/go-diskfs/PATCHED.md).
 type squashfsTree struct {
 	fsys *squashfs.FileSystem
 	f    *os.File
