@@ -16,14 +16,18 @@ import (
 )
 
 // TestAgreeWithSystemd runs every crafted image of imagetest.Cases through
-// the real systemd-sysext 257 of a booted trixie, one image at a time with
+// the real systemd-sysext 257 of a booted trixie and 262 of a booted forky
+// (subtests per dist), one image at a time with
 // the case's host os-release, and asserts, image by image, that:
 //   - systemd's verdict is the table's (the table is checked, not trusted);
 //   - sysextd's validator (image.Verdict, what install runs) gives the same
 //     verdict, except where the table marks a check as sysextd's own.
 func TestAgreeWithSystemd(t *testing.T) {
 	requireRoot(t)
-	base := EnsureBase(t)
+	ForEachDist(t, agreeWithSystemd)
+}
+
+func agreeWithSystemd(t *testing.T, base *Base) {
 	c := Boot(t, BootOptions{Base: base, LoopDevices: 256}) // the machine's loop devices are shared: indexes run high
 	version := strings.SplitN(c.MustExec(t, "systemctl", "--version"), "\n", 2)[0]
 	deb, _ := imagetest.Arch()
@@ -32,7 +36,7 @@ func TestAgreeWithSystemd(t *testing.T) {
 	osRelease := c.path("/etc/os-release")
 	orig, err := os.Readlink(osRelease)
 	if err != nil {
-		t.Fatalf("trixie's /etc/os-release is not a symlink: %v", err)
+		t.Fatalf("%s's /etc/os-release is not a symlink: %v", base.Dist.Suite, err)
 	}
 	t.Cleanup(func() {
 		os.Remove(osRelease)

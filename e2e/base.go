@@ -20,7 +20,6 @@ import (
 // Debootstrap parameters of the base root. The packages are what SPEC §13
 // asks for: systemd as PID 1 and a system bus for D-Bus unit control.
 const (
-	baseSuite    = "trixie"
 	baseVariant  = "minbase"
 	baseInclude  = "systemd,systemd-sysv,dbus,ca-certificates"
 	baseHostname = "sysextd-e2e"
@@ -28,6 +27,39 @@ const (
 	defaultCacheDir = "/var/cache/sysextd-e2e"
 	defaultMirror   = "http://deb.debian.org/debian"
 )
+
+// Dist is a Debian release the suite boots: the base is debootstrapped from
+// it and extensions built for it carry its identity.
+type Dist struct {
+	// Suite is the debootstrap and apt suite, also the VERSION_CODENAME.
+	Suite string
+	// VersionID is the VERSION_ID extensions for this dist carry. forky has
+	// none in its os-release while it is testing; its extensions carry 14,
+	// which systemd-sysext ignores on a host without VERSION_ID and matches
+	// once Debian 14 is released (docs/publishing.md).
+	VersionID string
+	// Script is debootstrap's fourth argument when the host's debootstrap
+	// has no script for Suite (bookworm's has none for forky); "" for none.
+	Script string
+}
+
+// The dists the suite runs on: trixie ships systemd 257, forky systemd 262.
+var (
+	Trixie = Dist{Suite: "trixie", VersionID: "13"}
+	Forky  = Dist{Suite: "forky", VersionID: "14", Script: "/usr/share/debootstrap/scripts/sid"}
+	Dists  = []Dist{Trixie, Forky}
+)
+
+// ForEachDist runs fn as a subtest per dist (TestX/trixie, TestX/forky),
+// each with its own cached base.
+func ForEachDist(t *testing.T, fn func(t *testing.T, base *Base)) {
+	t.Helper()
+	for _, d := range Dists {
+		t.Run(d.Suite, func(t *testing.T) {
+			fn(t, EnsureBaseFor(t, d))
+		})
+	}
+}
 
 // Base is a debootstrapped Debian root shared by every test. Treat Dir as
 // read-only: containers and extension builds layer their changes over it.
@@ -39,6 +71,8 @@ type Base struct {
 	Key string
 	// Stamp is what was recorded when the base was built.
 	Stamp BaseStamp
+	// Dist is the release the base was built from.
+	Dist Dist
 }
 
 // BaseStamp is written as the last step of a successful base build. A base
@@ -106,13 +140,20 @@ func hostMirror(etcApt string) string {
 	return ""
 }
 
-// EnsureBase returns the cached base root, building it with debootstrap when
-// the cache holds no complete one. Building takes about half a minute;
-// concurrent callers (several test binaries) serialize on a lock file.
+// EnsureBase returns the cached trixie base: EnsureBaseFor(t, Trixie).
 func EnsureBase(t testing.TB) *Base {
+	t.Helper()
+	return EnsureBaseFor(t, Trixie)
+}
+
+// EnsureBaseFor returns the cached base root of dist, building it with
+// debootstrap when the cache holds no complete one. Building takes about half
+// a minute; concurrent callers (several test binaries) serialize on a lock file.
+func EnsureBaseFor(t testing.TB, dist Dist) *Base {
 	t.Helper()
 	requireRoot(t)
 	ensureTools(t)
+	baseSuite := dist.Suite
 
 	top := filepath.Join(CacheDir(), baseSuite+"-base")
 	if err := os.MkdirAll(top, 0o755); err != nil {
@@ -123,7 +164,7 @@ func EnsureBase(t testing.TB) *Base {
 
 	rootDir := filepath.Join(top, "rootfs")
 	stampPath := filepath.Join(top, "stamp.json")
-	if b, err := readBase(rootDir, stampPath); err == nil {
+	if b, err := readBase(rootDir, stampPath, dist); err == nil {
 		return b
 	}
 	t.Logf("no complete base in %s: running debootstrap (about 30 s)", top)
@@ -140,8 +181,11 @@ func EnsureBase(t testing.TB) *Base {
 
 	mirror := Mirror()
 	start := time.Now()
-	mustRun(t, t.Context(), "debootstrap", "--variant="+baseVariant, "--include="+baseInclude,
-		baseSuite, tmp, mirror)
+	args := []string{"debootstrap", "--variant=" + baseVariant, "--include=" + baseInclude, baseSuite, tmp, mirror}
+	if dist.Script != "" {
+		args = append(args, dist.Script)
+	}
+	mustRun(t, t.Context(), args...)
 	took := time.Since(start)
 	t.Logf("debootstrap %s from %s took %s", baseSuite, mirror, took.Round(time.Second))
 
@@ -165,7 +209,7 @@ func EnsureBase(t testing.TB) *Base {
 	if err := writeFileAtomic(stampPath, data, 0o644); err != nil {
 		t.Fatalf("writing stamp: %v", err)
 	}
-	b, err := readBase(rootDir, stampPath)
+	b, err := readBase(rootDir, stampPath, dist)
 	if err != nil {
 		t.Fatalf("reading the base just built: %v", err)
 	}
@@ -173,7 +217,7 @@ func EnsureBase(t testing.TB) *Base {
 }
 
 // readBase returns the base when both its root and stamp exist.
-func readBase(rootDir, stampPath string) (*Base, error) {
+func readBase(rootDir, stampPath string, dist Dist) (*Base, error) {
 	data, err := os.ReadFile(stampPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading stamp: %w", err)
@@ -186,7 +230,7 @@ func readBase(rootDir, stampPath string) (*Base, error) {
 		return nil, fmt.Errorf("checking base root: %w", err)
 	}
 	sum := sha256.Sum256(data)
-	return &Base{Dir: rootDir, Key: hex.EncodeToString(sum[:6]), Stamp: st}, nil
+	return &Base{Dir: rootDir, Key: hex.EncodeToString(sum[:6]), Stamp: st, Dist: dist}, nil
 }
 
 // lockDir takes an exclusive flock on dir/.lock and returns its release.

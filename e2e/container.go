@@ -190,7 +190,10 @@ func (c *Container) start(t testing.TB) {
 	args = append(args, c.opts.NspawnArgs...)
 	cmd := exec.Command("systemd-nspawn", args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = []string{"PATH=" + guestPath, "SYSTEMD_LOG_COLOR=0"}
+	// The unified cgroup hierarchy: this host's nspawn (252) would give a
+	// legacy one, under which systemd >= 256 (forky's 262) refuses to boot
+	// (docs/e2e.md).
+	cmd.Env = []string{"PATH=" + guestPath, "SYSTEMD_LOG_COLOR=0", "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1"}
 	// If the test binary dies, nspawn is told to stop the container.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	begin := time.Now()

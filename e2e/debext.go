@@ -40,6 +40,9 @@ func BuildDebExtension(t testing.TB, base *Base, pkg string, opts ExtOptions) *B
 	requireRoot(t)
 	ensureTools(t)
 	tree, meta := debTree(t, base, pkg)
+	if opts.Dist == nil {
+		opts.Dist = &base.Dist
+	}
 	work := filepath.Join(t.TempDir(), "tree")
 	mustRun(t, t.Context(), "cp", "-a", "--reflink=auto", tree, work)
 	b := finishImage(t, work, pkg, meta.Version, opts)
@@ -143,7 +146,10 @@ rm -f "$MNT/etc/resolv.conf"
 cp -L /etc/resolv.conf "$MNT/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' > "$MNT/usr/sbin/policy-rc.d"
 chmod 0755 "$MNT/usr/sbin/policy-rc.d"
+# A snapshot or testing archive can be past its Valid-Until (forky): the
+# e2e builds trees to test with, not to ship.
 echo "deb $MIRROR $SUITE main" > "$MNT/etc/apt/sources.list"
+echo 'Acquire::Check-Valid-Until "false";' > "$MNT/etc/apt/apt.conf.d/99e2e-valid-until"
 chroot "$MNT" apt-get update -q
 chroot "$MNT" apt-get install -y -q --no-install-recommends "$PKG"
 `

@@ -34,6 +34,10 @@ type ExtOptions struct {
 	ExtraFiles map[string]string
 	// Dir is where the image is written; default a test temp dir.
 	Dir string
+	// Dist is the release the image is built for (VERSION_ID,
+	// VERSION_CODENAME); nil is the base's dist for deb extensions, else
+	// trixie.
+	Dist *Dist
 }
 
 // Built is an extension image on the host, ready to place in a container or
@@ -88,9 +92,13 @@ func releaseFields(name, pkg, version string, opts ExtOptions) []Field {
 	if built.IsZero() {
 		built = time.Now()
 	}
+	dist := Trixie
+	if opts.Dist != nil {
+		dist = *opts.Dist
+	}
 	fields := []Field{
-		{"ID", "debian"}, {"VERSION_ID", "13"}, {"ARCHITECTURE", "x86-64"}, {"ARCH", "amd64"},
-		{"VERSION_CODENAME", "trixie"}, {"NAME", name}, {"PACKAGE", pkg},
+		{"ID", "debian"}, {"VERSION_ID", dist.VersionID}, {"ARCHITECTURE", "x86-64"}, {"ARCH", "amd64"},
+		{"VERSION_CODENAME", dist.Suite}, {"NAME", name}, {"PACKAGE", pkg},
 		{"PACKAGE_VERSION", version}, {"BUILD_TIME", built.UTC().Format(time.RFC3339)},
 		{"REPOSITORY", repo},
 	}

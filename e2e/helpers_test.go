@@ -148,7 +148,7 @@ func TestReadBaseNeedsStampAndRoot(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b, err := readBase(root, stampPath)
+			b, err := readBase(root, stampPath, Trixie)
 			if gotErr := err != nil; gotErr != tt.wantError {
 				t.Fatalf("readBase error = %v, want error %v", err, tt.wantError)
 			}

@@ -48,14 +48,17 @@ func mergedExtensions(t *testing.T, c *Container, hierarchy string) []string {
 	return nil
 }
 
-// TestHarnessSmoke proves the harness on its own: a booted trixie with
+// TestHarnessSmoke proves the harness on its own, on each dist: a booted Debian with
 // systemd as PID 1 merges an extension built from a Debian package, runs a
 // unit shipped by an extension, reaches a server on the host's loopback, and
 // keeps its files across a reboot.
 func TestHarnessSmoke(t *testing.T) {
 	requireRoot(t)
 	start := time.Now()
-	base := EnsureBase(t)
+	ForEachDist(t, func(t *testing.T, base *Base) { harnessSmoke(t, base, start) })
+}
+
+func harnessSmoke(t *testing.T, base *Base, start time.Time) {
 	t.Logf("base ready in %s: systemd %s, debootstrap %s of %s took %s",
 		time.Since(start).Round(time.Millisecond), base.Stamp.SystemdVersion,
 		base.Stamp.DebootstrapVersion, base.Stamp.Mirror, base.Stamp.Duration.Round(time.Second))

@@ -20,6 +20,9 @@ func BuildTemplateExtension(t testing.TB, base *Base, pkg string, opts ExtOption
 	requireRoot(t)
 	ensureTools(t)
 	tree, meta := templateTree(t, base, pkg)
+	if opts.Dist == nil {
+		opts.Dist = &base.Dist
+	}
 	work := filepath.Join(t.TempDir(), "tree")
 	mustRun(t, t.Context(), "cp", "-a", "--reflink=auto", tree, work)
 	name := opts.Name

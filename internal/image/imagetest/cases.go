@@ -178,6 +178,11 @@ func Cases() []Case {
 		withHost(level, c("level-image-none", true, "ID=debian\nVERSION_ID=13\n")),
 		c("level-host-none", false, "ID=debian\nSYSEXT_LEVEL=1.0\n"),
 		withHost(Host{ID: "debian"}, c("rolling-host", true, "ID=debian\n")),
+		// A testing host (forky before release) has no VERSION_ID: any
+		// VERSION_ID of the image is accepted, the ID still must match.
+		withHost(Host{ID: "debian"}, c("rolling-host-image-14", true, "ID=debian\nVERSION_ID=14\nVERSION_CODENAME=forky\n")),
+		withHost(Host{ID: "debian"}, c("rolling-host-image-13", true, "ID=debian\nVERSION_ID=13\n")),
+		withHost(Host{ID: "debian"}, c("rolling-host-other-id", false, "ID=ubuntu\nVERSION_ID=14\n")),
 		withHost(Host{ID: "debian", SysextLevel: "1.0"}, c("level-only-host", true, "ID=debian\n")),
 
 		c("syn-key-repeated-empty", false, good()+"ID=\n"),
