@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/manifest"
 )
 
 // Field is one KEY=VALUE line of an extension-release file.
@@ -28,7 +29,9 @@ const TagLayout = "2006.01.02-1504"
 // ReleaseFields returns the extension-release fields of one image, in the
 // template's order (ID VERSION_ID NAME PACKAGE PACKAGE_VERSION ARCH
 // VERSION_CODENAME BUILD_TIME REPOSITORY), then ARCHITECTURE, which systemd
-// checks, and UPDATE from metadata.json's update, which the manager reads.
+// checks, UPDATE from metadata.json's update, which the manager reads, and
+// for "service: UNIT[, UNIT...]" EXTENSION_RESTART_UNITS= with those units,
+// space-separated, which systemd-sysext 262 reads.
 func ReleaseFields(m *Metadata, dist, arch, pkgVersion string, built time.Time) []Field {
 	f := []Field{
 		{"ID", "debian"},
@@ -44,6 +47,11 @@ func ReleaseFields(m *Metadata, dist, arch, pkgVersion string, built time.Time) 
 	}
 	if m.Update != "" {
 		f = append(f, Field{"UPDATE", m.Update})
+	}
+	// systemd-sysext >= 262 restarts these units itself after merge,
+	// refresh and unmerge (systemd#42368); sysextd does it on older ones.
+	if a, err := manifest.ParseAction(m.Update); err == nil && a.Kind == manifest.ActionService && len(a.Units) > 0 {
+		f = append(f, Field{image.FieldRestartUnits, strings.Join(a.Units, " ")})
 	}
 	return f
 }
