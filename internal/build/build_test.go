@@ -101,7 +101,7 @@ func TestBuildTwoDists(t *testing.T) {
 				"NAME": "sysext-hello", "PACKAGE": "hello", "PACKAGE_VERSION": tt.pkgVersion, "ARCH": "amd64",
 				"ARCHITECTURE": "x86-64", "BUILD_TIME": "2026-11-01T09:00:00", "UPDATE": "service: hello.service",
 				"EXTENSION_RESTART_UNITS": "hello.service",
-				"REPOSITORY": "https://github.com/SpamTagger/sysext-hello"}
+				"REPOSITORY":              "https://github.com/SpamTagger/sysext-hello"}
 			for k, v := range want {
 				if f[k] != v {
 					t.Errorf("%s = %q, want %q", k, f[k], v)
