@@ -60,7 +60,9 @@ type archiveOptions struct {
 	mirror, security, keyring, cache string
 	bases                            []string
 	insecureRegistry                 bool
+	ignoreValidUntil                 bool
 	getenv                           func(string) string
+	cmd                              *cobra.Command
 }
 
 func (a *archiveOptions) register(cmd *cobra.Command) {
@@ -71,6 +73,8 @@ func (a *archiveOptions) register(cmd *cobra.Command) {
 	f.StringVar(&a.cache, "cache", "", "download cache (default $SYSEXT_BUILD_CACHE, else "+DefaultCacheDir+" for root, $XDG_CACHE_HOME/sysext-build or ~/.cache/sysext-build for others)")
 	f.StringArrayVar(&a.bases, "base", nil, "base the extension adds to: a root directory, a dpkg status file or oci:IMAGE; DIST=BASE for one dist (repeatable)")
 	f.BoolVar(&a.insecureRegistry, "insecure-registry", false, "allow plain HTTP for oci: bases (tests)")
+	f.BoolVar(&a.ignoreValidUntil, "ignore-valid-until", false, "accept an InRelease past its Valid-Until (snapshot archives, testing dists); a stale or replayed archive then goes undetected")
+	a.cmd = cmd
 }
 
 func (a *archiveOptions) archive(bases map[string]*build.Base) (*debian.Archive, error) {
@@ -101,7 +105,17 @@ func (a *archiveOptions) archive(bases map[string]*build.Base) (*debian.Archive,
 	if err != nil {
 		return nil, err
 	}
-	return &debian.Archive{Mirror: a.mirror, SecurityMirror: a.security, Keyring: kr, CacheDir: cache}, nil
+	arch := &debian.Archive{Mirror: a.mirror, SecurityMirror: a.security, Keyring: kr, CacheDir: cache}
+	if a.ignoreValidUntil {
+		stderr := io.Discard
+		if a.cmd != nil {
+			stderr = a.cmd.ErrOrStderr()
+		}
+		fmt.Fprintln(stderr, "WARNING: --ignore-valid-until: the archive's Valid-Until is not checked, so a stale or replayed archive is not detected; use it only for snapshot archives and testing")
+		arch.IgnoreValidUntil = true
+		arch.Warn = func(msg string) { fmt.Fprintln(stderr, msg) }
+	}
+	return arch, nil
 }
 
 // prepare loads every --base and the archive indices they need, in a

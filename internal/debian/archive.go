@@ -19,6 +19,9 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
+// ErrExpired is wrapped when an InRelease is past its Valid-Until.
+var ErrExpired = errors.New("expired")
+
 // Default archive locations.
 const (
 	DefaultMirror         = "http://deb.debian.org/debian"
@@ -40,6 +43,14 @@ type Archive struct {
 	Client   *http.Client // default: a client with a 5 min timeout
 	// Now is the clock Valid-Until is checked against (default time.Now).
 	Now func() time.Time
+	// IgnoreValidUntil accepts an InRelease past its Valid-Until, as apt's
+	// Acquire::Check-Valid-Until=false does: for snapshot archives
+	// (reproducible rebuilds) and testing dists whose mirror lags. Never
+	// the default: Valid-Until is what detects a stale or replayed archive.
+	// Each expired file accepted is reported to Warn.
+	IgnoreValidUntil bool
+	// Warn receives warnings (default: discarded).
+	Warn func(msg string)
 }
 
 // Suite is one archive suite to read: trixie from the main mirror,
@@ -85,7 +96,13 @@ func (a *Archive) Release(ctx context.Context, s Suite) (*Release, error) {
 		now = a.Now
 	}
 	if !rel.ValidUntil.IsZero() && now().After(rel.ValidUntil) {
-		return nil, fmt.Errorf("%s expired at %s (Valid-Until): the mirror is stale or replays an old file", url, rel.ValidUntil.UTC().Format(time.RFC3339))
+		expired := rel.ValidUntil.UTC().Format(time.RFC3339)
+		if !a.IgnoreValidUntil {
+			return nil, fmt.Errorf("%s %w at %s (Valid-Until): the mirror is stale or replays an old file (--ignore-valid-until accepts it, for snapshot archives)", url, ErrExpired, expired)
+		}
+		if a.Warn != nil {
+			a.Warn(fmt.Sprintf("WARNING: %s expired at %s (Valid-Until) and is used anyway (--ignore-valid-until): a stale or replayed archive is not detected", url, expired))
+		}
 	}
 	return rel, nil
 }

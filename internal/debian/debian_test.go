@@ -190,8 +190,28 @@ func TestArchiveVerifiesEverything(t *testing.T) {
 	t.Run("expired InRelease", func(t *testing.T) {
 		late := &Archive{Mirror: fa.URL, Keyring: fa.Keyring, CacheDir: t.TempDir(),
 			Now: func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }}
-		if _, err := late.Release(ctx, Suite{fa.URL, "trixie"}); err == nil || !strings.Contains(err.Error(), "Valid-Until") {
+		if _, err := late.Release(ctx, Suite{fa.URL, "trixie"}); !errors.Is(err, ErrExpired) || !strings.Contains(err.Error(), "Valid-Until") {
 			t.Errorf("error = %v, want an expiry error", err)
+		}
+	})
+	t.Run("expired InRelease with IgnoreValidUntil: used, with a warning", func(t *testing.T) {
+		var warned []string
+		late := &Archive{Mirror: fa.URL, Keyring: fa.Keyring, CacheDir: t.TempDir(), IgnoreValidUntil: true,
+			Warn: func(m string) { warned = append(warned, m) },
+			Now:  func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }}
+		u, err := late.Universe(ctx, "trixie", "main", "amd64")
+		if err != nil || u.Candidate("hello") == nil {
+			t.Fatalf("Universe = %v, want hello from the expired suite", err)
+		}
+		if len(warned) != 1 || !strings.Contains(warned[0], "WARNING") || !strings.Contains(warned[0], "dists/trixie/InRelease expired") {
+			t.Errorf("warnings %q, want one naming the expired InRelease", warned)
+		}
+	})
+	t.Run("IgnoreValidUntil does not skip the signature", func(t *testing.T) {
+		other := &Archive{Mirror: fa.URL, Keyring: nil, CacheDir: t.TempDir(), IgnoreValidUntil: true,
+			Now: func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }}
+		if _, err := other.Release(ctx, Suite{fa.URL, "trixie"}); !errors.Is(err, ErrUnsigned) {
+			t.Errorf("error = %v, want ErrUnsigned", err)
 		}
 	})
 	t.Run("tampered InRelease", func(t *testing.T) {
