@@ -93,7 +93,7 @@ func (a *appliance) publish(b *Built) {
 	for _, f := range b.Release {
 		fields[f.Key] = f.Value
 	}
-	release.Publish(a.t, a.gh, release.Ext{Package: b.Package, Version: b.Version, Image: b.Name,
+	release.Publish(a.t, a.gh, release.Ext{Package: b.Package, Version: b.Version, Image: b.Name, Codename: a.dist.Suite,
 		ImagePath: b.Path, ManifestFields: fields, Release: fields})
 }
 

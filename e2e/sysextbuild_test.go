@@ -25,7 +25,17 @@ const securityMirror = "http://deb.debian.org/debian-security"
 
 // sysextBuild runs the sysext-build binary as the unprivileged user nobody
 // (the point: no root, no podman) and returns the output directory.
-func sysextBuild(t *testing.T, base *Base, metadata string) string {
+func sysextBuild(t *testing.T, base *Base, metadata string, extra ...string) string {
+	t.Helper()
+	out, log, err := runSysextBuild(t, base, metadata, extra...)
+	if err != nil {
+		t.Fatalf("sysext-build build: %v\n%s", err, log)
+	}
+	return out
+}
+
+// runSysextBuild is sysextBuild returning the failure and the output.
+func runSysextBuild(t *testing.T, base *Base, metadata string, extra ...string) (outDir, log string, err error) {
 	t.Helper()
 	bin := GoBuild(t, "./cmd/sysext-build")
 	work := t.TempDir()
@@ -68,19 +78,19 @@ func sysextBuild(t *testing.T, base *Base, metadata string) string {
 	if err := os.Chmod(baseCopy, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), bin, "build", "--base", baseCopy, "--mirror", base.Stamp.Mirror,
-		"--security-mirror", securityMirror, "--out", out, meta)
+	args := append([]string{"build", "--base", baseCopy, "--mirror", base.Stamp.Mirror,
+		"--security-mirror", securityMirror, "--out", out}, extra...)
+	cmd := exec.CommandContext(t.Context(), bin, append(args, meta)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Env = []string{"HOME=" + home} // env -i HOME=...: no PATH, no XDG_*, no SYSEXT_BUILD_CACHE
 	outb, err := cmd.CombinedOutput()
-	t.Logf("sysext-build build (as nobody):\n%s", outb)
-	if err != nil {
-		t.Fatalf("sysext-build build: %v", err)
+	t.Logf("sysext-build %s (as nobody):\n%s", strings.Join(extra, " "), outb)
+	if err == nil {
+		if ents, err := os.ReadDir(filepath.Join(home, ".cache", "sysext-build")); err != nil || len(ents) == 0 {
+			t.Errorf("nobody's default cache ~/.cache/sysext-build is empty after a build: %v", err)
+		}
 	}
-	if ents, err := os.ReadDir(filepath.Join(home, ".cache", "sysext-build")); err != nil || len(ents) == 0 {
-		t.Errorf("nobody's default cache ~/.cache/sysext-build is empty after a build: %v", err)
-	}
-	return out
+	return out, string(outb), err
 }
 
 // imageFiles lists the regular files and symlinks of a squashfs image
@@ -118,6 +128,7 @@ cp -L /etc/resolv.conf "$MNT/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' > "$MNT/usr/sbin/policy-rc.d"
 chmod 0755 "$MNT/usr/sbin/policy-rc.d"
 printf 'deb %s %s main\ndeb %s %s-security main\n' "$MIRROR" "$SUITE" "$SECURITY" "$SUITE" > "$MNT/etc/apt/sources.list"
+echo 'Acquire::Check-Valid-Until "false";' > "$MNT/etc/apt/apt.conf.d/99e2e-valid-until"
 chroot "$MNT" apt-get update -q
 chroot "$MNT" apt-get install -y -q "$PKG"
 `
@@ -260,6 +271,53 @@ func TestSysextBuildHello(t *testing.T) {
 	})
 }
 
+// TestSysextBuildHelloForky builds hello for forky, whose archive is past
+// its Valid-Until: refused by default, built with --ignore-valid-until
+// (warning loudly), carrying VERSION_ID=14 and VERSION_CODENAME=forky
+// while forky's os-release has no VERSION_ID; the image holds what apt
+// installs, and merges and runs on a booted forky (systemd 262).
+func TestSysextBuildHelloForky(t *testing.T) {
+	requireRoot(t)
+	base := EnsureBaseFor(t, Forky)
+	meta := helloMetadata(`"forky"`, `"amd64"`)
+	if _, log, err := runSysextBuild(t, base, meta); err == nil || !strings.Contains(log, "Valid-Until") || !strings.Contains(log, "--ignore-valid-until") {
+		t.Errorf("without --ignore-valid-until: err %v; want a refusal naming Valid-Until and the flag\n%s", err, log)
+	}
+	out, log, err := runSysextBuild(t, base, meta, "--ignore-valid-until")
+	if err != nil {
+		t.Fatalf("sysext-build --ignore-valid-until: %v\n%s", err, log)
+	}
+	if !strings.Contains(log, "WARNING: --ignore-valid-until") || !strings.Contains(log, "forky/InRelease expired") {
+		t.Errorf("no loud warning about the expired InRelease:\n%s", log)
+	}
+	img := filepath.Join(out, "sysext-hello_forky_amd64.squashfs")
+	fields := osrelease.Parse(mustReadFile(t, filepath.Join(out, "sysext-hello_forky_amd64.manifest")))
+	if fields["VERSION_ID"] != "14" || fields["VERSION_CODENAME"] != "forky" || fields["ID"] != "debian" {
+		t.Errorf("manifest ID %q VERSION_ID %q VERSION_CODENAME %q, want debian 14 forky", fields["ID"], fields["VERSION_ID"], fields["VERSION_CODENAME"])
+	}
+	if host := osrelease.Parse(mustReadFile(t, filepath.Join(base.Dir, "usr/lib/os-release"))); host["VERSION_ID"] != "" {
+		t.Logf("note: forky's os-release now has VERSION_ID=%s", host["VERSION_ID"])
+	}
+
+	t.Run("same files as apt-get install", func(t *testing.T) {
+		compareWithApt(t, base, out, img, "hello", nil)
+	})
+
+	t.Run("installs and runs on a booted forky", func(t *testing.T) {
+		a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
+		a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(manifestHelloOnly), 0o644)
+		release.Publish(t, a.gh, release.Ext{Package: "hello", Version: fields["PACKAGE_VERSION"], Image: "sysext-hello",
+			Arch: "amd64", Codename: "forky", ImagePath: img, Release: fields, ManifestFields: fields})
+		a.mustCtl("install", "hello")
+		if got := strings.TrimSpace(a.c.MustExec(t, "hello")); got != "Hello, world!" {
+			t.Errorf("hello printed %q", got)
+		}
+		if got := a.c.MustExec(t, "systemd-sysext", "status", "--json=short"); !strings.Contains(got, "sysext-hello") {
+			t.Errorf("systemd-sysext status does not list sysext-hello: %s", got)
+		}
+	})
+}
+
 // compareWithApt fails unless the image holds the packages apt-get
 // install pkg adds to a copy of base, and their files under usr/ and opt/
 // (type, and mode and owner of regular files). Files apt's run adds that no
@@ -276,7 +334,7 @@ func compareWithApt(t *testing.T, base *Base, out, img, pkg string, scriptModes 
 		t.Fatal(err)
 	}
 	apt := aptAdds(t, base, pkg)
-	if got := rel.Packages["trixie_amd64"]; !maps.Equal(got, apt.Packages) {
+	if got := rel.Packages[base.Dist.Suite+"_amd64"]; !maps.Equal(got, apt.Packages) {
 		t.Errorf("packages: image %v\napt adds %v", got, apt.Packages)
 	}
 	got := imageFiles(t, img)
