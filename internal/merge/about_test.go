@@ -38,3 +38,28 @@ Hierarchy '/usr' is not a mount point, skipping.
 		}
 	}
 }
+
+// TestAboutImages262: systemd 262 prints, between the mount line and the
+// verdict, a line naming the mount point in quotes; the verdict after it is
+// still the image's.
+func TestAboutImages262(t *testing.T) {
+	log := `Mounting /proc/self/fd/4 (squashfs) on /run/systemd/sysext/extensions/os-release-file (MS_RDONLY|MS_NODEV "")...
+Checking if '/run/systemd/sysext/extensions/os-release-file' is an extension tree
+Extension contains '/usr/lib/os-release', which is not allowed, refusing.
+Failed to mount image: No medium found
+Opened /var/lib/extensions/other.raw in O_RDONLY access mode, with O_DIRECT enabled.
+Checking if '/run/systemd/sysext/extensions/other' is an extension tree
+`
+	for _, tt := range []struct {
+		images []string
+		want   string
+	}{
+		{[]string{"os-release-file"}, "Extension contains '/usr/lib/os-release', which is not allowed, refusing."},
+		{[]string{"other"}, ""},
+		{[]string{"os-release"}, ""},
+	} {
+		if got := AboutImages(log, tt.images); got != tt.want {
+			t.Errorf("AboutImages(%v) = %q, want %q", tt.images, got, tt.want)
+		}
+	}
+}

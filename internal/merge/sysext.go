@@ -103,7 +103,7 @@ func AboutImages(log string, images []string) string {
 		if strings.Contains(line, "/extensions/") || strings.Contains(line, "extension-release.") {
 			current = ""
 			for _, img := range images {
-				if strings.Contains(line, "/"+img+".raw") || strings.Contains(line, "/"+img+" ") || strings.HasSuffix(line, "extension-release."+img) ||
+				if strings.Contains(line, "/"+img+".raw") || strings.Contains(line, "/"+img+" ") || strings.Contains(line, "/"+img+"'") || strings.HasSuffix(line, "extension-release."+img) ||
 					strings.Contains(line, "extension-release."+img+":") || strings.HasSuffix(line, "/"+img) {
 					current = img
 				}
