@@ -13,7 +13,8 @@ import (
 // units; other actions write no such field.
 func TestReleaseFieldsRestartUnits(t *testing.T) {
 	for _, tt := range []struct{ update, want string }{
-		{"service: nginx, php-fpm.service, x.socket", "nginx.service php-fpm.service x.socket"},
+		{"service: nginx, php-fpm.service", "nginx.service php-fpm.service"},
+		{"service: x.socket", ""}, // refused by manifest.ParseAction: services only
 		{"service: hello", "hello.service"},
 		{"reboot", ""},
 		{"none", ""},
