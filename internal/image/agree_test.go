@@ -79,10 +79,10 @@ func TestReaders(t *testing.T) {
 	}
 }
 
-// BenchmarkInspect measures one Inspect per reader: go-diskfs (gzip),
-// go-erofs, and the systemd-dissect mount (lz4, root only).
+// BenchmarkInspect measures one Inspect per reader: go-diskfs (gzip, lz4),
+// go-erofs, and the systemd-dissect mount (compressed erofs, root only).
 func BenchmarkInspect(b *testing.B) {
-	for _, name := range []string{"fmt-gzip", "fmt-erofs", "gpt-usr", "fmt-lz4"} {
+	for _, name := range []string{"fmt-gzip", "fmt-lz4", "fmt-erofs", "gpt-usr", "fmt-erofs-lz4"} {
 		var c imagetest.Case
 		for _, k := range imagetest.Cases() {
 			if k.Name == name {

@@ -3,6 +3,7 @@ package image_test
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -56,6 +57,21 @@ func TestLz4Squashfs(t *testing.T) {
 				if got, err := image.ReadFile(p, path); err != nil || string(got) != "a fragment\n" {
 					t.Errorf("%s = %q, %v; want the fragment's text", path, got, err)
 				}
+			}
+			// Damaged lz4 data is an error, never a panic nor the file.
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 200; i < 400; i++ {
+				data[i] ^= 0x5a
+			}
+			bad := filepath.Join(t.TempDir(), "bad.raw")
+			if err := os.WriteFile(bad, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := image.ReadFile(bad, "usr/share/lz/big"); err == nil && bytes.Equal(got, big) {
+				t.Error("a damaged first block read back as the original file")
 			}
 		})
 	}

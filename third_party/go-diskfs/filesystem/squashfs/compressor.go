@@ -262,13 +262,22 @@ func (c *CompressorLz4) compress(in []byte) ([]byte, error) {
 // blocks (LZ4_compress_default, no frame), at most one block (1 MiB) or one
 // metadata block (8 KiB) long. sysextd patch: upstream v1.9.4 reads an lz4
 // frame here and so fails on every image mksquashfs -comp lz4 makes.
+// The output size is not stored: start at a metadata block (8 KiB) and
+// double on a too-short buffer (the same error as corrupt input) up to the
+// largest block.
 func (c *CompressorLz4) decompress(in []byte) ([]byte, error) {
-	out := make([]byte, lz4MaxBlock)
-	n, err := lz4.UncompressBlock(in, out)
-	if err != nil {
-		return nil, fmt.Errorf("error decompressing: %v", err)
+	size := 8 << 10
+	for {
+		out := make([]byte, size)
+		n, err := lz4.UncompressBlock(in, out)
+		if err == nil {
+			return out[:n], nil
+		}
+		if size >= lz4MaxBlock {
+			return nil, fmt.Errorf("error decompressing: %v", err)
+		}
+		size *= 2
 	}
-	return out[:n], nil
 }
 
 // lz4MaxBlock is squashfs's largest block size (SQUASHFS_FILE_MAX_SIZE).
