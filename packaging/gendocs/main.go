@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 
+	"github.com/spamtagger/sysextd/internal/buildinfo"
 	"github.com/spamtagger/sysextd/internal/cli"
 )
 
@@ -75,7 +76,7 @@ func genMan(dir string) error {
 	header := &doc.GenManHeader{
 		Title:   "SYSEXTCTL",
 		Section: "8",
-		Source:  "sysextd " + cli.Version,
+		Source:  "sysextd " + buildinfo.Version,
 		Manual:  "System Administration",
 	}
 	if err := doc.GenManTree(root, header, dir); err != nil {
