@@ -77,7 +77,8 @@ func TestStagedNames(t *testing.T) {
 }
 
 func TestTargetFacts(t *testing.T) {
-	host := &facts.Facts{Arch: "amd64", Virtualization: "vmware", OS: facts.OS{ID: "debian", VersionID: "13", VersionCodename: "trixie", SysextLevel: "1"}}
+	host := &facts.Facts{Arch: "amd64", OS: facts.OS{ID: "debian", VersionID: "13", VersionCodename: "trixie", SysextLevel: "1"}}
+	host.Virtualization = "vmware"
 	got := TargetFacts(host, &StagedOS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky", SysextLevel: "2"})
 	if got.OS != (facts.OS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky", SysextLevel: "2"}) || got.Virtualization != "vmware" || got.Arch != "amd64" {
 		t.Errorf("TargetFacts = %+v", got)
