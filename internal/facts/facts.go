@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rules"
 )
 
@@ -24,14 +25,9 @@ type Facts struct {
 	rules.Facts
 }
 
-// OS is the subset of os-release the tools use.
-type OS struct {
-	ID              string `json:"id"`
-	IDLike          string `json:"id_like,omitempty"` // blank-separated; systemd-sysext matches an image's ID against it
-	VersionID       string `json:"version_id"`
-	VersionCodename string `json:"version_codename"`
-	SysextLevel     string `json:"sysext_level,omitempty"`
-}
+// OS is the tree's OS identity (os-release), the one type every part of
+// the tools uses for it.
+type OS = osrelease.OS
 
 // PCIDevice and DMI are the pci_id and dmi kinds' facts.
 type (

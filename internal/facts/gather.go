@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rootfs"
@@ -35,17 +34,20 @@ func Gather(ctx context.Context, root rootfs.Root, opts Options) (*Facts, error)
 	return f, nil
 }
 
+// readOS reads the tree's OS identity (osrelease.ReadOS); a tree with
+// no os-release has an empty one.
 func readOS(root rootfs.Root) (OS, error) {
-	for _, p := range []string{rootfs.EtcOSRelease, rootfs.UsrOSRelease} {
-		data, err := os.ReadFile(root.Path(p))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return OS{}, fmt.Errorf("reading %s: %w", p, err)
-		}
-		kv := osrelease.Parse(data)
-		return OS{ID: kv["ID"], IDLike: kv["ID_LIKE"], VersionID: kv["VERSION_ID"], VersionCodename: kv["VERSION_CODENAME"], SysextLevel: kv["SYSEXT_LEVEL"]}, nil
+	r, err := root.Open()
+	if errors.Is(err, fs.ErrNotExist) {
+		return OS{}, nil
 	}
-	return OS{}, nil
+	if err != nil {
+		return OS{}, fmt.Errorf("opening %s: %w", root.Dir(), err)
+	}
+	defer r.Close()
+	id, _, err := osrelease.ReadOS(r)
+	if errors.Is(err, fs.ErrNotExist) {
+		return OS{}, nil
+	}
+	return id, err
 }
