@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-github/v93/github"
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/builder/build"
 	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/trust"
 )

@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/build"
-	"github.com/spamtagger/sysextd/internal/debian"
-	"github.com/spamtagger/sysextd/internal/ocibase"
+	"github.com/spamtagger/sysextd/internal/builder/build"
+	"github.com/spamtagger/sysextd/internal/builder/debian"
+	"github.com/spamtagger/sysextd/internal/builder/ocibase"
 )
 
 // Exit codes.

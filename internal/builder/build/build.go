@@ -12,7 +12,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/debian"
+	"github.com/spamtagger/sysextd/internal/builder/debian"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/trust"
