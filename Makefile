@@ -7,7 +7,7 @@
 SHELL     := /bin/bash
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/spamtagger/sysextd/internal/cli.Version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/spamtagger/sysextd/internal/buildinfo.Version=$(VERSION)
 BIN       := bin
 FUZZTIME  ?= 10s
 # Reads `go test -json`; prints failures, one line per package and a closing

@@ -101,13 +101,13 @@ build=packaging/build
 rm -rf "$build"
 mkdir -p "$build/bin" "$build/doc" dist
 
-ldflags="-s -w -X $MODULE/internal/cli.Version=$raw_version"
+ldflags="-s -w -X $MODULE/internal/buildinfo.Version=$raw_version"
 echo "building sysextctl and sysextd $raw_version for $goarch"
 CGO_ENABLED=0 GOOS=linux GOARCH=$goarch $GO build -trimpath -ldflags "$ldflags" -o "$build/bin/" ./cmd/sysextctl ./cmd/sysextd
 
 echo "generating man pages and completions"
 # gendocs runs on the build host, so no GOARCH here.
-GOARCH= $GO run -ldflags "-X $MODULE/internal/cli.Version=$raw_version" ./packaging/gendocs "$build"
+GOARCH= $GO run -ldflags "-X $MODULE/internal/buildinfo.Version=$raw_version" ./packaging/gendocs "$build"
 gzip -9n "$build"/man/*.8 "$build"/man/*.5
 
 date_rfc2822=$(date -u -R -d "@$SOURCE_DATE_EPOCH")

@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/spamtagger/sysextd/internal/buildcli"
+	"github.com/spamtagger/sysextd/internal/builder/buildcli"
 )
 
 // TestWorkflowUsesRealFlags checks that every `sysext-build VERB --flag`

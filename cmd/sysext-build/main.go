@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/spamtagger/sysextd/internal/buildcli"
+	"github.com/spamtagger/sysextd/internal/builder/buildcli"
 )
 
 func main() {

@@ -8,13 +8,13 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/spamtagger/sysextd/internal/cli"
+	"github.com/spamtagger/sysextd/internal/buildinfo"
 	"github.com/spamtagger/sysextd/internal/daemon"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := daemon.Main(ctx, os.Args[1:], os.Stderr, cli.Version)
+	code := daemon.Main(ctx, os.Args[1:], os.Stderr, buildinfo.Version)
 	stop()
 	os.Exit(code)
 }

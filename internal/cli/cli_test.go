@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spamtagger/sysextd/internal/buildinfo"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
@@ -309,7 +310,7 @@ func TestRunWithoutArgsShowsHelp(t *testing.T) {
 		t.Errorf("no args: exit %d, out %q", code, out.String())
 	}
 	out.Reset()
-	if code := Run(context.Background(), []string{"--version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), Version) {
+	if code := Run(context.Background(), []string{"--version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), buildinfo.Version) {
 		t.Errorf("--version: exit %d, out %q", code, out.String())
 	}
 }

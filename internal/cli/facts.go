@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/match"
 	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/rules"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
@@ -61,29 +60,8 @@ func printFacts(w io.Writer, f *facts.Facts, virtNote string) {
 		osLine += " (" + f.OS.VersionCodename + ")"
 	}
 	fmt.Fprintf(tw, "os\t%s\n", dash(strings.TrimSpace(osLine)))
-	virt := dash(f.Virtualization)
-	if virtNote != "" {
-		virt += "  (" + virtNote + ")"
-	}
-	fmt.Fprintf(tw, "virtualization\t%s\n", virt)
-	dmi := f.DMI.Vendor
-	if f.DMI.Product != "" {
-		dmi += ":" + f.DMI.Product
-	}
-	fmt.Fprintf(tw, "dmi\t%s\n", dash(dmi))
-	fmt.Fprintf(tw, "device_tree\t%s\n", dash(strings.Join(f.DeviceTree, " ")))
-	if len(f.PCI) == 0 {
-		fmt.Fprintf(tw, "pci\t-\n")
-	}
-	for _, d := range f.PCI {
-		fmt.Fprintf(tw, "pci\t%s:%s\t%s\n", d.Vendor, d.Device, d.Address)
-	}
-	for _, p := range slices.Sorted(maps.Keys(f.Files)) {
-		exists := "missing"
-		if f.Files[p] {
-			exists = "exists"
-		}
-		fmt.Fprintf(tw, "file\t%s\t%s\n", p, exists)
+	for _, line := range rules.FactLines(&f.Facts, virtNote) {
+		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
 }
@@ -175,8 +153,10 @@ func newExplainCmd(o *options) *cobra.Command {
 						mark = "YES"
 					}
 					fact := c.Fact
-					if note := o.virtNote(e); note != "" && c.Rule == "virt_env" {
-						fact += "; " + note
+					if k := rules.Lookup(c.Rule); k != nil && k.FromHost {
+						if note := o.virtNote(e); note != "" {
+							fact += "; " + note
+						}
 					}
 					fmt.Fprintf(w, "  %s %s %q  (host: %s)\n", mark, c.Rule, c.Pattern, fact)
 				}

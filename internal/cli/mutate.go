@@ -227,27 +227,24 @@ func nonNilResults(r []engine.Result) []engine.Result {
 	return r
 }
 
-// recoverAndAdopt runs, under the lock, what must precede any plan: undo
-// an interrupted step, then take over sysext.pl's leftovers.
+// recoverAndAdopt runs, under the lock, what must precede any plan
+// (engine.Start): undo an interrupted step, then take over sysext.pl's
+// leftovers.
 func (o *options) recoverAndAdopt(ctx context.Context, e *env) error {
-	rec, err := e.eng.Recover(ctx)
-	if rec.Undone != nil {
-		fmt.Fprintf(o.stderr, "sysextctl: undid the interrupted %s of %s\n", rec.Undone.Op, rec.Undone.Name)
-	}
+	err := e.eng.Start(ctx, engine.StartOptions{
+		OnRecovered: func(rec engine.Recovery, _ error) {
+			if rec.Undone != nil {
+				fmt.Fprintf(o.stderr, "sysextctl: undid the interrupted %s of %s\n", rec.Undone.Op, rec.Undone.Name)
+			}
+		},
+		OnAdopted: func(ad engine.Adoption) {
+			if len(ad.Adopted) > 0 {
+				fmt.Fprintf(o.stderr, "sysextctl: adopted sysext.pl images: %s\n", strings.Join(ad.Adopted, ", "))
+			}
+		},
+	})
 	if err != nil {
 		return exitWith(ExitFailure, err)
-	}
-	ad, err := e.eng.Adopt() // each move is logged as a warning
-	if err != nil {
-		return exitWith(ExitFailure, err)
-	}
-	if len(ad.Adopted) > 0 || len(ad.Moved) > 0 {
-		if len(ad.Adopted) > 0 {
-			fmt.Fprintf(o.stderr, "sysextctl: adopted sysext.pl images: %s\n", strings.Join(ad.Adopted, ", "))
-		}
-		if err := e.eng.Activate(ctx); err != nil {
-			return exitWith(ExitFailure, err)
-		}
 	}
 	return nil
 }

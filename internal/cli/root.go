@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/spamtagger/sysextd/internal/buildinfo"
 )
 
 // Exit codes of SPEC §10.
@@ -24,9 +26,6 @@ const (
 	ExitPartial = 3
 	ExitNetwork = 4
 )
-
-// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
-var Version = "dev"
 
 // exitError carries an exit code up to Run. Its message was already
 // printed when silent is set.
@@ -92,7 +91,7 @@ func newRootCmd(stdout, stderr io.Writer, setMemoryLimit func(int64) int64) *cob
 		Use:                        "sysextctl COMMAND",
 		Short:                      "Manage systemd system extensions on SpamTagger appliances",
 		Long:                       "sysextctl installs, updates and removes systemd system extensions (sysext images) from the\nreleases named in the SpamTagger manifests, recommending them from the host's hardware.",
-		Version:                    Version,
+		Version:                    buildinfo.Version,
 		SilenceUsage:               true,
 		SilenceErrors:              true,
 		Args:                       unknownCommand,

@@ -270,26 +270,27 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 			}
 		}
 		defer a.Close()
-		rec, err := a.Engine.Recover(ctx)
-		if err != nil {
-			return err
-		}
-		if rec.Undone != nil {
-			d.Log.Warn(fmt.Sprintf("undid the interrupted %s of %s", rec.Undone.Op, rec.Undone.Name), "extension", rec.Undone.Name)
-		}
-		// Builds fetched for this OS before an upgrade go in first: no
-		// network is needed, and the extensions keep working across it.
-		staged := a.Engine.ActivateStaged(ctx)
-		for _, r := range staged {
-			d.logResult(r)
-		}
-		a.Engine.RecordHistory("activate-staged", store.HistoryByDaemon, staged)
-		if ad, err := a.Engine.Adopt(); err != nil {
-			d.Log.Error("adopting sysext.pl images failed: "+err.Error(), "err", err)
-		} else if len(ad.Adopted) > 0 {
-			d.Log.Info("adopted sysext.pl images: " + strings.Join(ad.Adopted, " "))
-		}
-		return a.Engine.Activate(ctx)
+		return a.Engine.Start(ctx, engine.StartOptions{
+			Boot: true,
+			OnRecovered: func(rec engine.Recovery, err error) {
+				if err == nil && rec.Undone != nil {
+					d.Log.Warn(fmt.Sprintf("undid the interrupted %s of %s", rec.Undone.Op, rec.Undone.Name), "extension", rec.Undone.Name)
+				}
+			},
+			// Builds fetched for this OS before an upgrade go in first: no
+			// network is needed, and the extensions keep working across it.
+			OnStaged: func(staged []engine.Result) {
+				for _, r := range staged {
+					d.logResult(r)
+				}
+				a.Engine.RecordHistory("activate-staged", store.HistoryByDaemon, staged)
+			},
+			OnAdopted: func(ad engine.Adoption) {
+				if len(ad.Adopted) > 0 {
+					d.Log.Info("adopted sysext.pl images: " + strings.Join(ad.Adopted, " "))
+				}
+			},
+		})
 	}()
 }
 

@@ -139,7 +139,7 @@ func (e *Engine) target() fetch.Target {
 }
 
 func (e *Engine) host() image.Host {
-	return image.Host{ID: e.Facts.OS.ID, IDLike: e.Facts.OS.IDLike, VersionID: e.Facts.OS.VersionID, SysextLevel: e.Facts.OS.SysextLevel, Arch: e.Facts.Arch}
+	return image.HostOf(e.Facts.OS, e.Facts.Arch)
 }
 
 func request(en *manifest.Entry) fetch.Request {

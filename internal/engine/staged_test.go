@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 	"github.com/spamtagger/sysextd/internal/upgrade"
@@ -31,7 +32,7 @@ func TestStagedOSUpgrade(t *testing.T) {
 	b.src.releases["alpha@forky"] = &fetch.Release{Name: "alpha", Tag: "t1f", Version: "1+forky", BuildTime: fields["BUILD_TIME"],
 		Fields: fields, Image: fetch.Asset{Name: asset}}
 
-	s := &upgrade.StagedOS{ID: "debian", VersionID: "14", VersionCodename: "forky"}
+	s := &upgrade.StagedOS{OS: osrelease.OS{ID: "debian", VersionID: "14", VersionCodename: "forky"}}
 	rs := b.e.PrefetchStaged(context.Background(), s)
 	if len(rs) != 1 || !rs[0].OK {
 		t.Fatalf("prefetch = %+v", rs)

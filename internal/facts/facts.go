@@ -10,44 +10,30 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+
+	"github.com/spamtagger/sysextd/internal/osrelease"
+	"github.com/spamtagger/sysextd/internal/rules"
 )
 
 // Facts is the host description the matcher consumes. Its JSON form is what
-// `sysextctl facts --json` prints and `--facts FILE` reads.
+// `sysextctl facts --json` prints and `--facts FILE` reads. The facts the
+// rules look at (PCI, DMI, device tree, virtualization, flag files) are
+// each rule kind's own (internal/rules).
 type Facts struct {
-	Arch           string          `json:"arch"`
-	OS             OS              `json:"os"`
-	PCI            []PCIDevice     `json:"pci"`
-	DMI            DMI             `json:"dmi"`
-	DeviceTree     []string        `json:"device_tree"`
-	Virtualization string          `json:"virtualization"`
-	Files          map[string]bool `json:"files"`
+	Arch string `json:"arch"`
+	OS   OS     `json:"os"`
+	rules.Facts
 }
 
-// OS is the subset of os-release the tools use.
-type OS struct {
-	ID              string `json:"id"`
-	IDLike          string `json:"id_like,omitempty"` // blank-separated; systemd-sysext matches an image's ID against it
-	VersionID       string `json:"version_id"`
-	VersionCodename string `json:"version_codename"`
-	SysextLevel     string `json:"sysext_level,omitempty"`
-}
+// OS is the tree's OS identity (os-release), the one type every part of
+// the tools uses for it.
+type OS = osrelease.OS
 
-// PCIDevice is one device's IDs as 4-digit lower-case hex.
-type PCIDevice struct {
-	Address string `json:"address,omitempty"`
-	Vendor  string `json:"vendor"`
-	Device  string `json:"device"`
-}
-
-// DMI holds the trimmed system vendor and product name.
-type DMI struct {
-	Vendor  string `json:"vendor"`
-	Product string `json:"product"`
-}
-
-// FileExists reports a flag file's presence; paths not gathered are absent.
-func (f *Facts) FileExists(path string) bool { return f.Files[path] }
+// PCIDevice and DMI are the pci_id and dmi kinds' facts.
+type (
+	PCIDevice = rules.PCIDevice
+	DMI       = rules.DMI
+)
 
 // Load reads facts from a JSON file (the shape `facts --json` prints).
 func Load(path string) (*Facts, error) {
@@ -59,15 +45,7 @@ func Load(path string) (*Facts, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("parsing facts %s: %w", path, err)
 	}
-	if f.Files == nil {
-		f.Files = map[string]bool{}
-	}
-	if f.Virtualization == "" {
-		f.Virtualization = "none"
-	}
-	for i, d := range f.PCI {
-		f.PCI[i].Vendor, f.PCI[i].Device = normID(d.Vendor), normID(d.Device)
-	}
+	rules.Normalize(&f.Facts)
 	return &f, nil
 }
 

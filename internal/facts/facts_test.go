@@ -2,13 +2,10 @@ package facts
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
@@ -27,11 +24,11 @@ func TestGather(t *testing.T) {
 		wantDT     []string
 		wantOSFrom string
 	}{
-		{"vmware", []PCIDevice{{"0000:00:00.0", "8086", "7190"}, {"0000:00:07.7", "15ad", "0740"}, {"0000:00:0f.0", "15ad", "0405"}},
-			DMI{"VMware, Inc.", "VMware Virtual Platform"}, nil, "usr/lib"},
-		{"rpi4", []PCIDevice{{"0000:01:00.0", "1106", "3483"}}, DMI{}, []string{"raspberrypi,4-model-b", "brcm,bcm2711"}, "etc"},
-		{"lenovo", []PCIDevice{{"0000:00:02.0", "8086", "9a49"}, {"0000:00:14.3", "8086", "a0f0"}}, DMI{"LENOVO", "20W8S0K900"}, nil, "etc"},
-		{"kvm", []PCIDevice{{"0000:00:00.0", "8086", "1237"}, {"0000:00:01.0", "1af4", "1000"}}, DMI{"QEMU", "Standard PC (i440FX + PIIX, 1996)"}, nil, "etc"},
+		{"vmware", []PCIDevice{{Address: "0000:00:00.0", Vendor: "8086", Device: "7190"}, {Address: "0000:00:07.7", Vendor: "15ad", Device: "0740"}, {Address: "0000:00:0f.0", Vendor: "15ad", Device: "0405"}},
+			DMI{Vendor: "VMware, Inc.", Product: "VMware Virtual Platform"}, nil, "usr/lib"},
+		{"rpi4", []PCIDevice{{Address: "0000:01:00.0", Vendor: "1106", Device: "3483"}}, DMI{}, []string{"raspberrypi,4-model-b", "brcm,bcm2711"}, "etc"},
+		{"lenovo", []PCIDevice{{Address: "0000:00:02.0", Vendor: "8086", Device: "9a49"}, {Address: "0000:00:14.3", Vendor: "8086", Device: "a0f0"}}, DMI{Vendor: "LENOVO", Product: "20W8S0K900"}, nil, "etc"},
+		{"kvm", []PCIDevice{{Address: "0000:00:00.0", Vendor: "8086", Device: "1237"}, {Address: "0000:00:01.0", Vendor: "1af4", Device: "1000"}}, DMI{Vendor: "QEMU", Product: "Standard PC (i440FX + PIIX, 1996)"}, nil, "etc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.root, func(t *testing.T) {
@@ -63,34 +60,6 @@ func TestGather(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestVirtFallbacks(t *testing.T) {
-	failing := func(context.Context) (string, error) { return "", errors.New("no bus") }
-	hanging := func(ctx context.Context) (string, error) { <-ctx.Done(); return "", ctx.Err() }
-	tests := []struct {
-		name string
-		ds   []VirtDetector
-		want string
-	}{
-		{"first answers", []VirtDetector{fixedVirt("vmware"), fixedVirt("kvm")}, "vmware"},
-		{"falls back", []VirtDetector{failing, fixedVirt("qemu")}, "qemu"},
-		{"none answers", []VirtDetector{failing, failing}, "none"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := detectVirt(t.Context(), tt.ds, slog.New(slog.DiscardHandler)); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-	t.Run("hanging probe is cut off", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-		defer cancel()
-		if got := detectVirt(ctx, []VirtDetector{hanging}, slog.New(slog.DiscardHandler)); got != "none" {
-			t.Errorf("got %q, want none", got)
-		}
-	})
 }
 
 func TestLoadRoundTrip(t *testing.T) {

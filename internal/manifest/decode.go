@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/spamtagger/sysextd/internal/rules"
 )
 
 // decode turns a manifest's text into its tables. Unknown keys are
@@ -102,7 +104,7 @@ func unknownKeys(file string, strict *toml.StrictMissingError, pos *positions) [
 		}
 		msg := "unknown key (ignored)"
 		if len(key) == 2 {
-			if s := closest(key[1], Keys()); s != "" {
+			if s := rules.Closest(key[1], Keys()); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/rules"
 	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
@@ -104,8 +105,8 @@ func (s *Set) add(e *Entry) {
 }
 
 func (e *Entry) onlyEnabled() bool {
-	return e.Enabled != nil && e.URL == "" && len(e.PCIID)+len(e.DMI)+len(e.DeviceTree)+len(e.VirtEnv)+len(e.Conflicts) == 0 &&
-		e.IfFile == "" && e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == "" && len(e.Mirrors) == 0 && !e.Prerelease &&
+	return e.Enabled != nil && e.URL == "" && e.Rules.Empty() && len(e.Conflicts) == 0 &&
+		e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == "" && len(e.Mirrors) == 0 && !e.Prerelease &&
 		e.AllowShadow == nil && len(e.AllowEtc) == 0
 }
 
@@ -180,32 +181,12 @@ func validate(e *Entry) []Problem {
 			bad("mirrors", "%v", err)
 		}
 	}
-	for _, id := range e.PCIID {
-		if _, _, err := ParsePCIRule(id); err != nil {
-			bad("pci_id", "%v", err)
+	for _, k := range rules.Kinds {
+		for _, v := range k.Values(&e.Rules) {
+			if msg, warning := k.Validate(v); msg != "" {
+				ps = append(ps, Problem{Key: k.Key, Message: msg, Warning: warning})
+			}
 		}
-	}
-	for _, d := range e.DMI {
-		if strings.TrimSpace(d) == "" {
-			bad("dmi", "empty rule")
-		}
-	}
-	for _, d := range e.DeviceTree {
-		if strings.TrimSpace(d) == "" {
-			bad("device_tree", "empty rule")
-		}
-	}
-	for _, v := range e.VirtEnv {
-		if strings.TrimSpace(v) == "" {
-			bad("virt_env", "empty rule")
-			continue
-		}
-		if msg := checkVirt(v); msg != "" {
-			ps = append(ps, Problem{Key: "virt_env", Message: msg, Warning: true})
-		}
-	}
-	if e.IfFile != "" && !strings.HasPrefix(e.IfFile, "/") {
-		bad("if_file", "path %q must be absolute", e.IfFile)
 	}
 	for _, c := range e.Conflicts {
 		if !nameRE.MatchString(c) {
@@ -233,37 +214,4 @@ func validate(e *Entry) []Problem {
 		bad("asset", "invalid image name %q", e.Asset)
 	}
 	return ps
-}
-
-// ParsePCIRule splits "15ad" or "15ad:0405" (0x tolerated, any case) into
-// lower-case 4-digit hex vendor and device ("" for vendor-only rules).
-func ParsePCIRule(s string) (vendor, device string, err error) {
-	v, d, hasDevice := strings.Cut(strings.TrimSpace(s), ":")
-	vendor, err = normHex(v)
-	if err != nil {
-		return "", "", fmt.Errorf("invalid pci_id %q: %v", s, err)
-	}
-	if hasDevice {
-		if device, err = normHex(d); err != nil {
-			return "", "", fmt.Errorf("invalid pci_id %q: %v", s, err)
-		}
-	}
-	return vendor, device, nil
-}
-
-// NormHex normalizes a PCI ID as read from sysfs ("0x15AD\n") or a rule.
-func NormHex(s string) (string, error) { return normHex(s) }
-
-func normHex(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.TrimPrefix(s, "0x")
-	if s == "" || len(s) > 4 {
-		return "", fmt.Errorf("want 1 to 4 hex digits, got %q", s)
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return "", fmt.Errorf("not hex: %q", s)
-		}
-	}
-	return strings.Repeat("0", 4-len(s)) + s, nil
 }

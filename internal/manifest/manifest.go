@@ -8,21 +8,20 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/spamtagger/sysextd/internal/rules"
 )
 
 // Entry is one extension's table, after merging.
 type Entry struct {
-	Name       string   `toml:"-" json:"name"`
-	URL        string   `toml:"url" json:"url"`
-	PCIID      []string `toml:"pci_id" json:"pci_id,omitempty"`
-	DMI        []string `toml:"dmi" json:"dmi,omitempty"`
-	DeviceTree []string `toml:"device_tree" json:"device_tree,omitempty"`
-	VirtEnv    []string `toml:"virt_env" json:"virt_env,omitempty"`
-	IfFile     string   `toml:"if_file" json:"if_file,omitempty"`
-	Conflicts  []string `toml:"conflicts" json:"conflicts,omitempty"`
-	Update     string   `toml:"update" json:"update,omitempty"`
-	Asset      string   `toml:"asset" json:"asset,omitempty"`
-	Enabled    *bool    `toml:"enabled" json:"enabled,omitempty"`
+	Name string `toml:"-" json:"name"`
+	URL  string `toml:"url" json:"url"`
+	// The recommendation rules, one key per kind (internal/rules).
+	rules.Rules
+	Conflicts []string `toml:"conflicts" json:"conflicts,omitempty"`
+	Update    string   `toml:"update" json:"update,omitempty"`
+	Asset     string   `toml:"asset" json:"asset,omitempty"`
+	Enabled   *bool    `toml:"enabled" json:"enabled,omitempty"`
 	// Keys names the keys (keys.d file names or key ids) that may sign
 	// this extension's releases; empty means the keys whose
 	// NAME.extensions file names it (docs/trust.md).

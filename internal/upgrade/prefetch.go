@@ -65,7 +65,7 @@ func StagedImage(versionID, image string) (string, error) {
 // The hardware facts stay the host's.
 func TargetFacts(host *facts.Facts, s *StagedOS) *facts.Facts {
 	f := *host
-	f.OS = facts.OS{ID: s.ID, IDLike: s.IDLike, VersionID: s.VersionID, VersionCodename: s.VersionCodename, SysextLevel: s.SysextLevel}
+	f.OS = s.OS
 	return &f
 }
 
@@ -114,7 +114,7 @@ func ForBoot(root rootfs.Root, booted *facts.Facts) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", dir, err)
 	}
-	host := image.Host{ID: booted.OS.ID, IDLike: booted.OS.IDLike, VersionID: booted.OS.VersionID, SysextLevel: booted.OS.SysextLevel, Arch: booted.Arch}
+	host := image.HostOf(booted.OS, booted.Arch)
 	var out []string
 	var errs []error
 	for _, e := range entries {

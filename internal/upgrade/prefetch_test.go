@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/spamtagger/sysextd/internal/facts"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
@@ -77,8 +78,9 @@ func TestStagedNames(t *testing.T) {
 }
 
 func TestTargetFacts(t *testing.T) {
-	host := &facts.Facts{Arch: "amd64", Virtualization: "vmware", OS: facts.OS{ID: "debian", VersionID: "13", VersionCodename: "trixie", SysextLevel: "1"}}
-	got := TargetFacts(host, &StagedOS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky", SysextLevel: "2"})
+	host := &facts.Facts{Arch: "amd64", OS: facts.OS{ID: "debian", VersionID: "13", VersionCodename: "trixie", SysextLevel: "1"}}
+	host.Virtualization = "vmware"
+	got := TargetFacts(host, &StagedOS{OS: osrelease.OS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky", SysextLevel: "2"}})
 	if got.OS != (facts.OS{ID: "spamtagger", IDLike: "debian", VersionID: "14", VersionCodename: "forky", SysextLevel: "2"}) || got.Virtualization != "vmware" || got.Arch != "amd64" {
 		t.Errorf("TargetFacts = %+v", got)
 	}

@@ -24,13 +24,9 @@ import (
 
 // StagedOS is the OS of the deployment staged for the next boot.
 type StagedOS struct {
-	ID              string `json:"id"`
-	VersionID       string `json:"version_id"`
-	VersionCodename string `json:"version_codename"`
-	// IDLike and SysextLevel are the staged os-release's ID_LIKE and
-	// SYSEXT_LEVEL: systemd-sysext matches images against them too.
-	IDLike      string `json:"id_like,omitempty"`
-	SysextLevel string `json:"sysext_level,omitempty"`
+	// OS is the staged tree's os-release identity (ID_LIKE and
+	// SYSEXT_LEVEL included: systemd-sysext matches images against them).
+	osrelease.OS
 	// Image and ImageDigest are the container image the deployment was
 	// made from, when bootc knows it.
 	Image       string `json:"image,omitempty"`
@@ -184,12 +180,9 @@ func FromEntry(root rootfs.Root, e *BootEntry) (*StagedOS, error) {
 	if s.Stateroot == "" {
 		s.Stateroot = path.Base(path.Dir(path.Dir(tree)))
 	}
-	rel, err := readOSRelease(root, tree)
-	if err != nil {
+	if s.OS, err = readOS(root, tree); err != nil {
 		return nil, err
 	}
-	s.ID, s.VersionID, s.VersionCodename = rel["ID"], rel["VERSION_ID"], rel["VERSION_CODENAME"]
-	s.IDLike, s.SysextLevel = rel["ID_LIKE"], rel["SYSEXT_LEVEL"]
 	if s.ID == "" || (s.VersionID == "" && s.VersionCodename == "") {
 		return nil, fmt.Errorf("the os-release of the staged deployment %s has no ID or neither VERSION_ID nor VERSION_CODENAME", tree)
 	}
@@ -236,27 +229,23 @@ func findTree(root rootfs.Root, stateroot, name string) (string, error) {
 	return "", fmt.Errorf("the staged deployment %s is in more than one stateroot: %s", name, strings.Join(found, ", "))
 }
 
-// readOSRelease reads usr/lib/os-release of a tree (etc/os-release in a
-// deployment is a relative symlink to it), resolving symlinks inside root.
-func readOSRelease(root rootfs.Root, tree string) (map[string]string, error) {
+// readOS reads the OS identity of a tree (osrelease.ReadOS: etc/os-release,
+// in a deployment a relative symlink to usr/lib/os-release, then
+// usr/lib/os-release), resolving symlinks inside the tree.
+func readOS(root rootfs.Root, tree string) (osrelease.OS, error) {
 	r, err := root.Open()
 	if err != nil {
-		return nil, err
+		return osrelease.OS{}, err
 	}
 	defer r.Close()
-	var errs []error
-	for _, p := range []string{tree + "/usr/lib/os-release", tree + "/etc/os-release"} {
-		f, err := r.Open(rootfs.InRoot(p))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(f, 64<<10))
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", p, err)
-		}
-		return osrelease.Parse(data), nil
+	t, err := r.OpenRoot(rootfs.InRoot(tree))
+	if err != nil {
+		return osrelease.OS{}, fmt.Errorf("reading the os-release of the staged deployment: %w", err)
 	}
-	return nil, fmt.Errorf("reading the os-release of the staged deployment: %w", errors.Join(errs...))
+	defer t.Close()
+	id, _, err := osrelease.ReadOS(t)
+	if err != nil {
+		return osrelease.OS{}, fmt.Errorf("reading the os-release of the staged deployment: %w", err)
+	}
+	return id, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -44,7 +45,7 @@ func TestStaged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := StagedOS{ID: "debian", VersionID: "14", VersionCodename: "forky", IDLike: "spamtagger-base", SysextLevel: "2",
+			want := StagedOS{OS: osrelease.OS{ID: "debian", VersionID: "14", VersionCodename: "forky", IDLike: "spamtagger-base", SysextLevel: "2"},
 				Image: "ghcr.io/spamtagger/spamtagger-bootc:forky", ImageDigest: "sha256:16dc2b6256b4ff0d2ec18d2dbfb06d117904010c8cf9732cdb022818cf7a7566",
 				Stateroot: "default", Checksum: stagedSum, DeploySerial: 0, Tree: "/sysroot/ostree/deploy/default/deploy/" + stagedSum + ".0"}
 			if got == nil || *got != want {

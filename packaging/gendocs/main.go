@@ -24,7 +24,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 
+	"github.com/spamtagger/sysextd/internal/buildinfo"
 	"github.com/spamtagger/sysextd/internal/cli"
+	"github.com/spamtagger/sysextd/internal/rules"
 )
 
 var (
@@ -58,12 +60,23 @@ func run(out string) error {
 	if err := genMan(manDir); err != nil {
 		return err
 	}
-	for name, page := range map[string][]byte{"sysextd.8": sysextdPage, "sysext.toml.5": manifestPage} {
+	for name, page := range map[string][]byte{"sysextd.8": sysextdPage, "sysext.toml.5": ruleKinds(manifestPage)} {
 		if err := os.WriteFile(filepath.Join(manDir, name), page, 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
 	return genCompletions(compDir)
+}
+
+// ruleKinds fills sysext.toml(5)'s template with the rule kinds of the
+// registry: their KEYS entries and the list of them.
+func ruleKinds(page []byte) []byte {
+	s := string(page)
+	if i := strings.Index(s, `.\" @RULE-KEYS@`); i >= 0 {
+		end := i + strings.Index(s[i:], "\n") + 1
+		s = s[:i] + rules.ManKeys() + s[end:]
+	}
+	return []byte(strings.ReplaceAll(s, "@RULE-LIST@", rules.ManList()))
 }
 
 func genMan(dir string) error {
@@ -75,7 +88,7 @@ func genMan(dir string) error {
 	header := &doc.GenManHeader{
 		Title:   "SYSEXTCTL",
 		Section: "8",
-		Source:  "sysextd " + cli.Version,
+		Source:  "sysextd " + buildinfo.Version,
 		Manual:  "System Administration",
 	}
 	if err := doc.GenManTree(root, header, dir); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/cli"
 	"github.com/spamtagger/sysextd/internal/daemon"
 	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/rules"
 )
 
 func generated(t *testing.T) string {
@@ -68,7 +69,7 @@ func TestManifestPageNamesEveryKey(t *testing.T) {
 			t.Errorf("sysext.toml.5 does not document key %s", k)
 		}
 	}
-	for _, v := range manifest.VirtNames {
+	for _, v := range rules.VirtNames {
 		if !regexp.MustCompile(`[ \n]` + regexp.QuoteMeta(v) + `[,.]`).MatchString(page) {
 			t.Errorf("sysext.toml.5 does not list virt_env %s", v)
 		}

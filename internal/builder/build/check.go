@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/spamtagger/sysextd/internal/debian"
+	"github.com/spamtagger/sysextd/internal/builder/debian"
 
 	"pault.ag/go/debian/version"
 )

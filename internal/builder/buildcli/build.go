@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/builder/build"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 

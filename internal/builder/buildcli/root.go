@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/build"
-	"github.com/spamtagger/sysextd/internal/debian"
-	"github.com/spamtagger/sysextd/internal/ocibase"
+	"github.com/spamtagger/sysextd/internal/builder/build"
+	"github.com/spamtagger/sysextd/internal/builder/debian"
+	"github.com/spamtagger/sysextd/internal/builder/ocibase"
 )
 
 // Exit codes.
@@ -185,8 +185,18 @@ func NewRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Com
 // Run executes args and returns the exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := NewRootCmd(stdout, stderr, os.Getenv)
+	cmd.InitDefaultHelpCmd()
+	cmd.InitDefaultCompletionCmd()
+	typeUsageErrors(cmd)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
+	if err != nil && !isCompletionRequest(args) {
+		// The one error cobra does not let a hook type: an argument
+		// the root takes for a command it does not have.
+		if _, _, ferr := cmd.Find(args); ferr != nil {
+			err = &exitError{ExitUsage, ferr}
+		}
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -198,10 +208,31 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "sysext-build:", err)
-	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts") {
-		return ExitUsage
-	}
 	return ExitFailure
+}
+
+// isCompletionRequest is true for the hidden command the shell completion
+// scripts run; cobra adds it to the tree only while executing it.
+func isCompletionRequest(args []string) bool {
+	return len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd)
+}
+
+// typeUsageErrors makes every command of the tree report cobra's argument
+// errors as usage errors (flag errors are typed by the root's
+// FlagErrorFunc, an unknown command by Run), so that no exit code is chosen by an error's text. Call
+// it once the tree is complete (completion and help commands included).
+func typeUsageErrors(c *cobra.Command) {
+	if v := c.Args; v != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := v(cmd, args); err != nil {
+				return &exitError{ExitUsage, err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		typeUsageErrors(sub)
+	}
 }
 
 func metadataArg(args []string) string {

@@ -13,7 +13,8 @@ import (
 	"github.com/google/go-github/v93/github"
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/builder/build"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
@@ -142,12 +143,7 @@ func releaseNotes(dir string, assets []string) string {
 		if err != nil {
 			continue
 		}
-		f := map[string]string{}
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, "="); ok {
-				f[k] = strings.Trim(v, `"`)
-			}
-		}
+		f := osrelease.Parse(data)
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", f["VERSION_CODENAME"], f["PACKAGE_VERSION"], f["ARCH"])
 	}
 	return b.String()

@@ -1,7 +1,7 @@
 // Package build turns a sysext template's metadata.json into release
 // assets: for each dist and architecture an IMAGE_DIST_ARCH.squashfs and
 // its .manifest, plus release.json and SHA256SUMS. Dependencies are
-// resolved and unpacked with internal/debian; nothing runs as root and no
+// resolved and unpacked with internal/builder/debian; nothing runs as root and no
 // container is needed.
 package build
 

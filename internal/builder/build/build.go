@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/debian"
+	"github.com/spamtagger/sysextd/internal/builder/debian"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/trust"
@@ -45,11 +46,8 @@ func LoadBase(path string) (*Base, error) {
 		if b.Groups, err = debian.ReadIDs(filepath.Join(path, "etc/group")); err != nil {
 			return nil, err
 		}
-		for _, p := range []string{"etc/os-release", "usr/lib/os-release"} {
-			if data, err := os.ReadFile(filepath.Join(path, p)); err == nil {
-				b.Codename = osrelease.Parse(data)["VERSION_CODENAME"]
-				break
-			}
+		if b.Codename, err = baseCodename(path); err != nil {
+			return nil, err
 		}
 	}
 	f, err := os.Open(status)
@@ -68,6 +66,25 @@ func LoadBase(path string) (*Base, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// baseCodename is the VERSION_CODENAME of the base tree's OS identity
+// (osrelease.ReadOS: /etc/os-release, then /usr/lib/os-release); a tree
+// without one has none.
+func baseCodename(dir string) (string, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", fmt.Errorf("reading base: %w", err)
+	}
+	defer r.Close()
+	id, _, err := osrelease.ReadOS(r)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading base: %w", err)
+	}
+	return id.VersionCodename, nil
 }
 
 // Options is one build.

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/builder/build"
 )
 
 func newCheckCmd(getenv func(string) string) *cobra.Command {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-github/v93/github"
 
-	"github.com/spamtagger/sysextd/internal/build"
+	"github.com/spamtagger/sysextd/internal/builder/build"
 	"github.com/spamtagger/sysextd/internal/fetch"
 )
 

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/spamtagger/sysextd/internal/debian"
+	"github.com/spamtagger/sysextd/internal/builder/debian"
 )
 
 // CommandError is a failed external command with what it wrote.

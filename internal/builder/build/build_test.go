@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/debian"
+	"github.com/spamtagger/sysextd/internal/builder/debian"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/testutil/fakearchive"
