@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+
+	"github.com/jaypipes/ghw"
 
 	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rootfs"
@@ -28,6 +31,9 @@ func Gather(ctx context.Context, root rootfs.Root, opts Options) (*Facts, error)
 	if f.OS, err = readOS(root); err != nil {
 		return nil, err
 	}
+	if opts.DMI == nil {
+		opts.DMI = ghwDMI
+	}
 	if f.Facts, err = rules.Gather(ctx, root, opts); err != nil {
 		return nil, err
 	}
@@ -50,4 +56,26 @@ func readOS(root rootfs.Root) (OS, error) {
 		return OS{}, nil
 	}
 	return id, err
+}
+
+// ghwDMI reads the DMI system vendor and product with ghw (only asked
+// where sysfs has DMI: ghw's fallback to the device tree is the
+// device_tree rules' business).
+func ghwDMI(root rootfs.Root) (rules.DMI, error) {
+	opts := []any{ghw.WithDisableWarnings(), ghw.WithDisableTools()}
+	if !root.IsHost() {
+		opts = append(opts, ghw.WithChroot(root.Dir()))
+	}
+	info, err := ghw.Product(opts...)
+	if err != nil {
+		return rules.DMI{}, err
+	}
+	clean := func(s string) string {
+		s = strings.TrimSpace(s)
+		if s == "unknown" {
+			return ""
+		}
+		return s
+	}
+	return rules.DMI{Vendor: clean(info.Vendor), Product: clean(info.Name)}, nil
 }

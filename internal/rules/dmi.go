@@ -32,7 +32,20 @@ after trimming.
 `,
 	values:   func(r *Rules) []string { return r.DMI },
 	validate: nonEmpty,
-	gather: func(_ context.Context, root rootfs.Root, _ Options, f *Facts) error {
+	gather: func(_ context.Context, root rootfs.Root, o Options, f *Facts) error {
+		if _, err := os.Stat(root.Path(rootfs.SysfsDir + "/class/dmi/id")); err != nil {
+			return nil // no DMI (the device tree rules cover such boards)
+		}
+		if o.DMI != nil {
+			d, err := o.DMI(root)
+			if err == nil {
+				f.DMI = d
+				return nil
+			}
+			if o.Logger != nil {
+				o.Logger.Debug("reading DMI: " + err.Error())
+			}
+		}
 		f.DMI = readDMI(root)
 		return nil
 	},

@@ -122,7 +122,11 @@ type Options struct {
 	Files []string
 	// Virt detectors are tried in order; the first answer wins. With none
 	// given, `systemd-detect-virt` is used. None answering means "none".
-	Virt   []VirtDetector
+	Virt []VirtDetector
+	// DMI reads the system vendor and product name; nil reads sysfs
+	// directly. facts.Gather passes ghw's reader: this package stays
+	// free of ghw (and with it of net/http) because manifest imports it.
+	DMI    func(root rootfs.Root) (DMI, error)
 	Logger *slog.Logger
 }
 
