@@ -106,6 +106,9 @@ func LoadConfig(root rootfs.Root) (Config, error) {
 	if len(cfg.Mirrors) == 0 {
 		cfg.Mirrors = nil // "mirrors = []" is the default
 	}
+	if len(cfg.Insecure) == 0 {
+		cfg.Insecure = nil // "insecure = []" is the default
+	}
 	if len(cfg.GitHubEnterprise) == 0 {
 		cfg.GitHubEnterprise = nil
 	}
