@@ -396,7 +396,13 @@ func TestSysextBuildOpenVMTools(t *testing.T) {
 	})
 	t.Run("installs and runs on a booted trixie", func(t *testing.T) {
 		a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
-		a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte("[open-vm-tools]\nurl = \"https://github.com/SpamTagger/sysext-open-vm-tools\"\n"), 0o644)
+		// sysext-build resolves every dependency the minimal base lacks,
+		// libpam-cap among them, whose /etc/security/capability.conf the
+		// payload policy refuses unless the entry allows it (docs/trust.md);
+		// the template-built image (TestVGAuthThroughSysextctl) needs no
+		// allowance.
+		a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte("[open-vm-tools]\nurl = \"https://github.com/SpamTagger/sysext-open-vm-tools\"\n"+
+			"allow_etc = [\"security/capability.conf\"]\n"), 0o644)
 		release.Publish(t, a.gh, release.Ext{Package: "open-vm-tools", Version: fields["PACKAGE_VERSION"], Image: "sysext-open-vm-tools",
 			Arch: "amd64", ImagePath: img, Release: fields, ManifestFields: fields})
 		a.mustCtl("install", "open-vm-tools")
