@@ -31,7 +31,9 @@ type Config struct {
 	FactsFile string // replaces detection when set
 	MaxSize   int64
 	Progress  io.Writer
-	Logger    *slog.Logger
+	// OnProgress hears the bytes of each image download (the daemon's API).
+	OnProgress func(asset string, done, total int64)
+	Logger     *slog.Logger
 	// Manifests, when set, is used instead of loading the manifests (the
 	// daemon keeps its last good set when a file breaks).
 	Manifests *manifest.Set

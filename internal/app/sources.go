@@ -109,7 +109,7 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 		cacheDir = ""
 	}
 	gh, err := fetch.New(fetch.Options{APIBase: cfg.GitHubAPI, Token: cfg.Token, CacheDir: cacheDir,
-		MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, RequireDigest: cfg.Sources.RequireDigest})
+		MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, OnProgress: cfg.OnProgress, RequireDigest: cfg.Sources.RequireDigest})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the GitHub source: %w", err)
 	}
@@ -129,13 +129,13 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 			}
 		}
 		g, err := fetch.New(fetch.Options{APIBase: api, Enterprise: true, Hosts: []string{host}, Token: cfg.Token,
-			CacheDir: cacheDir, MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, RequireDigest: cfg.Sources.RequireDigest})
+			CacheDir: cacheDir, MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, OnProgress: cfg.OnProgress, RequireDigest: cfg.Sources.RequireDigest})
 		if err != nil {
 			return nil, fmt.Errorf("configuring GitHub Enterprise %s: %w", host, err)
 		}
 		r.GitHub[host] = g
 	}
-	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest}
+	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest, Tee: fetch.ProgressTee(cfg.Progress, cfg.OnProgress)}
 	mirrorOpts := httpOpts
 	mirrorOpts.Auth = cfg.Sources.Auth // registries log in their own way (docs/sources.md)
 	r.Kinds[sourceref.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)

@@ -71,6 +71,8 @@ type Engine struct {
 	// SystemdVersion is the root's systemd major version (0: unknown,
 	// read from the root when first needed).
 	SystemdVersion int
+	// Observer, when set, hears each step's phases (events.go).
+	Observer Observer
 }
 
 // systemdVersion is the root's systemd major version, read once; 0 when

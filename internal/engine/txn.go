@@ -78,6 +78,7 @@ type txn struct {
 func (t *txn) run(ctx context.Context, phases []Phase) error {
 	for _, p := range phases {
 		failpoint.Hit(string(t.s.Op) + ":" + string(p) + ":before")
+		t.e.phase(t.s.Name, p)
 		if p == PhasePlace {
 			// From here on the host changes: a cancelled run (SIGTERM)
 			// finishes or rolls back the step rather than leave it half done.

@@ -28,12 +28,7 @@ func (g *GitHub) Download(ctx context.Context, a Asset, dir string) (*Downloaded
 	}
 	opts := source.HTTPOptions{MinRate: g.opts.MinRate, RateWindow: g.opts.RateWindow, Deadline: g.opts.Deadline,
 		MaxSize: g.opts.MaxSize, RequireDigest: g.opts.RequireDigest}
-	if g.opts.Progress != nil {
-		opts.Tee = func(a Asset) (io.Writer, func()) {
-			p := newProgress(g.opts.Progress, a.Name, a.Size)
-			return p, p.done
-		}
-	}
+	opts.Tee = ProgressTee(g.opts.Progress, g.opts.OnProgress)
 	return source.DownloadTo(ctx, &opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) {
 		return g.open(ctx, a, false)
 	})
