@@ -18,6 +18,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/systemd/slog-journal v0.1.2
 	github.com/ulikunitz/xz v0.5.15
+	github.com/varlink/go v0.4.1-0.20261015173642-c935be0c53f7
 	golang.org/x/crypto v0.41.0
 	golang.org/x/sys v0.50.0
 	oras.land/oras-go/v2 v2.7.0
