@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,11 @@ import (
 func newLifecycleCmds(o *options) []*cobra.Command {
 	record := func(use, short string, args cobra.PositionalArgs, fn func(e *env, args []string) (string, error)) *cobra.Command {
 		return &cobra.Command{Use: use, Short: short, Args: args, RunE: func(cmd *cobra.Command, args []string) error {
+			if c, ok := o.daemon(cmd.Context()); ok {
+				defer c.Close()
+				method := strings.ToUpper(use[:1]) + use[1:strings.IndexByte(use, ' ')]
+				return o.viaDaemonRecord(cmd.Context(), c, method, map[string]string{"name": args[0]})
+			}
 			return o.locked(cmd.Context(), func(ctx context.Context, e *env) error {
 				msg, err := fn(e, args)
 				if err != nil {
@@ -42,6 +48,10 @@ func newLifecycleCmds(o *options) []*cobra.Command {
 		Short: "Install the release of an extension with PACKAGE_VERSION VERSION and stay on it",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, ok := o.daemonUnlessDryRun(cmd.Context()); ok {
+				defer c.Close()
+				return o.viaDaemonMutate(cmd.Context(), c, "Pin", map[string]string{"name": args[0], "version": args[1]})
+			}
 			return o.locked(cmd.Context(), func(ctx context.Context, e *env) error {
 				if err := e.eng.SetPin(args[0], args[1]); err != nil {
 					return exitWith(ExitFailure, err)
@@ -59,6 +69,10 @@ func newLifecycleCmds(o *options) []*cobra.Command {
 			"The extension is then held: `sysextctl unhold NAME` lets updates resume.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, ok := o.daemonUnlessDryRun(cmd.Context()); ok {
+				defer c.Close()
+				return o.viaDaemonMutate(cmd.Context(), c, "Rollback", map[string]string{"name": args[0]})
+			}
 			return o.locked(cmd.Context(), func(ctx context.Context, e *env) error {
 				plan, err := e.eng.RollbackPlan(ctx, args[0])
 				return o.applyPlan(ctx, e, "rollback", plan, err)

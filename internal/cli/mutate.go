@@ -62,6 +62,12 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 			return exitWith(ExitUsage, err)
 		}
 	}
+	if len(imgs) == 0 && !o.dryRun {
+		if c, ok := o.daemon(ctx); ok {
+			defer c.Close()
+			return o.viaDaemonMutate(ctx, c, verbMethods[verb], map[string][]string{"names": names})
+		}
+	}
 	e, err := o.newEnv(ctx)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -21,6 +22,16 @@ func newRecoverCmd(o *options) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if c, ok := o.daemon(ctx); ok {
+				defer c.Close()
+				var out struct {
+					Recovery engine.Recovery `json:"recovery"`
+				}
+				if err := o.call(ctx, c, "Recover", nil, &out, nil); err != nil {
+					return err
+				}
+				return o.printRecovery(out.Recovery, nil)
+			}
 			e, err := o.newEnv(ctx)
 			if err != nil {
 				return err
@@ -34,25 +45,30 @@ func newRecoverCmd(o *options) *cobra.Command {
 			}
 			defer release()
 			rec, err := e.eng.Recover(ctx)
-			if o.json {
-				if jerr := writeJSON(o.stdout, rec); jerr != nil {
-					return jerr
-				}
-			} else if !o.quiet {
-				if rec.Undone != nil {
-					fmt.Fprintf(o.stdout, "undid the interrupted %s of %s\n", rec.Undone.Op, rec.Undone.Name)
-				}
-				for _, p := range rec.Removed {
-					fmt.Fprintf(o.stdout, "removed leftover %s\n", p)
-				}
-				if rec.Undone == nil && len(rec.Removed) == 0 && err == nil {
-					fmt.Fprintln(o.stdout, "nothing to recover")
-				}
-			}
-			if err != nil {
-				return exitWith(ExitFailure, err)
-			}
-			return nil
+			return o.printRecovery(rec, err)
 		},
 	}
+}
+
+// printRecovery prints what recover did (or would have, when err).
+func (o *options) printRecovery(rec engine.Recovery, err error) error {
+	if o.json {
+		if jerr := writeJSON(o.stdout, rec); jerr != nil {
+			return jerr
+		}
+	} else if !o.quiet {
+		if rec.Undone != nil {
+			fmt.Fprintf(o.stdout, "undid the interrupted %s of %s\n", rec.Undone.Op, rec.Undone.Name)
+		}
+		for _, p := range rec.Removed {
+			fmt.Fprintf(o.stdout, "removed leftover %s\n", p)
+		}
+		if rec.Undone == nil && len(rec.Removed) == 0 && err == nil {
+			fmt.Fprintln(o.stdout, "nothing to recover")
+		}
+	}
+	if err != nil {
+		return exitWith(ExitFailure, err)
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/spamtagger/sysextd/internal/daemon"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
+	"github.com/spamtagger/sysextd/internal/testutil/release"
 )
 
 func TestStatus(t *testing.T) {
@@ -73,5 +75,32 @@ func TestStatus(t *testing.T) {
 	stdout, stderr, code := f.run("status", "--offline")
 	if code != 0 || !strings.Contains(stderr, "daemon.json") || !strings.Contains(stdout, "EXTENSION") {
 		t.Errorf("corrupt daemon.json: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestStatusNeedsNoNetwork: status answers from the cached release data,
+// root or not, when GitHub cannot be reached, and says how old it is;
+// --refresh is the explicit request that needs the network.
+func TestStatusNeedsNoNetwork(t *testing.T) {
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.publish(release.Ext{Package: "hello", Version: "1.0-1", Repo: "sysext-template"})
+	f.mustRun("list") // fills the cache
+	f.gh.SetAPIFault(fakegithub.FaultServerError)
+	out, stderr, code := f.run("status", "--json")
+	if code != ExitOK {
+		t.Fatalf("status --json with GitHub failing: exit %d (%s), want 0", code, stderr)
+	}
+	var v daemon.StatusReport
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.ReleaseData.CheckedAt == nil || v.ReleaseData.AgeSeconds == nil || *v.ReleaseData.AgeSeconds > 60 || v.ReleaseData.Refreshed {
+		t.Errorf("release_data = %+v, want checked within the last minute, not refreshed", v.ReleaseData)
+	}
+	if out := f.mustRun("status"); !strings.Contains(out, "Releases: checked ") {
+		t.Errorf("status does not say how old the release data is:\n%s", out)
+	}
+	if _, _, code := f.run("status", "--refresh"); code != ExitNetwork {
+		t.Errorf("status --refresh with GitHub failing: exit %d, want %d", code, ExitNetwork)
 	}
 }

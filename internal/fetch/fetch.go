@@ -62,12 +62,12 @@ type Options struct {
 	Hosts      []string
 	// RequireDigest refuses assets without a published digest.
 	RequireDigest bool
-	Progress      io.Writer    // progress bar target (a terminal) or nil
+	Progress      io.Writer // progress bar target (a terminal) or nil
 	// OnProgress, when set, hears the bytes of each image download, at
 	// most ten times a second and once at its end (the daemon's API).
 	OnProgress func(asset string, done, total int64)
-	Logger        *slog.Logger // default: discard
-	HTTPClient    *http.Client // its Transport is used as the base transport, if set
+	Logger     *slog.Logger // default: discard
+	HTTPClient *http.Client // its Transport is used as the base transport, if set
 }
 
 // Defaults.
