@@ -61,6 +61,9 @@ type Config struct {
 	RequireDigest    bool     `toml:"require_digest"`
 	// Insecure lists LAN registries (host:port) reached over plain HTTP.
 	Insecure []string `toml:"insecure"`
+	// AdminGroup names the group whose members may call the API's
+	// mutating methods besides root; empty: root only (docs/api.md).
+	AdminGroup string `toml:"admin_group"`
 
 	window *window
 }

@@ -8,8 +8,11 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/fetch"
@@ -30,12 +33,19 @@ type Daemon struct {
 	// Version is written to the status file (status.go).
 	Version string
 
-	status Status // what StatusFile says (status.go)
+	status   Status // what StatusFile says (status.go)
+	statusMu sync.Mutex
 
-	lastGood *manifest.Set
-	lastErr  string        // the last failure, for STATUS=
-	backoff  time.Duration // first retry delay; default minBackoff
-	now      func() time.Time
+	// cfg is the configuration in force, for API calls (api.go); hub
+	// hands events to Watch.
+	cfg atomic.Pointer[Config]
+	hub *api.Hub
+
+	lastGoodMu sync.Mutex
+	lastGood   *manifest.Set
+	lastErr    string        // the last failure, for STATUS=
+	backoff    time.Duration // first retry delay; default minBackoff
+	now        func() time.Time
 }
 
 const (
@@ -61,6 +71,11 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 	cfg, err := LoadConfig(d.Root)
 	if err != nil {
 		d.Log.Error("bad configuration, using defaults: "+err.Error(), "err", err)
+	}
+	d.setConfig(cfg)
+	d.hub = api.NewHub()
+	if !once {
+		d.serveAPI(ctx)
 	}
 	d.notify("STATUS=Activating installed extensions")
 	d.report(StateActivating, time.Time{})
@@ -108,6 +123,9 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 			d.notify("STATUS=Idle; next check at " + nextAt.Format(time.RFC3339))
 			d.report(StateIdle, nextAt)
 		}
+		if started {
+			d.checkFinished(ctx, out.failed)
+		}
 		d.Log.Info("next update check", "at", nextAt.Format(time.RFC3339), "failures", failures)
 		// Hand the cycle's garbage back to the kernel: idle RSS is what an
 		// appliance pays all day.
@@ -128,6 +146,7 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 			cfg2, err := LoadConfig(d.Root)
 			if err == nil {
 				cfg = cfg2
+				d.setConfig(cfg)
 			}
 		case <-rebootC:
 			d.maybeReboot(ctx, cfg)
@@ -171,8 +190,24 @@ func (d *Daemon) notify(state string) {
 	}
 }
 
+// setConfig makes cfg the configuration API calls see.
+func (d *Daemon) setConfig(cfg Config) { d.cfg.Store(&cfg) }
+
+// config is the configuration in force.
+func (d *Daemon) config() Config {
+	if c := d.cfg.Load(); c != nil {
+		return *c
+	}
+	return DefaultConfig()
+}
+
 // build wires one run. A broken manifest falls back to the last good set.
 func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
+	return d.buildWith(ctx, cfg, nil)
+}
+
+// buildWith is build with a listener for download bytes (the API).
+func (d *Daemon) buildWith(ctx context.Context, cfg Config, onProgress func(string, int64, int64)) (*app.App, error) {
 	token, err := app.Token(cfg.TokenFile, d.Getenv)
 	if err != nil {
 		d.Log.Warn("no GitHub token: "+err.Error(), "err", err)
@@ -185,8 +220,10 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 	for _, w := range warnings {
 		d.Log.Warn(w.String())
 	}
+	d.lastGoodMu.Lock()
 	if merr != nil {
 		if d.lastGood == nil {
+			d.lastGoodMu.Unlock()
 			return nil, fmt.Errorf("no usable manifest yet: %w", merr)
 		}
 		d.Log.Error("manifest broken, keeping the last good configuration: "+merr.Error(), "err", merr)
@@ -194,6 +231,7 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 	} else {
 		d.lastGood = set
 	}
+	d.lastGoodMu.Unlock()
 	srcs := cfg.sources()
 	// A broken auth.conf costs only the mirrors that need a login, never
 	// the rest of the run.
@@ -213,7 +251,8 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 		d.Log.Error("registry logins not loaded, registries that need one will refuse: "+err.Error(), "err", err)
 	}
 	srcs.Logins = logins
-	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: srcs})
+	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: srcs,
+		OnProgress: onProgress})
 }
 
 // locked runs fn with the mutation lock held; the lock is never held

@@ -99,6 +99,8 @@ func PendingReboot(root rootfs.Root) Reboot {
 // A failed write is logged, never fatal: the status is for people.
 func (d *Daemon) report(state string, next time.Time) {
 	now := d.now()
+	d.statusMu.Lock()
+	defer d.statusMu.Unlock()
 	st := &d.status
 	if st.StartedAt.IsZero() {
 		st.StartedAt, st.PID, st.Version = now, os.Getpid(), d.Version
