@@ -83,8 +83,9 @@ type Server struct {
 	Hub     *Hub
 	Log     *slog.Logger
 
-	// peer reads a connection's credentials; PeerOf unless a test sets it.
-	peer func(net.Conn) (Peer, error)
+	// Peer reads a connection's credentials; nil is PeerOf (tests set
+	// another to call as another user).
+	Peer func(net.Conn) (Peer, error)
 	once sync.Once
 	svc  *varlink.Service
 }
@@ -102,8 +103,8 @@ func (s *Server) init() {
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
-		if s.peer == nil {
-			s.peer = PeerOf
+		if s.Peer == nil {
+			s.Peer = PeerOf
 		}
 		if s.Hub == nil {
 			s.Hub = NewHub()
@@ -146,7 +147,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // whose credentials cannot be read is closed unserved.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	s.init()
-	p, err := s.peer(c)
+	p, err := s.Peer(c)
 	if err != nil {
 		s.Log.Warn("refusing an API connection: "+err.Error(), "err", err)
 		c.Close()
