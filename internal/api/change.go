@@ -94,6 +94,7 @@ func (s *Server) lockedRaw(ctx context.Context, c *varlink.Call, more, prepare b
 			sess.Engine.Observer = st
 		}
 		out, err := fn(ctx, sess)
+		s.lists.invalidate()
 		if s.Changed != nil {
 			s.Changed(ctx, sess)
 		}

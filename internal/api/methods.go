@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/varlink/go/varlink"
 
@@ -87,6 +89,13 @@ func (s *Server) list(ctx context.Context, c *varlink.Call) error {
 	if ok, err := params(ctx, c, &p); !ok {
 		return err
 	}
+	var key string
+	if !p.Refresh {
+		key = s.lists.fingerprint(s.Root, s.Hub.published.Load())
+		if r, ok := s.lists.get(key, time.Now()); ok {
+			return c.Reply(ctx, r)
+		}
+	}
 	return s.read(ctx, c, func(sess *Session) (any, error) {
 		opts := engine.ListOptions{Offline: !p.Refresh}
 		if p.Refresh {
@@ -96,9 +105,16 @@ func (s *Server) list(ctx context.Context, c *varlink.Call) error {
 		if items == nil {
 			items = []engine.Item{}
 		}
-		return struct {
+		if err != nil {
+			return nil, err
+		}
+		reply, err := json.Marshal(struct {
 			Extensions []engine.Item `json:"extensions"`
-		}{items}, err
+		}{items})
+		if err == nil && !p.Refresh {
+			s.lists.put(key, time.Now(), reply)
+		}
+		return json.RawMessage(reply), err
 	})
 }
 

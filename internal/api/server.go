@@ -86,8 +86,9 @@ type Server struct {
 	// Peer reads a connection's credentials; nil is PeerOf (tests set
 	// another to call as another user).
 	Peer func(net.Conn) (Peer, error)
-	once sync.Once
-	svc  *varlink.Service
+	once  sync.Once
+	svc   *varlink.Service
+	lists listCache
 }
 
 type peerKey struct{}

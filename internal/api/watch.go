@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -75,8 +76,9 @@ func EventOf(h store.HistoryEntry) Event {
 // watchBuffer events behind is dropped (its Watch ends), so that no
 // watcher can slow the daemon.
 type Hub struct {
-	mu   sync.Mutex
-	subs map[chan Event]bool
+	mu        sync.Mutex
+	subs      map[chan Event]bool
+	published atomic.Uint64 // events so far: a List answer older than one is stale
 }
 
 // NewHub returns a Hub without subscribers.
@@ -84,6 +86,7 @@ func NewHub() *Hub { return &Hub{subs: map[chan Event]bool{}} }
 
 // Publish hands ev to every subscriber without waiting.
 func (h *Hub) Publish(ev Event) {
+	h.published.Add(1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {
