@@ -85,7 +85,7 @@ type Server struct {
 
 	// Peer reads a connection's credentials; nil is PeerOf (tests set
 	// another to call as another user).
-	Peer func(net.Conn) (Peer, error)
+	Peer  func(net.Conn) (Peer, error)
 	once  sync.Once
 	svc   *varlink.Service
 	lists listCache
