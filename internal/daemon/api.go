@@ -69,7 +69,14 @@ func (d *Daemon) apiServer() *api.Server {
 			}
 			return &api.Session{Engine: a.Engine, ManifestErr: nil, Close: a.Close}, nil
 		},
-		AdminGroup: func() string { return d.config().AdminGroup },
+		// Read at each changing call: a change to admin_group applies at
+		// once, and a broken file keeps the configuration in force.
+		AdminGroup: func() string {
+			if cfg, err := LoadConfig(d.Root); err == nil {
+				return cfg.AdminGroup
+			}
+			return d.config().AdminGroup
+		},
 		Status: func(ctx context.Context, s *api.Session, refresh bool) (any, error) {
 			v, warns, err := Report(ctx, d.Root, s.Engine, refresh, d.now())
 			for _, w := range warns {
