@@ -17,7 +17,7 @@ func newLifecycleCmds(o *options) []*cobra.Command {
 			if c, ok := o.daemon(cmd.Context()); ok {
 				defer c.Close()
 				method := strings.ToUpper(use[:1]) + use[1:strings.IndexByte(use, ' ')]
-				return o.viaDaemonRecord(cmd.Context(), c, method, map[string]string{"name": args[0]})
+				return o.viaDaemonRecord(cmd.Context(), c, method, args[0])
 			}
 			return o.locked(cmd.Context(), func(ctx context.Context, e *env) error {
 				msg, err := fn(e, args)

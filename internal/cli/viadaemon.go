@@ -71,11 +71,16 @@ func (o *options) dial(ctx context.Context) (c *client.Client, ok bool) {
 // call runs method on the daemon, waiting while it is Busy unless
 // --no-block, and maps its errors to sysextctl's exit codes.
 func (o *options) call(ctx context.Context, c *client.Client, method string, in, out any, progress func(api.Progress)) error {
+	return clientExit(o.callRaw(ctx, c, method, in, out, progress))
+}
+
+// callRaw is call with the daemon's error as it came.
+func (o *options) callRaw(ctx context.Context, c *client.Client, method string, in, out any, progress func(api.Progress)) error {
 	told := false
 	for {
 		err := c.Stream(ctx, method, in, progress, out)
 		if !client.Is(err, api.ErrBusy) || o.noBlock {
-			return clientExit(err)
+			return err
 		}
 		if !told {
 			fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
@@ -83,7 +88,7 @@ func (o *options) call(ctx context.Context, c *client.Client, method string, in,
 		}
 		select {
 		case <-ctx.Done():
-			return exitWith(ExitFailure, ctx.Err())
+			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -116,18 +121,25 @@ var verbMethods = map[string]string{engine.VerbInstall: "Install", engine.VerbRe
 
 // viaDaemonRecord runs Hold, Unhold or Unpin on the daemon and prints its
 // message as the in-process verb does.
-func (o *options) viaDaemonRecord(ctx context.Context, c *client.Client, method string, in any) error {
+func (o *options) viaDaemonRecord(ctx context.Context, c *client.Client, method, name string) error {
+	in := map[string]string{"name": name}
 	var out struct {
 		Message string `json:"message"`
 	}
-	if err := o.call(ctx, c, method, in, &out, nil); err != nil {
-		return err
+	err := o.callRaw(ctx, c, method, in, &out, nil)
+	if client.Is(err, api.ErrNoSuchExtension) {
+		// In-process these verbs say the name is not installed, exit 1.
+		return exitWith(ExitFailure, fmt.Errorf("%s is not installed", name))
+	}
+	if err != nil {
+		return clientExit(err)
 	}
 	if !o.quiet {
 		fmt.Fprintln(o.stdout, out.Message)
 	}
 	return nil
 }
+
 
 // viaDaemonMutate runs a plan-making verb (install, remove, update, auto,
 // pin, rollback) on the daemon and reports it as applyPlan does.
