@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/spamtagger/sysextd/internal/buildinfo"
 )
@@ -70,6 +71,7 @@ type options struct {
 	isTerminal     bool
 	getenv         func(string) string
 	mirrorAuth     *loadedAuth // auth.conf, read once per command (loadAuth)
+	rootFlag       *pflag.Flag // --root, to tell "given" from the default (viaDaemon)
 }
 
 // NewRootCmd builds the sysextctl command tree writing to stdout and
@@ -101,7 +103,8 @@ func newRootCmd(stdout, stderr io.Writer, setMemoryLimit func(int64) int64) *cob
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.root, "root", "/", "operate on the tree under `DIR` (as systemd-sysext --root)")
+	pf.StringVar(&o.root, "root", "/", "operate on the tree under `DIR` (as systemd-sysext --root); given, even as /, sysextctl works in-process rather than through sysextd")
+	o.rootFlag = pf.Lookup("root")
 	pf.StringVar(&o.githubAPI, "github-api", "", "GitHub API base `URL` (default $SYSEXT_GITHUB_API or https://api.github.com/)")
 	pf.StringSliceVar(&o.enterprise, "github-enterprise", nil, "treat `HOST` as a GitHub Enterprise Server (API at https://HOST/api/v3/); repeatable, added to github_enterprise in sysextd.toml")
 	pf.StringVar(&o.tokenFile, "github-token-file", "", "read the GitHub token from `FILE` (default $GITHUB_TOKEN or the github-token credential)")

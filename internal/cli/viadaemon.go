@@ -26,11 +26,11 @@ func (o *options) socketPath() string {
 }
 
 // viaDaemon reports whether this command asks sysextd rather than doing
-// the work itself: on the host's own root (no --root) when the API socket
-// exists. The daemon then holds the lock, and history and journal are in
+// the work itself: on the host's own root (no --root given, not even
+// --root /) when the API socket exists. The daemon then holds the lock, and history and journal are in
 // one place.
 func (o *options) viaDaemon() bool {
-	if o.root != "/" {
+	if o.root != "/" || (o.rootFlag != nil && o.rootFlag.Changed) {
 		return false
 	}
 	_, err := os.Stat(o.socketPath())
@@ -139,7 +139,6 @@ func (o *options) viaDaemonRecord(ctx context.Context, c *client.Client, method,
 	}
 	return nil
 }
-
 
 // viaDaemonMutate runs a plan-making verb (install, remove, update, auto,
 // pin, rollback) on the daemon and reports it as applyPlan does.
