@@ -13,7 +13,8 @@ import (
 )
 
 // Explanation is `sysextctl explain --json` and the Explain method's
-// object: every rule of an extension and what is installed of it.
+// object: every rule of an extension and what is installed of it. The CLI
+// and the API build it here, so that they cannot drift apart.
 type Explanation struct {
 	Name        string        `json:"name"`
 	Source      string        `json:"source"`
@@ -34,6 +35,9 @@ type Explanation struct {
 	HoldReason       string         `json:"hold_reason,omitempty"`
 	Pin              string         `json:"pin,omitempty"`
 	Payload          []payload.File `json:"payload,omitempty"`
+	// AllowEtc and AllowShadow are the entry's payload and shadowing allowances.
+	AllowEtc    []string `json:"allow_etc,omitempty"`
+	AllowShadow *bool    `json:"allow_shadow,omitempty"`
 }
 
 // Explain explains the extension name of e's manifests. An unknown name
@@ -61,8 +65,12 @@ func Explain(e *engine.Engine, name string) (*Explanation, error) {
 		ex.Conflicts = []string{}
 	}
 	kr, _ := trust.LoadKeyring(e.Root)
-	pol := trust.PolicyFor(kr, en.Signature, en.Keys, en.Source == rootfs.VendorManifest, e.SignatureDefault)
+	pol := trust.PolicyFor(kr, en.Signature, en.Keys, en.Source == rootfs.VendorManifest, e.SignatureDefault, en.Name)
 	ex.Signature = pol.Mode + " (" + pol.Reason + ")"
+	if pol.Broken != "" {
+		ex.Signature += "; REFUSING every release: " + pol.Broken
+	}
+	ex.AllowEtc, ex.AllowShadow = en.AllowEtc, en.AllowShadow
 	if st, err := (store.Store{Root: e.Root}).LoadState(); err == nil {
 		if r := st.Extensions[en.Name]; r != nil {
 			ex.InstalledVersion, ex.SignedBy, ex.Held, ex.HoldReason, ex.Pin, ex.Payload = r.Version, r.SignedBy, r.Hold, r.HoldReason, r.Pin, r.Payload

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/buildinfo"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
@@ -104,7 +105,7 @@ func TestExplain(t *testing.T) {
 		t.Errorf("explain = %q", out)
 	}
 	out = f.mustRun("explain", "qemu-guest-agent", "--json")
-	var ex explanation
+	var ex api.Explanation
 	if err := json.Unmarshal([]byte(out), &ex); err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/api"
+	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/facts"
-	"github.com/spamtagger/sysextd/internal/match"
-	"github.com/spamtagger/sysextd/internal/payload"
-	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/rules"
-	"github.com/spamtagger/sysextd/internal/store"
-	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 func newFactsCmd(o *options) *cobra.Command {
@@ -66,32 +63,6 @@ func printFacts(w io.Writer, f *facts.Facts, virtNote string) {
 	tw.Flush()
 }
 
-// explanation is explain's JSON.
-type explanation struct {
-	Name        string        `json:"name"`
-	Source      string        `json:"source"`
-	Image       string        `json:"image"`
-	Enabled     bool          `json:"enabled"`
-	Recommended bool          `json:"recommended"`
-	Reasons     []string      `json:"reasons"`
-	Checks      []match.Check `json:"checks"`
-	Conflicts   []string      `json:"conflicts"`
-	Update      string        `json:"update"`
-	// Signature is the policy in force and why; the rest describe what is
-	// installed: its version, who signed it, hold and pin, and the etc/
-	// and var/ files it put on the host.
-	Signature        string         `json:"signature"`
-	InstalledVersion string         `json:"installed_version,omitempty"`
-	SignedBy         string         `json:"signed_by,omitempty"`
-	Held             bool           `json:"held,omitempty"`
-	HoldReason       string         `json:"hold_reason,omitempty"`
-	Pin              string         `json:"pin,omitempty"`
-	Payload          []payload.File `json:"payload,omitempty"`
-	// AllowEtc and AllowShadow are the entry's payload and shadowing allowances.
-	AllowEtc    []string `json:"allow_etc,omitempty"`
-	AllowShadow *bool    `json:"allow_shadow,omitempty"`
-}
-
 func newExplainCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:               "explain NAME",
@@ -104,38 +75,17 @@ func newExplainCmd(o *options) *cobra.Command {
 				return err
 			}
 			defer e.close()
-			en := e.eng.Manifests.Get(args[0])
-			if ps := e.eng.Manifests.Invalid[args[0]]; en == nil && len(ps) > 0 {
-				msg := fmt.Sprintf("%s is left out: its manifest table has %d problem(s):", args[0], len(ps))
-				for _, p := range ps {
-					msg += "\n  " + p.String()
-				}
-				return exitWith(ExitUsage, errors.New(msg))
-			}
-			if en == nil {
+			ex, err := api.Explain(e.eng, args[0])
+			var unknown *engine.UnknownError
+			if errors.As(err, &unknown) {
 				err := fmt.Errorf("unknown extension %q: no manifest names it (%s)", args[0], e.manifestsRead())
 				if e.manifestErr != nil {
 					err = fmt.Errorf("%w\n%w", err, e.manifestErr)
 				}
 				return exitWith(ExitUsage, err)
 			}
-			res := match.Evaluate(en, e.eng.Facts)
-			ex := explanation{Name: en.Name, Source: fmt.Sprintf("%s:%d", en.Source, en.Line), Image: en.Image(), Enabled: en.AutoEnabled(),
-				Recommended: res.Recommended, Reasons: res.Reasons, Checks: res.Checks, Conflicts: nonNil(e.eng.Manifests.Conflicting(en.Name)), Update: en.Update}
-			if ex.Checks == nil {
-				ex.Checks = []match.Check{}
-			}
-			kr, _ := trust.LoadKeyring(e.root)
-			pol := trust.PolicyFor(kr, en.Signature, en.Keys, en.Source == rootfs.VendorManifest, e.eng.SignatureDefault, en.Name)
-			ex.Signature = pol.Mode + " (" + pol.Reason + ")"
-			if pol.Broken != "" {
-				ex.Signature += "; REFUSING every release: " + pol.Broken
-			}
-			ex.AllowEtc, ex.AllowShadow = en.AllowEtc, en.AllowShadow
-			if st, err := (store.Store{Root: e.root}).LoadState(); err == nil {
-				if r := st.Extensions[en.Name]; r != nil {
-					ex.InstalledVersion, ex.SignedBy, ex.Held, ex.HoldReason, ex.Pin, ex.Payload = r.Version, r.SignedBy, r.Hold, r.HoldReason, r.Pin, r.Payload
-				}
+			if err != nil {
+				return exitWith(ExitUsage, err)
 			}
 			if o.json {
 				if err := writeJSON(o.stdout, ex); err != nil {
