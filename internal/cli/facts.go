@@ -146,10 +146,3 @@ func newExplainCmd(o *options) *cobra.Command {
 		},
 	}
 }
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
