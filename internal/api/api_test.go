@@ -50,6 +50,7 @@ func newFixture(t *testing.T, root rootfs.Root) *fixture {
 // server is a Server over the fixture, serving every connection as peer
 // (nil: the real peer credentials); every server shares the fixture's Hub.
 func (f *fixture) server(peer *api.Peer) *api.Server {
+	admin := f.admin // as when the connection was made
 	srv := &api.Server{
 		Root: f.root,
 		Open: func(ctx context.Context, onProgress func(string, int64, int64)) (*api.Session, error) {
@@ -59,7 +60,7 @@ func (f *fixture) server(peer *api.Peer) *api.Server {
 			}
 			return &api.Session{Engine: a.Engine, ManifestErr: a.ManifestErr, Close: a.Close}, nil
 		},
-		AdminGroup: func() string { return f.admin },
+		AdminGroup: func() string { return admin },
 		Status: func(ctx context.Context, s *api.Session, refresh bool) (any, error) {
 			v, _, err := daemon.Report(ctx, f.root, s.Engine, refresh, time.Now())
 			return v, err

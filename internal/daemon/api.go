@@ -93,17 +93,17 @@ func (d *Daemon) apiServer() *api.Server {
 // older sysextctl as well. A socket that cannot be opened is logged: the
 // daemon's own work goes on without it.
 func (d *Daemon) serveAPI(ctx context.Context) {
-	l, err := d.listenAPI()
-	if err != nil {
-		d.Log.Error("not serving the API: "+err.Error(), "err", err)
-		return
-	}
 	go func() {
 		err := d.hub.TailHistory(ctx, d.Root, d.Log, func([]store.HistoryEntry) { d.metricsFromScratch(ctx) })
 		if err != nil {
 			d.Log.Error("not watching the history: "+err.Error(), "err", err)
 		}
 	}()
+	l, err := d.listenAPI()
+	if err != nil {
+		d.Log.Error("not serving the API: "+err.Error(), "err", err)
+		return
+	}
 	go func() {
 		if err := d.apiServer().Serve(ctx, l); err != nil {
 			d.Log.Error("the API stopped: "+err.Error(), "err", err)
