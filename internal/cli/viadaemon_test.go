@@ -119,3 +119,27 @@ func TestClientWaitsWhileBusy(t *testing.T) {
 		t.Errorf("recover while busy: exit %d after %v, %q; want a wait, then success", code, time.Since(t0), stderr)
 	}
 }
+
+// TestProgressBar: a download draws a bar only once it has run 2 s, ends
+// its line at the next phase, and --json or a pipe never get one.
+func TestProgressBar(t *testing.T) {
+	var w bytes.Buffer
+	o := &options{stderr: &w, isTerminal: true}
+	b := o.progressBar()
+	b.update(api.Progress{Name: "hello", Phase: "download"})
+	b.update(api.Progress{Name: "hello", Phase: "download", Done: 1 << 20, Total: 4 << 20})
+	if w.Len() != 0 {
+		t.Fatalf("a download younger than 2 s drew %q", w.String())
+	}
+	b.started = b.started.Add(-3 * time.Second)
+	b.update(api.Progress{Name: "hello", Phase: "download", Done: 2 << 20, Total: 4 << 20})
+	b.update(api.Progress{Name: "hello", Phase: "verify"})
+	if got := w.String(); !strings.Contains(got, "\rhello [") || !strings.Contains(got, " 50% 2.0/4.0 MiB") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("bar drew %q, want the bar at 50%% and the line ended at verify", got)
+	}
+	for _, o := range []*options{{stderr: &w, isTerminal: true, json: true}, {stderr: &w, isTerminal: false}, {stderr: &w, isTerminal: true, quiet: true}} {
+		if o.progressBar() != nil {
+			t.Errorf("a bar for %+v", o)
+		}
+	}
+}
