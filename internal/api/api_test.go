@@ -529,3 +529,36 @@ func TestClientErrors(t *testing.T) {
 		t.Error("Dial of a missing socket succeeded")
 	}
 }
+
+// TestConnectionLimit: past 128 open connections one more is closed at
+// once, unserved.
+func TestConnectionLimit(t *testing.T) {
+	f := newFixture(t, kvmRoot(t))
+	path := filepath.Join(t.TempDir(), "sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.server(nobody).Serve(ctx, l)
+	// Each connection is served (a call answers) before the next one.
+	for range 128 {
+		c, err := client.Dial(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Call(ctx, "Keys", nil, nil); err != nil {
+			t.Fatalf("Keys on an allowed connection: %v", err)
+		}
+		defer c.Close()
+	}
+	over, err := client.Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := over.Call(ctx, "Keys", nil, nil); err == nil {
+		t.Fatal("connection 129 was served")
+	}
+	over.Close()
+}

@@ -54,6 +54,9 @@ const (
 	maxMessage   = 1 << 20
 	writeTimeout = 30 * time.Second
 	watchBuffer  = 256
+	// maxConns bounds the connections served at once; one more is
+	// closed at once, and logged.
+	maxConns = 128
 )
 
 // Session is the engine of one call and what built it.
@@ -122,11 +125,12 @@ func (s *Server) init() {
 }
 
 // Serve accepts connections on l until ctx ends, serving each on its own
-// goroutine. It closes l when it returns.
+// goroutine, at most maxConns at once. It closes l when it returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.init()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	slots := make(chan struct{}, maxConns)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -139,7 +143,17 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			}
 			return fmt.Errorf("accepting on %s: %w", l.Addr(), err)
 		}
-		go s.ServeConn(ctx, c)
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.Log.Warn(fmt.Sprintf("refusing an API connection: %d are open already", maxConns))
+			c.Close()
+			continue
+		}
+		go func() {
+			defer func() { <-slots }()
+			s.ServeConn(ctx, c)
+		}()
 	}
 }
 
