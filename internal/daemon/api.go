@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/coreos/go-systemd/v22/activation"
 
@@ -113,7 +114,13 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 
 // metricsFromScratch rewrites the metrics with an engine of its own, for
 // a change the daemon heard of rather than made.
+// Nothing is built when node-exporter is not installed, and the memory is
+// handed back after: this runs while the daemon is otherwise idle.
 func (d *Daemon) metricsFromScratch(ctx context.Context) {
+	if !d.metricsWanted() {
+		return
+	}
+	defer debug.FreeOSMemory()
 	a, err := d.buildWith(ctx, d.config(), nil)
 	if err != nil {
 		d.Log.Warn("writing metrics: "+err.Error(), "err", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -85,8 +86,8 @@ func Rollbacks(entries []store.HistoryEntry) int {
 // writeMetrics writes the textfile from e's cached view, the daemon's
 // status and the history. A failure is logged, never fatal.
 func (d *Daemon) writeMetrics(ctx context.Context, e *engine.Engine) {
-	if _, err := os.Stat(d.Root.Path(MetricsFile[:strings.LastIndexByte(MetricsFile, '/')])); err != nil {
-		return // node-exporter is not installed
+	if !d.metricsWanted() {
+		return
 	}
 	items, _, err := e.ListWith(ctx, engine.ListOptions{Offline: true})
 	if err != nil {
@@ -107,4 +108,10 @@ func (d *Daemon) writeMetrics(ctx context.Context, e *engine.Engine) {
 	if err := (store.Store{Root: d.Root}).WriteFile(MetricsFile, m.Format(), 0o644); err != nil {
 		d.Log.Warn("writing metrics failed: "+err.Error(), "err", err)
 	}
+}
+
+// metricsWanted reports whether node-exporter's textfile directory exists.
+func (d *Daemon) metricsWanted() bool {
+	_, err := os.Stat(d.Root.Path(filepath.Dir(MetricsFile)))
+	return err == nil
 }
