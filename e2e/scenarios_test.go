@@ -362,6 +362,10 @@ if_file = "/var/spamtagger/e2e-svc.flag"
 		if got := a.unit("UnitFileState", "sysextd.service"); got != "enabled" {
 			t.Errorf("sysextd.service is %q, want enabled by the postinst", got)
 		}
+		if got := a.unit("UnitFileState", "sysextd.socket"); got != "enabled" {
+			t.Errorf("sysextd.socket is %q, want enabled with the service (Also=)", got)
+		}
+		a.c.MustExec(t, "setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", "varlinkctl", "call", "/run/sysextd/io.spamtagger.Sysext", "io.spamtagger.Sysext.Keys", "{}")
 		a.c.MustExec(t, "sysextctl", "list", "--offline")
 		a.c.MustExec(t, "bash", "-c", "source /usr/share/bash-completion/completions/sysextctl && complete -p sysextctl")
 		page := a.c.MustExec(t, "bash", "-c", "zcat /usr/share/man/man8/sysextctl.8.gz | grep -c 'SH'")
