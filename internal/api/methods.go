@@ -213,8 +213,9 @@ type Outcome struct {
 func verb(v string, needNames bool) method {
 	return func(s *Server, ctx context.Context, c *varlink.Call) error {
 		var p struct {
-			Names  []string `json:"names"`
-			DryRun bool     `json:"dryRun"`
+			Names         []string `json:"names"`
+			DryRun        bool     `json:"dryRun"`
+			IgnorePhasing bool     `json:"ignorePhasing"`
 		}
 		if ok, err := params(ctx, c, &p); !ok {
 			return err
@@ -222,7 +223,11 @@ func verb(v string, needNames bool) method {
 		if (needNames && len(p.Names) == 0) || (v == engine.VerbAuto && len(p.Names) > 0) || slices.Contains(p.Names, "") {
 			return c.ReplyInvalidParameter(ctx, "names")
 		}
+		if p.IgnorePhasing && v != engine.VerbInstall && v != engine.VerbUpdate {
+			return c.ReplyInvalidParameter(ctx, "ignorePhasing")
+		}
 		return s.change(ctx, c, p.DryRun, func(ctx context.Context, e *engine.Engine) (*engine.Plan, error) {
+			e.IgnorePhasing = p.IgnorePhasing
 			return e.MakePlan(ctx, v, p.Names)
 		})
 	}

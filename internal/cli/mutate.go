@@ -65,7 +65,11 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 	if len(imgs) == 0 && !o.dryRun {
 		if c, ok := o.daemon(ctx); ok {
 			defer c.Close()
-			return o.viaDaemonMutate(ctx, c, verbMethods[verb], map[string][]string{"names": names})
+			in := map[string]any{"names": names}
+			if o.ignorePhasing {
+				in["ignorePhasing"] = true
+			}
+			return o.viaDaemonMutate(ctx, c, verbMethods[verb], in)
 		}
 	}
 	e, err := o.newEnv(ctx)

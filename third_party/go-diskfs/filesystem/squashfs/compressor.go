@@ -258,6 +258,7 @@ func (c *CompressorLz4) compress(in []byte) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
 // decompress reads one squashfs lz4 block. squashfs-tools writes raw lz4
 // blocks (LZ4_compress_default, no frame), at most one block (1 MiB) or one
 // metadata block (8 KiB) long. sysextd patch: upstream v1.9.4 reads an lz4
@@ -282,6 +283,7 @@ func (c *CompressorLz4) decompress(in []byte) ([]byte, error) {
 
 // lz4MaxBlock is squashfs's largest block size (SQUASHFS_FILE_MAX_SIZE).
 const lz4MaxBlock = 1 << 20
+
 func (c *CompressorLz4) loadOptions(b []byte) error {
 	expected := 8
 	if len(b) != expected {
