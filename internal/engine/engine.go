@@ -17,6 +17,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
+	"github.com/spamtagger/sysextd/internal/units"
 )
 
 // Source finds and downloads releases (internal/source.Router: GitHub,
@@ -44,6 +45,8 @@ type Units interface {
 	Restart(ctx context.Context, unit string) error
 	EnableRuntime(ctx context.Context, units []string) error
 	DisableRuntime(ctx context.Context, units []string) error
+	// Health reads what a probation watches of a unit (probation.go).
+	Health(ctx context.Context, unit string) (units.Health, error)
 }
 
 // Engine holds what one run needs. Units is nil when there is no service
@@ -73,6 +76,8 @@ type Engine struct {
 	SystemdVersion int
 	// Observer, when set, hears each step's phases (events.go).
 	Observer Observer
+	// Probation is how changes that start units are watched (probation.go).
+	Probation ProbationConfig
 }
 
 // systemdVersion is the root's systemd major version, read once; 0 when

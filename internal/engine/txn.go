@@ -335,7 +335,9 @@ func (t *txn) applyAction(ctx context.Context) error {
 
 func (t *txn) commit() error {
 	s := t.s
+	pr := t.newProbation(context.Background()) // rollout: probation.go
 	err := t.st.Commit(func(state *store.State) {
+		setProbation(state, s, pr) // rollout: probation.go, in the commit's own write
 		for _, r := range s.Removing {
 			delete(state.Extensions, r.Name)
 		}

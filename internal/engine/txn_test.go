@@ -21,13 +21,22 @@ import (
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
+	"github.com/spamtagger/sysextd/internal/units"
 )
 
 // recorder is the one call log every fake writes to, so that tests can
 // assert the order of what happened across the store, systemd and units.
-type recorder struct{ calls []string }
+type recorder struct {
+	calls  []string
+	onCall func(n int) // probation_test.go: a crash at the n-th call
+}
 
-func (r *recorder) add(format string, a ...any) { r.calls = append(r.calls, fmt.Sprintf(format, a...)) }
+func (r *recorder) add(format string, a ...any) {
+	r.calls = append(r.calls, fmt.Sprintf(format, a...))
+	if r.onCall != nil {
+		r.onCall(len(r.calls))
+	}
+}
 
 // failures scripts errors by call ("refresh#2", "start alpha.service").
 type failures map[string]error
@@ -126,8 +135,9 @@ func (m *fakeMerger) Why(_ context.Context, images []string) string {
 }
 
 type fakeUnits struct {
-	rec  *recorder
-	fail failures
+	rec    *recorder
+	fail   failures
+	health map[string]units.Health // probation_test.go
 }
 
 func (u *fakeUnits) do(call string) error {

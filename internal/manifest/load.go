@@ -107,7 +107,7 @@ func (s *Set) add(e *Entry) {
 func (e *Entry) onlyEnabled() bool {
 	return e.Enabled != nil && e.URL == "" && e.Rules.Empty() && len(e.Conflicts) == 0 &&
 		e.Update == "" && e.Asset == "" && len(e.Keys) == 0 && e.Signature == "" && len(e.Mirrors) == 0 && !e.Prerelease &&
-		e.AllowShadow == nil && len(e.AllowEtc) == 0
+		e.AllowShadow == nil && len(e.AllowEtc) == 0 && e.Probation == nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-]*$`)

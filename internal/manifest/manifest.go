@@ -41,6 +41,9 @@ type Entry struct {
 	Mirrors []string `toml:"mirrors" json:"mirrors,omitempty"`
 	// Prerelease lets a release marked prerelease be installed.
 	Prerelease bool `toml:"prerelease" json:"prerelease,omitempty"`
+	// Probation is how long the units of a change are watched before it
+	// is kept (engine/probation.go); nil takes sysextd.toml's, 0 is none.
+	Probation *Duration `toml:"probation" json:"probation,omitempty"`
 
 	// Source is the in-root path of the file the table came from, Line the
 	// line of its header.

@@ -82,6 +82,9 @@ type State struct {
 	// Pending is the step in progress; set only while a step runs, or after
 	// a crash until Recover undoes it.
 	Pending *Intent `json:"pending,omitempty"`
+	// Probation lists the changes whose units are being watched, by
+	// extension name (probation.go).
+	Probation map[string]*Probation `json:"probation,omitempty"`
 }
 
 // Names returns the recorded names, sorted.

@@ -209,3 +209,39 @@ func virtualization(raw string) (string, error) {
 	}
 	return v, nil
 }
+
+// Health is what a probation watches of a unit: ActiveState ("failed"
+// fails it), the unit's Result ("success", "exit-code", "signal",
+// "start-limit-hit" ...; "" for a unit type without one) and, for a
+// service, NRestarts, the automatic restarts since it was last started by
+// hand.
+type Health struct {
+	ActiveState string
+	Result      string
+	NRestarts   uint32
+}
+
+// Health reads unit's Health.
+func (m *Manager) Health(ctx context.Context, unit string) (Health, error) {
+	var h Health
+	p, err := m.conn.GetUnitPropertyContext(ctx, unit, "ActiveState")
+	if err != nil {
+		return h, fmt.Errorf("reading ActiveState of %s: %w", unit, err)
+	}
+	h.ActiveState, _ = p.Value.Value().(string)
+	if !strings.HasSuffix(unit, ".service") {
+		return h, nil
+	}
+	props, err := m.conn.GetUnitTypePropertiesContext(ctx, unit, "Service")
+	if err != nil {
+		return h, fmt.Errorf("reading the service properties of %s: %w", unit, err)
+	}
+	return serviceHealth(h, props), nil
+}
+
+// serviceHealth fills Result and NRestarts from a service's properties.
+func serviceHealth(h Health, props map[string]any) Health {
+	h.Result, _ = props["Result"].(string)
+	h.NRestarts, _ = props["NRestarts"].(uint32)
+	return h
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 const e2eUnitDir = "/run/systemd/system"
@@ -116,5 +117,38 @@ func TestE2ERestartFailureIsJobError(t *testing.T) {
 	var jerr *JobError
 	if !errors.As(err, &jerr) || jerr.Result != "failed" || jerr.Unit != unit {
 		t.Fatalf("Restart of a failing unit = %v, want JobError with result failed", err)
+	}
+}
+
+// TestE2EHealthCountsRestarts: what a probation reads of a crashing
+// service, from the real systemd: NRestarts grows with each automatic
+// restart, and a unit that gives up is "failed" with its Result.
+func TestE2EHealthCountsRestarts(t *testing.T) {
+	m := connectE2E(t)
+	const unit = "sysextd-e2e-crashloop.service"
+	writeUnit(t, m, unit, "[Unit]\nStartLimitBurst=3\nStartLimitIntervalSec=60\n[Service]\nExecStart=/bin/sh -c 'sleep 0.2; exit 3'\nRestart=on-failure\nRestartSec=100ms\n")
+	t.Cleanup(func() { _ = m.Stop(context.Background(), unit) })
+	if err := m.Start(t.Context(), unit); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	h0, err := m.Health(t.Context(), unit)
+	if err != nil {
+		t.Fatalf("Health: %v", err)
+	}
+	if h0.NRestarts != 0 || h0.ActiveState != "active" {
+		t.Errorf("just started: %+v, want active with 0 restarts", h0)
+	}
+	var h Health
+	for range 100 {
+		if h, err = m.Health(t.Context(), unit); err != nil {
+			t.Fatalf("Health: %v", err)
+		}
+		if h.ActiveState == "failed" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if h.ActiveState != "failed" || h.NRestarts < 2 || h.Result == "success" {
+		t.Errorf("after the crash loop: %+v, want failed, ≥2 restarts, a result other than success", h)
 	}
 }

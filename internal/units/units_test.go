@@ -135,3 +135,15 @@ func TestConnectWithoutBusSocket(t *testing.T) {
 		t.Errorf("Connect() = %v, want it to wrap ErrNoSystemBus", err)
 	}
 }
+
+func TestServiceHealth(t *testing.T) {
+	got := serviceHealth(Health{ActiveState: "failed"}, map[string]any{"Result": "exit-code", "NRestarts": uint32(3), "MainPID": uint32(0)})
+	if want := (Health{ActiveState: "failed", Result: "exit-code", NRestarts: 3}); got != want {
+		t.Errorf("serviceHealth = %+v, want %+v", got, want)
+	}
+	// A property of another type (a bus that changed) reads as zero, never
+	// as a panic.
+	if got := serviceHealth(Health{}, map[string]any{"NRestarts": int64(3)}); got.NRestarts != 0 {
+		t.Errorf("NRestarts of the wrong type = %d, want 0", got.NRestarts)
+	}
+}
