@@ -118,6 +118,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Root: root, Manifests: set, Facts: f, Source: src,
 		Sysext: &merge.Sysext{Root: root, Logger: log}, Log: log,
 		SignatureDefault: cfg.Sources.Signature,
+		Probation:        cfg.Sources.ProbationConfig(),
 	}
 	if um != nil {
 		a.Engine.Units = um

@@ -12,8 +12,10 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/sourceref"
@@ -38,6 +40,11 @@ type Sources struct {
 	// Insecure lists OCI registries (host:port) reached over plain HTTP:
 	// LAN registries only, each use logged as a warning.
 	Insecure []string `toml:"insecure"`
+	// Probation is how long the units of a change are watched ("0s":
+	// never); ProbationRestarts how many automatic restarts they may take
+	// (engine/probation.go). Manifest entries may set their own probation.
+	Probation         *manifest.Duration `toml:"probation"`
+	ProbationRestarts *int               `toml:"probation_restarts"`
 	// Auth holds the static mirrors' logins (LoadAuth); not a key of
 	// sysextd.toml.
 	Auth *source.Auth `toml:"-"`
@@ -57,8 +64,26 @@ func LoadAuth(root rootfs.Root) (*source.Auth, []string, error) {
 	return source.LoadAuth([]string{root.Path(rootfs.AuthConfig)}, []string{root.Path(rootfs.AuthConfigDir)})
 }
 
+// ProbationConfig is the engine's reading of the probation keys.
+func (s Sources) ProbationConfig() engine.ProbationConfig {
+	var c engine.ProbationConfig
+	if s.Probation != nil {
+		c.Window, c.Off = s.Probation.Duration, s.Probation.Duration == 0
+	}
+	if s.ProbationRestarts != nil {
+		c.MaxRestarts = *s.ProbationRestarts
+		if c.MaxRestarts == 0 {
+			c.MaxRestarts = -1 // none allowed
+		}
+	}
+	return c
+}
+
 // Check validates the URLs and hosts.
 func (s Sources) Check() error {
+	if s.ProbationRestarts != nil && *s.ProbationRestarts < 0 {
+		return fmt.Errorf("probation_restarts: want 0 or more, got %d", *s.ProbationRestarts)
+	}
 	for _, m := range s.Mirrors {
 		if _, err := sourceref.Parse(m); err != nil {
 			return fmt.Errorf("mirrors: %w", err)

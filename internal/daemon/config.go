@@ -16,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/spamtagger/sysextd/internal/app"
+	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	// AdminGroup names the group whose members may call the API's
 	// mutating methods besides root; empty: root only (docs/api.md).
 	AdminGroup string `toml:"admin_group"`
+	// Probation and ProbationRestarts: how the units of a change are
+	// watched (app.Sources, engine/probation.go).
+	Probation         *manifest.Duration `toml:"probation"`
+	ProbationRestarts *int               `toml:"probation_restarts"`
 
 	window *window
 }
@@ -174,5 +179,5 @@ func (w *window) next(t time.Time) time.Time {
 // sources is the source part of the configuration.
 func (c Config) sources() app.Sources {
 	return app.Sources{GitHubEnterprise: c.GitHubEnterprise, Mirrors: c.Mirrors, MirrorsFirst: c.MirrorsFirst, RequireDigest: c.RequireDigest,
-		Signature: c.Signature, Insecure: c.Insecure}
+		Signature: c.Signature, Insecure: c.Insecure, Probation: c.Probation, ProbationRestarts: c.ProbationRestarts}
 }

@@ -84,6 +84,9 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 	// the boot. A start that failed is retried with the backoff below.
 	started := d.tryStartup(ctx, cfg)
 	d.notify("READY=1")
+	if !once {
+		go d.watchProbation(ctx, cfg) // probation.go
+	}
 	changed := d.watchManifests(ctx)
 	failures := 0
 	for {

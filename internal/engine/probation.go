@@ -374,3 +374,28 @@ func OnProbation(state *store.State, name string) *store.Probation {
 	}
 	return state.Probation[name]
 }
+
+// ProbationDue reports, without the lock and without changing anything,
+// whether CheckProbation has something to do now (a unit failed or
+// restarted too often, a window ended, a reboot since a window opened),
+// and whether anything is on probation at all. The daemon polls it while
+// a probation runs and takes the lock only when it says so.
+func (e *Engine) ProbationDue(ctx context.Context) (due, any bool, err error) {
+	state, err := e.store().LoadState()
+	if err != nil || len(state.Probation) == 0 {
+		return false, false, err
+	}
+	if e.Units == nil {
+		return false, true, errors.New("checking probation: no service manager to ask")
+	}
+	boot := e.bootID()
+	for _, p := range state.Probation {
+		if p.BootID != boot || !e.now().Before(p.Until) {
+			return true, true, nil
+		}
+		if f, _ := e.probe(ctx, p); f != nil {
+			return true, true, nil
+		}
+	}
+	return false, true, nil
+}

@@ -307,3 +307,24 @@ func (b *probationBench) crashDuring(point string) (crashed bool) {
 	_, _ = b.e.CheckProbation(context.Background(), store.HistoryByDaemon)
 	return false
 }
+
+func TestProbationDue(t *testing.T) {
+	b := newProbationBench(t)
+	if due, any, err := b.e.ProbationDue(context.Background()); due || any || err != nil {
+		t.Fatalf("nothing installed: due %v any %v err %v", due, any, err)
+	}
+	b.updated()
+	b.now = b.now.Add(time.Second)
+	if due, any, _ := b.e.ProbationDue(context.Background()); due || !any {
+		t.Errorf("healthy, in the window: due %v any %v, want false true", due, any)
+	}
+	b.un.health["alpha.service"] = units.Health{ActiveState: "active", NRestarts: 3}
+	if due, _, _ := b.e.ProbationDue(context.Background()); !due {
+		t.Error("3 restarts: not due")
+	}
+	b.un.health["alpha.service"] = units.Health{ActiveState: "active"}
+	b.now = b.now.Add(time.Hour)
+	if due, _, _ := b.e.ProbationDue(context.Background()); !due {
+		t.Error("window over: not due")
+	}
+}
