@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/match"
@@ -38,6 +39,9 @@ type Explanation struct {
 	// AllowEtc and AllowShadow are the entry's payload and shadowing allowances.
 	AllowEtc    []string `json:"allow_etc,omitempty"`
 	AllowShadow *bool    `json:"allow_shadow,omitempty"`
+	// ProbationUntil is when the installed version's probation ends
+	// (engine/probation.go).
+	ProbationUntil time.Time `json:"probation_until,omitzero"`
 }
 
 // Explain explains the extension name of e's manifests. An unknown name
@@ -74,6 +78,9 @@ func Explain(e *engine.Engine, name string) (*Explanation, error) {
 	if st, err := (store.Store{Root: e.Root}).LoadState(); err == nil {
 		if r := st.Extensions[en.Name]; r != nil {
 			ex.InstalledVersion, ex.SignedBy, ex.Held, ex.HoldReason, ex.Pin, ex.Payload = r.Version, r.SignedBy, r.Hold, r.HoldReason, r.Pin, r.Payload
+			if p := engine.OnProbation(st, en.Name); p != nil && p.To == r.Version {
+				ex.ProbationUntil = p.Until // rollout
+			}
 		}
 	}
 	return ex, nil

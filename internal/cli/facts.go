@@ -125,6 +125,9 @@ func newExplainCmd(o *options) *cobra.Command {
 				if ex.InstalledVersion != "" {
 					fmt.Fprintf(w, "installed %s, signed by %s\n", ex.InstalledVersion, dash(ex.SignedBy))
 				}
+				if !ex.ProbationUntil.IsZero() {
+					fmt.Fprintln(w, probationLine(ex.ProbationUntil))
+				}
 				if ex.Held {
 					fmt.Fprintf(w, "held: %s\n", ex.HoldReason)
 				}

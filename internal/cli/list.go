@@ -128,6 +128,9 @@ func printList(w io.Writer, items []engine.Item) {
 	}
 	tw.Flush()
 	for _, it := range items {
+		if !it.ProbationUntil.IsZero() {
+			fmt.Fprintf(w, "%s: %s\n", it.Name, probationLine(it.ProbationUntil))
+		}
 		problem := it.Problem
 		if dup := reportedOnStderr(it); dup != "" {
 			problem = strings.TrimSuffix(strings.TrimSuffix(problem, dup), "; ")
@@ -136,6 +139,12 @@ func printList(w io.Writer, items []engine.Item) {
 			fmt.Fprintf(w, "%s: %s\n", it.Name, problem)
 		}
 	}
+}
+
+// probationLine says until when a change's units are watched before it
+// is kept (engine/probation.go).
+func probationLine(until time.Time) string {
+	return "on probation until " + until.Local().Format(time.DateTime+" MST") + " (rolled back if a unit fails)"
 }
 
 func dash(s string) string {

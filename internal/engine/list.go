@@ -69,6 +69,9 @@ type Item struct {
 	Rollout   string `json:"rollout,omitempty"`
 	Phased    int    `json:"phased_percentage,omitempty"`
 	Withdrawn bool   `json:"withdrawn,omitempty"`
+	// ProbationUntil is when the installed version's probation ends
+	// (probation.go); absent when it is not on probation.
+	ProbationUntil time.Time `json:"probation_until,omitzero"`
 
 	lookupErr error
 }
@@ -196,6 +199,9 @@ func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []I
 			it.Held, it.HoldReason, it.Pin, it.SignedBy = r.Hold, r.HoldReason, r.Pin, r.SignedBy
 			if r.Previous != nil {
 				it.PreviousVersion = r.Previous.Version
+			}
+			if p := OnProbation(inv.state, name); p != nil && p.To == r.Version {
+				it.ProbationUntil = p.Until // rollout: probation.go
 			}
 		}
 		if en != nil {

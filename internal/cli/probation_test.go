@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+// TestListAndExplainShowProbation: a change on probation (the record the
+// engine's commit writes) shows in list, list --json and explain, and only
+// for the version on probation.
+func TestListAndExplainShowProbation(t *testing.T) {
+	f := newFixture(t, rootfs.New(t.TempDir()))
+	f.write(rootfs.LocalManifest, "[alpha]\nurl = \"https://github.com/o/sysext-alpha\"\n")
+	f.write("/etc/os-release", "ID=debian\nVERSION_ID=13\nVERSION_CODENAME=trixie\n")
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &store.State{
+		Extensions: map[string]*store.Record{"alpha": {Name: "alpha", Image: "sysext-alpha", Version: "2", InstalledBy: store.ByManual}},
+		Probation: map[string]*store.Probation{"alpha": {Name: "alpha", Image: "sysext-alpha", From: "1", To: "2",
+			Units: []string{"alpha.service"}, Since: until.Add(-time.Minute), Until: until, MaxRestarts: 2}},
+	}
+	if err := (store.Store{Root: f.root}).SaveState(st); err != nil {
+		t.Fatal(err)
+	}
+	want := "alpha: on probation until " + until.Local().Format(time.DateTime)
+	if out := f.mustRun("list", "--offline"); !strings.Contains(out, want) {
+		t.Errorf("list lacks %q:\n%s", want, out)
+	}
+	if it := f.list("--offline")["alpha"]; !it.ProbationUntil.Equal(until) {
+		t.Errorf("list --json probation_until = %v, want %v", it.ProbationUntil, until)
+	}
+	if out := f.mustRun("explain", "alpha"); !strings.Contains(out, "on probation until "+until.Local().Format(time.DateTime)) {
+		t.Errorf("explain lacks the probation:\n%s", out)
+	}
+	// A probation of another version (left over) is not shown.
+	st.Probation["alpha"].To = "3"
+	if err := (store.Store{Root: f.root}).SaveState(st); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.mustRun("list", "--offline"); strings.Contains(out, "probation") {
+		t.Errorf("list shows a probation of another version:\n%s", out)
+	}
+}
