@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/spamtagger/sysextd/internal/engine"
 )
 
 // newLifecycleCmds are hold, unhold, pin, unpin and rollback.
@@ -53,10 +51,7 @@ func newLifecycleCmds(o *options) []*cobra.Command {
 				return o.viaDaemonMutate(cmd.Context(), c, "Pin", map[string]string{"name": args[0], "version": args[1]})
 			}
 			return o.locked(cmd.Context(), func(ctx context.Context, e *env) error {
-				if err := e.eng.SetPin(args[0], args[1]); err != nil {
-					return exitWith(ExitFailure, err)
-				}
-				plan, err := e.eng.MakePlan(ctx, engine.VerbUpdate, args[:1])
+				plan, err := e.eng.PinPlan(ctx, args[0], args[1], o.dryRun)
 				return o.applyPlan(ctx, e, "pin", plan, err)
 			})
 		},

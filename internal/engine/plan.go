@@ -66,6 +66,9 @@ type Step struct {
 	// goBack marks an update that leaves a withdrawn release for the kept
 	// previous image (MakePlan turns it into that rollback).
 	goBack bool
+	// PinAfter, when set, pins the extension to this version once the
+	// step commits (sysextctl pin of one not installed; pin.go).
+	PinAfter string `json:"-"`
 }
 
 // Where a step's update action comes from.

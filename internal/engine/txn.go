@@ -371,6 +371,9 @@ func (t *txn) commit() error {
 		if s.HoldAfter != "" {
 			rec.Hold, rec.HoldReason = true, s.HoldAfter
 		}
+		if s.PinAfter != "" {
+			rec.Pin = s.PinAfter // rollout: pin.go
+		}
 		state.Extensions[s.Name] = rec
 	})
 	if (err == nil || t.st.Committed()) && t.payloadChange != nil {
