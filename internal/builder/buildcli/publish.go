@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-github/v93/github"
@@ -22,6 +23,8 @@ func newPublishCmd(getenv func(string) string) *cobra.Command {
 	g := &githubOptions{getenv: getenv}
 	var dir, tag, to string
 	var insecure []string
+	var phased int
+	var so signOptions
 	cmd := &cobra.Command{
 		Use:   "publish [--dir output] [--to DIR|oci://REGISTRY/REPO] [metadata.json]",
 		Short: "Publish a built release: a GitHub release (draft, assets, then published) or a static directory",
@@ -34,6 +37,20 @@ func newPublishCmd(getenv func(string) string) *cobra.Command {
 			"podman/oras/docker login files (docs/sources.md).",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("phased") {
+				// rollout: phase.go. Written, summed and signed before the
+				// assets are checked and sent.
+				if _, err := parsePercent(strconv.Itoa(phased)); err != nil {
+					return err
+				}
+				signers, err := so.signers()
+				if err != nil {
+					return err
+				}
+				if err := setPhaseInDir(dir, phased, signers); err != nil {
+					return err
+				}
+			}
 			assets, err := verifiedAssets(dir)
 			if err != nil {
 				return err
@@ -87,6 +104,8 @@ func newPublishCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().StringVar(&tag, "tag", "", "release tag (default: release.json's version)")
 	cmd.Flags().StringVar(&to, "to", "", "write a static directory, or push to oci://REGISTRY/REPO, instead of a GitHub release")
 	cmd.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "reach this registry (`HOST:PORT`) over plain HTTP: LAN registries only (repeatable)")
+	cmd.Flags().IntVar(&phased, "phased", 100, "let only this share (0-100) of appliances take the release at first: sets phased_percentage in release.json (raise it later with sysext-build phase; docs/fleet.md)")
+	so.register(cmd)
 	return cmd
 }
 

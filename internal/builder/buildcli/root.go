@@ -178,7 +178,7 @@ func NewRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Com
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{ExitUsage, err} })
-	root.AddCommand(newBuildCmd(getenv), newCheckCmd(getenv), newPublishCmd(getenv))
+	root.AddCommand(newBuildCmd(getenv), newCheckCmd(getenv), newPublishCmd(getenv), newPhaseCmd(getenv), newWithdrawCmd(getenv))
 	return root
 }
 

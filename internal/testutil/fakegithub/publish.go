@@ -29,13 +29,19 @@ func NewPublishing() *Server {
 }
 
 // PublishingHandler is Handler plus POST /repos/O/R/releases,
-// POST /repos/O/R/releases/ID/assets?name=N and PATCH /repos/O/R/releases/ID.
+// POST /repos/O/R/releases/ID/assets?name=N, PATCH /repos/O/R/releases/ID,
+// DELETE /repos/O/R/releases/ID, GET /repos/O/R/releases/tags/TAG (drafts
+// included, as for a token that may write) and
+// DELETE /repos/O/R/releases/assets/ID. As on GitHub, an asset is never
+// overwritten: replacing one is a delete and an upload of the same name.
 func (s *Server) PublishingHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /repos/{owner}/{repo}/releases", s.authed(s.handleCreate))
 	mux.HandleFunc("POST /repos/{owner}/{repo}/releases/{id}/assets", s.authed(s.handleUpload))
 	mux.HandleFunc("PATCH /repos/{owner}/{repo}/releases/{id}", s.authed(s.handleEdit))
 	mux.HandleFunc("DELETE /repos/{owner}/{repo}/releases/{id}", s.authed(s.handleDelete))
+	mux.HandleFunc("DELETE /repos/{owner}/{repo}/releases/assets/{id}", s.authed(s.handleDeleteAsset))
+	mux.HandleFunc("GET /repos/{owner}/{repo}/releases/tags/{tag}", s.authed(s.handleByTag))
 	mux.Handle("/", s.Handler())
 	return mux
 }
@@ -211,5 +217,46 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	tag := rel.Tag
 	s.mu.Unlock()
 	s.event("delete " + tag)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleByTag(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	var found *release
+	for _, rel := range s.repos[r.PathValue("owner")+"/"+r.PathValue("repo")] {
+		if rel.Tag == r.PathValue("tag") {
+			found = rel
+		}
+	}
+	if found == nil {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+		return
+	}
+	body := s.releaseJSON(r, found)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) handleDeleteAsset(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	a := s.assets[id]
+	if a == nil || a.owner != r.PathValue("owner") || a.repo != r.PathValue("repo") {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+		return
+	}
+	delete(s.assets, id)
+	for _, rel := range s.repos[a.owner+"/"+a.repo] {
+		for i, x := range rel.assets {
+			if x == a {
+				rel.assets = append(rel.assets[:i:i], rel.assets[i+1:]...)
+			}
+		}
+	}
+	tag, name := a.tag, a.Name
+	s.mu.Unlock()
+	s.event("delete-asset " + tag + " " + name)
 	w.WriteHeader(http.StatusNoContent)
 }
