@@ -45,6 +45,9 @@ type Sources struct {
 	// (engine/probation.go). Manifest entries may set their own probation.
 	Probation         *manifest.Duration `toml:"probation"`
 	ProbationRestarts *int               `toml:"probation_restarts"`
+	// BootTries is how many starts of sysextd may find a change
+	// unconfirmed before it is undone (engine/boot.go); 0 is the default.
+	BootTries int `toml:"boot_tries"`
 	// Auth holds the static mirrors' logins (LoadAuth); not a key of
 	// sysextd.toml.
 	Auth *source.Auth `toml:"-"`
@@ -70,6 +73,7 @@ func (s Sources) ProbationConfig() engine.ProbationConfig {
 	if s.Probation != nil {
 		c.Window, c.Off = s.Probation.Duration, s.Probation.Duration == 0
 	}
+	c.BootTries = s.BootTries
 	if s.ProbationRestarts != nil {
 		c.MaxRestarts = *s.ProbationRestarts
 		if c.MaxRestarts == 0 {
@@ -81,6 +85,9 @@ func (s Sources) ProbationConfig() engine.ProbationConfig {
 
 // Check validates the URLs and hosts.
 func (s Sources) Check() error {
+	if s.BootTries < 0 {
+		return fmt.Errorf("boot_tries: want 1 or more, got %d", s.BootTries)
+	}
 	if s.ProbationRestarts != nil && *s.ProbationRestarts < 0 {
 		return fmt.Errorf("probation_restarts: want 0 or more, got %d", *s.ProbationRestarts)
 	}

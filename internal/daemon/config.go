@@ -69,6 +69,7 @@ type Config struct {
 	// watched (app.Sources, engine/probation.go).
 	Probation         *manifest.Duration `toml:"probation"`
 	ProbationRestarts *int               `toml:"probation_restarts"`
+	BootTries         int                `toml:"boot_tries"`
 
 	window *window
 }
@@ -179,5 +180,5 @@ func (w *window) next(t time.Time) time.Time {
 // sources is the source part of the configuration.
 func (c Config) sources() app.Sources {
 	return app.Sources{GitHubEnterprise: c.GitHubEnterprise, Mirrors: c.Mirrors, MirrorsFirst: c.MirrorsFirst, RequireDigest: c.RequireDigest,
-		Signature: c.Signature, Insecure: c.Insecure, Probation: c.Probation, ProbationRestarts: c.ProbationRestarts}
+		Signature: c.Signature, Insecure: c.Insecure, Probation: c.Probation, ProbationRestarts: c.ProbationRestarts, BootTries: c.BootTries}
 }

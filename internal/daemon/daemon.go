@@ -302,6 +302,15 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer release()
+	// Boot assessment (engine/boot.go): this start counts against every
+	// unconfirmed change first, before anything that could die or merge.
+	if tries, err := (&engine.Engine{Root: d.Root, Log: d.Log}).CountBoot(); err != nil {
+		d.Log.Error("counting this start against unconfirmed changes failed: "+err.Error(), "err", err)
+	} else {
+		for name, n := range tries {
+			d.Log.Warn(fmt.Sprintf("%s: start %d with its change unconfirmed (boot_tries %d)", name, n, cfg.sources().ProbationConfig().BootTriesOrDefault()), "extension", name)
+		}
+	}
 	return func() error {
 		a, err := d.build(ctx, cfg)
 		if err != nil {
@@ -317,6 +326,13 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 			OnRecovered: func(rec engine.Recovery, err error) {
 				if err == nil && rec.Undone != nil {
 					d.Log.Warn(fmt.Sprintf("undid the interrupted %s of %s", rec.Undone.Op, rec.Undone.Name), "extension", rec.Undone.Name)
+				}
+				// Changes that too many starts found unconfirmed go back,
+				// offline, before the merge (engine/boot.go).
+				if err == nil {
+					for _, r := range a.Engine.UndoUnconfirmed(ctx, store.HistoryByDaemon) {
+						d.logResult(r)
+					}
 				}
 			},
 			// Builds fetched for this OS before an upgrade go in first: no

@@ -18,7 +18,7 @@ func TestProbationConfig(t *testing.T) {
 		want          engine.ProbationConfig
 	}{
 		{"default", "", engine.ProbationConfig{}},
-		{"longer", "probation = \"5m\"\nprobation_restarts = 4\n", engine.ProbationConfig{Window: 5 * time.Minute, MaxRestarts: 4}},
+		{"longer", "probation = \"5m\"\nprobation_restarts = 4\nboot_tries = 5\n", engine.ProbationConfig{Window: 5 * time.Minute, MaxRestarts: 4, BootTries: 5}},
 		{"off", "probation = \"0s\"\n", engine.ProbationConfig{Off: true}},
 		{"no restarts", "probation_restarts = 0\n", engine.ProbationConfig{MaxRestarts: -1}},
 	} {
@@ -44,6 +44,7 @@ func TestProbationConfig(t *testing.T) {
 		{"probation = \"2d\"\n", "probation"},
 		{"probation = \"48h\"\n", "want between"},
 		{"probation_restarts = -1\n", "probation_restarts"},
+		{"boot_tries = -2\n", "boot_tries"},
 	} {
 		if _, err := LoadConfig(writeConfig(t, bad.content)); err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), rootfs.DaemonConfig) {
 			t.Errorf("LoadConfig(%q) = %v, want an error naming the file and %q", bad.content, err, bad.want)
@@ -52,5 +53,5 @@ func TestProbationConfig(t *testing.T) {
 }
 
 func sameProbation(a, b engine.ProbationConfig) bool {
-	return a.Window == b.Window && a.MaxRestarts == b.MaxRestarts && a.Off == b.Off
+	return a.Window == b.Window && a.MaxRestarts == b.MaxRestarts && a.Off == b.Off && a.BootTries == b.BootTries
 }

@@ -19,6 +19,7 @@ import (
 const (
 	DefaultProbation         = 60 * time.Second
 	DefaultProbationRestarts = 2
+	DefaultBootTries         = 3
 )
 
 // ProbationConfig is how long the units of a change are watched and how
@@ -28,6 +29,9 @@ type ProbationConfig struct {
 	Window      time.Duration
 	MaxRestarts int // 0: DefaultProbationRestarts; negative: none allowed
 	Off         bool
+	// BootTries is how many sysextd starts may find a change unconfirmed
+	// before it is undone (boot.go); 0: DefaultBootTries.
+	BootTries int
 	// BootID returns the current boot's ID; nil reads
 	// /proc/sys/kernel/random/boot_id.
 	BootID func() (string, error)
@@ -41,6 +45,16 @@ func (c ProbationConfig) window(en *manifest.Entry) time.Duration {
 		return c.Window
 	}
 	return DefaultProbation
+}
+
+// BootTriesOrDefault is BootTries with its default applied.
+func (c ProbationConfig) BootTriesOrDefault() int { return c.bootTries() }
+
+func (c ProbationConfig) bootTries() int {
+	if c.BootTries > 0 {
+		return c.BootTries
+	}
+	return DefaultBootTries
 }
 
 func (c ProbationConfig) maxRestarts() int {
@@ -85,13 +99,21 @@ func (t *txn) probationUnits() []string {
 	return uniq(sortedList(us))
 }
 
+// awaitsBoot: a change whose effect waits for a reboot (the reboot update
+// action) is confirmed by a later boot (boot.go).
+func (t *txn) awaitsBoot() bool {
+	return t.e.Units != nil && !t.e.Probation.Off && t.s.Op == OpUpdate && t.s.HoldAfter == "" && t.info != nil &&
+		t.s.Act.Kind == manifest.ActionReboot
+}
+
 // newProbation is the record a step's commit writes, or nil. It reads each
 // unit's NRestarts now, so that restarts before the probation (systemd
 // keeps counting across a manual restart of some units) are not held
 // against the new version.
 func (t *txn) newProbation(ctx context.Context) *store.Probation {
 	us := t.probationUnits()
-	if len(us) == 0 {
+	awaitBoot := t.awaitsBoot()
+	if len(us) == 0 && !awaitBoot {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -99,7 +121,10 @@ func (t *txn) newProbation(ctx context.Context) *store.Probation {
 	now := t.e.now().UTC()
 	p := &store.Probation{Name: t.s.Name, Image: t.s.Image, To: t.info.Fields["PACKAGE_VERSION"], Units: us,
 		Since: now, Until: now.Add(t.e.Probation.window(t.e.Manifests.Get(t.s.Name))),
-		MaxRestarts: t.e.Probation.maxRestarts(), Restarts: map[string]uint32{}, BootID: t.e.bootID()}
+		MaxRestarts: t.e.Probation.maxRestarts(), Restarts: map[string]uint32{}, BootID: t.e.bootID(), AwaitBoot: awaitBoot}
+	if awaitBoot {
+		p.Units = uniq(sortedList(slices.Clone(t.info.Units)))
+	}
 	if t.s.Op == OpUpdate {
 		p.From = t.s.From
 	}
@@ -186,6 +211,9 @@ func (e *Engine) CheckProbation(ctx context.Context, by string) (ProbationReport
 			}
 			continue
 		}
+		if p.AwaitBoot {
+			continue // its window opens in the next boot
+		}
 		fail, err := e.probe(ctx, p)
 		if err != nil {
 			e.log().Warn(name+": probation: "+err.Error(), "extension", name)
@@ -219,7 +247,7 @@ func (e *Engine) reopenAfterReboot(ctx context.Context, state *store.State) erro
 			continue
 		}
 		now := e.now().UTC()
-		p.Until, p.Since, p.BootID, changed = now.Add(p.Until.Sub(p.Since)), now, boot, true
+		p.Until, p.Since, p.BootID, p.AwaitBoot, changed = now.Add(p.Until.Sub(p.Since)), now, boot, false, true
 		p.Restarts = map[string]uint32{}
 		for _, u := range p.Units {
 			if h, err := e.Units.Health(ctx, u); err == nil {
@@ -285,9 +313,15 @@ func (e *Engine) endProbation(name string, p *store.Probation, by string) error 
 // history before the rollback begins, so a crash in between loses
 // nothing (a second attempt writes it again).
 func (e *Engine) failProbation(ctx context.Context, by string, p *store.Probation, f ProbationFailure) []Result {
-	name := p.Name
 	why := fmt.Sprintf("probation of %s failed: %s", p.To, f)
-	e.log().Error(name+": "+why, "extension", name, "version", p.To, "unit", f.Unit)
+	e.log().Error(p.Name+": "+why, "extension", p.Name, "version", p.To, "unit", f.Unit)
+	return e.undoChange(ctx, by, p, why)
+}
+
+// undoChange puts the image p replaced back (a fresh install is removed)
+// and holds the extension with why; see failProbation.
+func (e *Engine) undoChange(ctx context.Context, by string, p *store.Probation, why string) []Result {
+	name := p.Name
 	e.history(store.HistoryEntry{Verb: "probation", By: by, Name: name, Op: "probation", From: p.From, To: p.To, Result: store.HistoryFailed, Error: why})
 	e.hit("probation:rollback:before")
 	var plan *Plan
@@ -316,9 +350,9 @@ func (e *Engine) failProbation(ctx context.Context, by string, p *store.Probatio
 	}
 	if ok {
 		if p.From == "" {
-			e.log().Warn(fmt.Sprintf("%s: removed %s after its failed probation", name, p.To), "extension", name)
+			e.log().Warn(fmt.Sprintf("%s: removed %s: %s", name, p.To, why), "extension", name)
 		} else {
-			e.log().Warn(fmt.Sprintf("%s: rolled back from %s to %s after its failed probation, and held", name, p.To, p.From), "extension", name)
+			e.log().Warn(fmt.Sprintf("%s: rolled back from %s to %s, and held: %s", name, p.To, p.From, why), "extension", name)
 		}
 		return results
 	}
@@ -390,7 +424,13 @@ func (e *Engine) ProbationDue(ctx context.Context) (due, any bool, err error) {
 	}
 	boot := e.bootID()
 	for _, p := range state.Probation {
-		if p.BootID != boot || !e.now().Before(p.Until) {
+		if p.BootID != boot {
+			return true, true, nil
+		}
+		if p.AwaitBoot {
+			continue
+		}
+		if !e.now().Before(p.Until) {
 			return true, true, nil
 		}
 		if f, _ := e.probe(ctx, p); f != nil {

@@ -279,6 +279,11 @@ type crash struct{ at string }
 // crashDuring runs CheckProbation and stops it dead at point ("step NAME"
 // or "call N (...)"), as a kill would; it reports whether it got there.
 func (b *probationBench) crashDuring(point string) (crashed bool) {
+	return b.crashIn(point, func() { _, _ = b.e.CheckProbation(context.Background(), store.HistoryByDaemon) })
+}
+
+// crashIn runs fn and stops it dead at point.
+func (b *probationBench) crashIn(point string, fn func()) (crashed bool) {
 	mark := len(b.rec.calls)
 	var n int
 	stepName, isStep := strings.CutPrefix(point, "step ")
@@ -304,7 +309,7 @@ func (b *probationBench) crashDuring(point string) (crashed bool) {
 			crashed = true
 		}
 	}()
-	_, _ = b.e.CheckProbation(context.Background(), store.HistoryByDaemon)
+	fn()
 	return false
 }
 

@@ -25,4 +25,11 @@ type Probation struct {
 	// BootID is the boot the window was opened in: a reboot resets the
 	// units' counters, so a later boot opens a new window.
 	BootID string `json:"boot_id,omitempty"`
+	// AwaitBoot is set for a change whose effect waits for a reboot (a
+	// reboot action): its window opens in the next boot.
+	AwaitBoot bool `json:"await_boot,omitempty"`
+	// Tries counts the sysextd starts, each boot's first among them, that
+	// found this change still unconfirmed (engine/boot.go); written and
+	// fsynced before anything is merged.
+	Tries int `json:"tries,omitempty"`
 }
