@@ -132,6 +132,7 @@ func TestIndependentReleases(t *testing.T) {
 			other++
 		}
 	}
+	t.Logf("of 1000 at 10 %%: %d in the first 10 %% of two releases, %d of two extensions", both, other)
 	// Independent draws: about 1 % in both; identical ones would be 10 %.
 	if both > 30 || other > 30 {
 		t.Errorf("canaries overlap: %d in both releases, %d in both extensions (want about 10 of 1000)", both, other)
