@@ -1,0 +1,86 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProbationRollsBackADyingService (issue 22): an update whose service
+// starts fine and dies 5 s later is rolled back by sysextd within the
+// probation, with no operator: sysextctl makes the change and exits, the
+// daemon owns the rest of the probation through state.json.
+func TestProbationRollsBackADyingService(t *testing.T) {
+	requireRoot(t)
+	base := EnsureBase(t)
+	a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
+	a.c.CopyIn(t, GoBuild(t, "./cmd/sysextd"), "/usr/local/bin/sysextd", 0o755)
+	a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(`[e2e-svc]
+url = "https://github.com/SpamTagger/sysext-e2e-svc"
+update = "service: e2e-svc"
+`), 0o644)
+	// A 30 s probation: the service dies at 5 s, well inside it.
+	a.c.WriteFile(t, "/etc/sysextd/sysextd.toml", []byte(fmt.Sprintf("github_api = %q\ninterval = \"24h\"\nrandomized_delay = \"0s\"\nprobation = \"30s\"\n", a.gh.URL())), 0o644)
+
+	a.publish(BuildServiceExtension(t, "e2e-svc", "1.0-1", ExtOptions{}))
+	a.mustCtl("install", "e2e-svc")
+	a.c.WaitExec(t, 10*time.Second, "grep", "-qx", "1.0-1", "/run/e2e-svc/started-version")
+	// The install's own probation ends in the daemon's hands too.
+	a.c.MustExec(t, "systemd-run", "--unit=sysextd", "-p", "Type=notify", "-p", "NotifyAccess=main", "/usr/local/bin/sysextd")
+	a.c.WaitExec(t, 90*time.Second, "bash", "-c", "test ! -e /var/lib/sysextd/state.json || ! grep -q '\"probation\"' /var/lib/sysextd/state.json")
+
+	dying := "[Unit]\nDescription=e2e-svc that dies after 5 s\n[Service]\nExecStart=/bin/sh -c 'echo 1.0-2 > /run/e2e-svc/started-version; sleep 5; exit 3'\n[Install]\nWantedBy=multi-user.target\n"
+	a.publish(BuildServiceExtension(t, "e2e-svc", "1.0-2", ExtOptions{ExtraFiles: map[string]string{
+		"usr/lib/systemd/system/e2e-svc.service": dying,
+	}}))
+	start := time.Now()
+	out := a.mustCtl("update", "e2e-svc")
+	if !strings.Contains(out, "updated from 1.0-1 to 1.0-2") {
+		t.Fatalf("update output %q", out)
+	}
+	if got := a.unit("ActiveState", "e2e-svc.service"); got != "active" {
+		t.Fatalf("e2e-svc is %q right after the update, want active (it dies later)", got)
+	}
+	if l := a.mustCtl("list", "--offline"); !strings.Contains(l, "e2e-svc: on probation until") {
+		t.Errorf("list does not show the probation:\n%s", l)
+	}
+
+	// No operator from here on: the daemon must put 1.0-1 back.
+	a.c.WaitExec(t, 40*time.Second, "grep", "-qx", "1.0-1", "/usr/lib/e2e-svc/version")
+	took := time.Since(start)
+	a.c.WaitExec(t, 10*time.Second, "grep", "-qx", "1.0-1", "/run/e2e-svc/started-version")
+	if got := a.unit("ActiveState", "e2e-svc.service"); got != "active" {
+		t.Errorf("e2e-svc is %q after the rollback, want active on 1.0-1", got)
+	}
+	t.Logf("MEASURED rolled back %s after the update (the service died at 5 s; poll 2 s)", took.Round(100*time.Millisecond))
+	if took > 30*time.Second {
+		t.Errorf("rolled back after %s, want within the 30 s probation", took)
+	}
+
+	var st struct {
+		Extensions map[string]struct {
+			Version    string `json:"version"`
+			Hold       bool   `json:"hold"`
+			HoldReason string `json:"hold_reason"`
+		} `json:"extensions"`
+		Probation map[string]any `json:"probation"`
+	}
+	if err := json.Unmarshal([]byte(a.cat("/var/lib/sysextd/state.json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	r := st.Extensions["e2e-svc"]
+	if r.Version != "1.0-1" || !r.Hold || !strings.Contains(r.HoldReason, "e2e-svc.service failed (exit-code)") || len(st.Probation) != 0 {
+		t.Errorf("state: %+v, probation %v; want 1.0-1 held naming the unit and its result", r, st.Probation)
+	}
+	hist := a.mustCtl("history", "e2e-svc")
+	if !strings.Contains(hist, "probation") {
+		t.Errorf("history lacks the probation:\n%s", hist)
+	}
+	if j := a.c.Journal(t, "sysextd.service"); !strings.Contains(j, "probation of 1.0-2 failed: e2e-svc.service failed (exit-code)") {
+		t.Errorf("the journal lacks the failure:\n%s", j)
+	}
+}
