@@ -5,6 +5,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +84,26 @@ update = "service: e2e-svc"
 	}
 	if j := a.c.Journal(t, "sysextd.service"); !strings.Contains(j, "probation of 1.0-2 failed: e2e-svc.service failed (exit-code)") {
 		t.Errorf("the journal lacks the failure:\n%s", j)
+	}
+}
+
+// TestUnitsHealthInContainer runs internal/units' tier-3 test of Health
+// (what a probation reads: ActiveState, Result, NRestarts) against the
+// booted trixie's systemd.
+func TestUnitsHealthInContainer(t *testing.T) {
+	requireRoot(t)
+	base := EnsureBase(t)
+	gomod := strings.TrimSpace(mustRun(t, t.Context(), "go", "env", "GOMOD"))
+	bin := filepath.Join(t.TempDir(), "units.e2e")
+	env := append(os.Environ(), "CGO_ENABLED=0")
+	if _, err := runIn(t, filepath.Dir(gomod), env, "go", "test", "-tags", "e2e", "-c", "-o", bin, "./internal/units"); err != nil {
+		t.Fatalf("building the units test: %v", err)
+	}
+	c := Boot(t, BootOptions{Base: base})
+	c.CopyIn(t, bin, "/usr/local/bin/units.e2e", 0o755)
+	out, stderr, code := c.Exec(t, "/usr/local/bin/units.e2e", "-test.v", "-test.run", "TestE2EHealthCountsRestarts")
+	t.Logf("units.e2e -> %d\n%s%s", code, out, stderr)
+	if code != 0 || !strings.Contains(out, "--- PASS: TestE2EHealthCountsRestarts") {
+		t.Errorf("TestE2EHealthCountsRestarts did not pass in the container (exit %d)", code)
 	}
 }

@@ -148,6 +148,7 @@ func TestE2EHealthCountsRestarts(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("after the crash loop: %+v", h)
 	if h.ActiveState != "failed" || h.NRestarts < 2 || h.Result == "success" {
 		t.Errorf("after the crash loop: %+v, want failed, ≥2 restarts, a result other than success", h)
 	}
