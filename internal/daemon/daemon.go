@@ -84,8 +84,15 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 	// the boot. A start that failed is retried with the backoff below.
 	started := d.tryStartup(ctx, cfg)
 	d.notify("READY=1")
-	if !once {
-		go d.watchProbation(ctx, cfg) // probation.go
+	// probation.go; a step it is settling finishes before Run returns.
+	probationDone := make(chan struct{})
+	if once {
+		close(probationDone)
+	} else {
+		go func() {
+			defer close(probationDone)
+			d.watchProbation(ctx, cfg)
+		}()
 	}
 	changed := d.watchManifests(ctx)
 	failures := 0
@@ -140,6 +147,7 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		case <-ctx.Done():
 			timer.Stop()
 			d.notify("STOPPING=1")
+			<-probationDone
 			d.report(StateStopped, time.Time{})
 			return nil
 		case <-timer.C:
