@@ -142,9 +142,14 @@ func printList(w io.Writer, items []engine.Item) {
 }
 
 // probationLine says until when a change's units are watched before it
-// is kept (engine/probation.go).
+// is kept (engine/probation.go). A window that ended is settled by sysextd
+// (or in a later boot): until then it is still unconfirmed.
 func probationLine(until time.Time) string {
-	return "on probation until " + until.Local().Format(time.DateTime+" MST") + " (rolled back if a unit fails)"
+	at := until.Local().Format(time.DateTime + " MST")
+	if time.Now().After(until) {
+		return "probation ended " + at + ", not yet confirmed (sysextd confirms it, or rolls it back if a unit failed)"
+	}
+	return "on probation until " + at + " (rolled back if a unit fails)"
 }
 
 func dash(s string) string {

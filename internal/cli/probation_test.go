@@ -35,6 +35,15 @@ func TestListAndExplainShowProbation(t *testing.T) {
 	if out := f.mustRun("explain", "alpha"); !strings.Contains(out, "on probation until "+until.Local().Format(time.DateTime)) {
 		t.Errorf("explain lacks the probation:\n%s", out)
 	}
+	// A window that ended but was not settled (no sysextd running) says so.
+	st.Probation["alpha"].Until = time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := (store.Store{Root: f.root}).SaveState(st); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.mustRun("list", "--offline"); !strings.Contains(out, "alpha: probation ended "+st.Probation["alpha"].Until.Local().Format(time.DateTime)) ||
+		!strings.Contains(out, "not yet confirmed") {
+		t.Errorf("list of an ended window:\n%s", out)
+	}
 	// A probation of another version (left over) is not shown.
 	st.Probation["alpha"].To = "3"
 	if err := (store.Store{Root: f.root}).SaveState(st); err != nil {
