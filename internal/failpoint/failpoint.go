@@ -6,7 +6,10 @@
 // Names are "PHASE:before" and "PHASE:after" for the transaction's phases
 // (download, verify, place, activate, units, action, commit), prefixed with
 // the operation ("install:", "update:", "remove:"), plus "refresh:running"
-// while systemd-sysext refresh runs.
+// while systemd-sysext refresh runs, and the steps of a probation and of
+// boot assessment ("probation:check:before", "probation:rollback:before",
+// "probation:rollback:after", "probation:pass:before",
+// "boot:count:before", "boot:count:after"; docs/probation.md).
 package failpoint
 
 // Env is the variable a failpoints build reads.
