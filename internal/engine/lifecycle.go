@@ -160,6 +160,11 @@ func (e *Engine) rollbackStep(ctx context.Context, inv *inventory, name string) 
 // SetHold holds or releases name, and sets or clears its pin (pin "" and
 // setPin true clears it). The caller holds the lock.
 func (e *Engine) SetHold(name string, hold bool, reason string) error {
+	if !hold {
+		if done, err := e.unwithhold(name); done || err != nil {
+			return err
+		}
+	}
 	return e.updateRecord(name, func(r *store.Record) {
 		r.Hold, r.HoldReason = hold, reason
 		if !hold {

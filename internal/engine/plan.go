@@ -201,6 +201,9 @@ func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, 
 		return Step{Op: OpNone, Name: name, Image: cur.Image, From: cur.Version,
 			Reason: fmt.Sprintf("held (%s): sysextctl unhold %s to let it change", cur.Record.HoldReason, name)}, true
 	}
+	if step, held := in.withheld(name, explicit); held { // rollout: probation.go
+		return step, true
+	}
 	r := in.releases[name]
 	if r.Err != nil {
 		p.fail(name, fmt.Errorf("looking up %s: %w", name, r.Err))

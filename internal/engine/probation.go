@@ -140,6 +140,19 @@ func (t *txn) newProbation(ctx context.Context) *store.Probation {
 // whatever was on probation for the names the step touched is settled by
 // it, and the step's own probation, if any, begins.
 func setProbation(state *store.State, s Step, p *store.Probation) {
+	switch {
+	case s.Op == OpRemove && s.HoldAfter != "":
+		// A fresh install removed after its probation stays held.
+		if state.Withheld == nil {
+			state.Withheld = map[string]*store.Withheld{}
+		}
+		state.Withheld[s.Name] = &store.Withheld{Reason: s.HoldAfter, Since: time.Now().UTC()}
+	case s.Op != OpRemove:
+		delete(state.Withheld, s.Name) // installed again by the operator
+		if len(state.Withheld) == 0 {
+			state.Withheld = nil
+		}
+	}
 	delete(state.Probation, s.Name)
 	for _, r := range s.Removing {
 		delete(state.Probation, r.Name)
@@ -328,6 +341,11 @@ func (e *Engine) undoChange(ctx context.Context, by string, p *store.Probation, 
 	var err error
 	if p.From == "" {
 		plan, err = e.MakePlan(ctx, VerbRemove, []string{name})
+		if err == nil {
+			for i := range plan.Steps {
+				plan.Steps[i].HoldAfter = why
+			}
+		}
 	} else {
 		plan, err = e.RollbackPlan(ctx, name)
 		if err == nil {
@@ -438,4 +456,32 @@ func (e *Engine) ProbationDue(ctx context.Context) (due, any bool, err error) {
 		}
 	}
 	return false, true, nil
+}
+
+// withheld is the plan's answer for an extension held while not installed
+// (store.Withheld): nothing, unless the operator names it.
+func (in planInput) withheld(name string, explicit bool) (Step, bool) {
+	if explicit || in.inv.state == nil || in.inv.get(name) != nil {
+		return Step{}, false
+	}
+	w := in.inv.state.Withheld[name]
+	if w == nil {
+		return Step{}, false
+	}
+	return Step{Op: OpNone, Name: name, Reason: fmt.Sprintf("held (%s): sysextctl install %s or unhold %s to let it be installed", w.Reason, name, name)}, true
+}
+
+// unwithhold releases the hold of an extension that is not installed
+// (sysextctl unhold); done is false when there was none.
+func (e *Engine) unwithhold(name string) (done bool, err error) {
+	st := e.store()
+	state, err := st.LoadState()
+	if err != nil || state.Withheld[name] == nil || state.Extensions[name] != nil {
+		return false, err
+	}
+	delete(state.Withheld, name)
+	if len(state.Withheld) == 0 {
+		state.Withheld = nil
+	}
+	return true, st.SaveState(state)
 }

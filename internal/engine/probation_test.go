@@ -204,8 +204,47 @@ func TestProbationFailedFreshInstallIsRemoved(t *testing.T) {
 	if got := b.installed(); len(got) != 0 {
 		t.Errorf("installed %v, want nothing", got)
 	}
-	if p := b.state().Probation; p != nil {
-		t.Errorf("probation left: %+v", p)
+	st := b.state()
+	if st.Probation != nil {
+		t.Errorf("probation left: %+v", st.Probation)
+	}
+	// Held while not installed: auto would not install it again, an
+	// operator's install would, and unhold releases it.
+	w := st.Withheld["alpha"]
+	if w == nil || !strings.Contains(w.Reason, "alpha.service failed (signal)") {
+		t.Fatalf("withheld = %+v, want alpha held naming the unit", st.Withheld)
+	}
+	inv, err := b.e.inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := planInput{inv: inv}
+	if step, held := in.withheld("alpha", false); !held || step.Op != OpNone || !strings.Contains(step.Reason, "held (") {
+		t.Errorf("auto's view: %+v held %v, want held", step, held)
+	}
+	if _, held := in.withheld("alpha", true); held {
+		t.Error("an operator's install is refused by the hold")
+	}
+	if err := b.e.SetHold("alpha", false, ""); err != nil {
+		t.Fatalf("unhold: %v", err)
+	}
+	if st := b.state(); st.Withheld != nil {
+		t.Errorf("unhold left %+v", st.Withheld)
+	}
+}
+
+func TestWithheldClearedByInstall(t *testing.T) {
+	b := newProbationBench(t)
+	b.publish("alpha", "1", "alpha.service")
+	b.apply(VerbInstall, "alpha")
+	b.un.health["alpha.service"] = units.Health{ActiveState: "failed", Result: "signal"}
+	b.check()
+	delete(b.un.health, "alpha.service")
+	if r := b.apply(VerbInstall, "alpha"); !r.OK {
+		t.Fatalf("the operator's install: %+v", r)
+	}
+	if st := b.state(); st.Withheld != nil || st.Extensions["alpha"] == nil {
+		t.Errorf("after the operator's install: withheld %+v", st.Withheld)
 	}
 }
 

@@ -33,3 +33,12 @@ type Probation struct {
 	// fsynced before anything is merged.
 	Tries int `json:"tries,omitempty"`
 }
+
+// Withheld is the hold of an extension that is not installed: a fresh
+// install removed after its probation failed (engine/probation.go). auto
+// and the daemon do not install it again; an operator's install or unhold
+// clears it.
+type Withheld struct {
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+}

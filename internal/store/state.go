@@ -85,6 +85,8 @@ type State struct {
 	// Probation lists the changes whose units are being watched, by
 	// extension name (probation.go).
 	Probation map[string]*Probation `json:"probation,omitempty"`
+	// Withheld holds extensions that are not installed, by name.
+	Withheld map[string]*Withheld `json:"withheld,omitempty"`
 }
 
 // Names returns the recorded names, sorted.
