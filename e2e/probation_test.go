@@ -107,3 +107,87 @@ func TestUnitsHealthInContainer(t *testing.T) {
 		t.Errorf("TestE2EHealthCountsRestarts did not pass in the container (exit %d)", code)
 	}
 }
+
+// TestBootAssessmentUndoesUnconfirmedReboot (issue 22): an update with the
+// reboot action is pending until a boot confirms it. Here no boot lives
+// long enough (the probation is 10 min, the test reboots after each start
+// of sysextd), and GitHub is down: the fourth start of sysextd puts the
+// previous image back before it merges, holds the extension, and the
+// appliance runs the previous version.
+func TestBootAssessmentUndoesUnconfirmedReboot(t *testing.T) {
+	requireRoot(t)
+	base := EnsureBase(t)
+	a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
+	a.c.CopyIn(t, GoBuild(t, "./cmd/sysextd"), "/usr/local/bin/sysextd", 0o755)
+	a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(`[e2e-rb]
+url = "https://github.com/SpamTagger/sysext-e2e-rb"
+update = "reboot"
+`), 0o644)
+	a.c.WriteFile(t, "/etc/sysextd/sysextd.toml", []byte(fmt.Sprintf("github_api = %q\nrandomized_delay = \"0s\"\nprobation = \"10m\"\n", a.gh.URL())), 0o644)
+	a.c.WriteFile(t, "/etc/systemd/system/sysextd.service", []byte("[Unit]\nDescription=sysextd (e2e)\n[Service]\nType=notify\nNotifyAccess=main\nExecStart=/usr/local/bin/sysextd\nRestart=on-failure\n[Install]\nWantedBy=multi-user.target\n"), 0o644)
+	a.c.MustExec(t, "systemctl", "daemon-reload")
+	a.c.MustExec(t, "systemctl", "enable", "sysextd.service")
+
+	a.publish(BuildServiceExtension(t, "e2e-rb", "1", ExtOptions{Update: "reboot"}))
+	a.mustCtl("install", "e2e-rb")
+	a.publish(BuildServiceExtension(t, "e2e-rb", "2", ExtOptions{Update: "reboot"}))
+	if out := a.mustCtl("update", "e2e-rb"); !strings.Contains(out, "updated from 1 to 2") {
+		t.Fatalf("update output %q", out)
+	}
+	type probation struct {
+		To        string `json:"to"`
+		AwaitBoot bool   `json:"await_boot"`
+		Tries     int    `json:"tries"`
+	}
+	var st struct {
+		Extensions map[string]struct {
+			Version    string `json:"version"`
+			Hold       bool   `json:"hold"`
+			HoldReason string `json:"hold_reason"`
+		} `json:"extensions"`
+		Probation map[string]probation `json:"probation"`
+	}
+	read := func() {
+		t.Helper()
+		st.Extensions, st.Probation = nil, nil
+		if err := json.Unmarshal([]byte(a.cat("/var/lib/sysextd/state.json")), &st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	if p := st.Probation["e2e-rb"]; p.To != "2" || !p.AwaitBoot {
+		t.Fatalf("after the update: %+v, want 2 awaiting a boot", st.Probation)
+	}
+	a.gh.Close() // GitHub is down from here on
+
+	for start := 1; start <= 3; start++ {
+		a.c.Reboot(t)
+		a.c.WaitExec(t, 60*time.Second, "bash", "-c", fmt.Sprintf("grep -q '\"tries\": %d' /var/lib/sysextd/state.json", start))
+		a.c.WaitExec(t, 30*time.Second, "systemctl", "is-active", "sysextd.service")
+		if got := a.cat("/usr/lib/e2e-rb/version"); got != "2" {
+			t.Fatalf("start %d: merged %q, want 2 still on trial", start, got)
+		}
+		read()
+		t.Logf("start %d: %+v", start, st.Probation["e2e-rb"])
+	}
+	a.c.Reboot(t)
+	a.c.WaitExec(t, 60*time.Second, "systemctl", "is-active", "sysextd.service")
+	if got := a.cat("/usr/lib/e2e-rb/version"); got != "1" {
+		t.Fatalf("fourth start: merged %q, want 1 back", got)
+	}
+	a.c.WaitExec(t, 30*time.Second, "systemctl", "is-active", "e2e-rb.service")
+	read()
+	r := st.Extensions["e2e-rb"]
+	if r.Version != "1" || !r.Hold || !strings.Contains(r.HoldReason, "not confirmed after 4 starts") || len(st.Probation) != 0 {
+		t.Errorf("state: %+v, probation %+v", r, st.Probation)
+	}
+	if j := a.c.Journal(t, "sysextd.service"); !strings.Contains(j, "not confirmed after 4 starts") {
+		t.Errorf("the journal lacks the undo:\n%s", tail(j, 40))
+	}
+	// It stays up on the previous version.
+	a.c.Reboot(t)
+	a.c.WaitExec(t, 60*time.Second, "systemctl", "is-active", "e2e-rb.service")
+	if got := a.cat("/usr/lib/e2e-rb/version"); got != "1" {
+		t.Errorf("after one more boot: merged %q, want 1", got)
+	}
+}
