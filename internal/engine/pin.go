@@ -12,7 +12,8 @@ import (
 // interrupted install leaves no pin behind on nothing. The sources find a
 // release's newest version only: a pin to another version of an
 // extension not installed is a plan failure saying what was found. The
-// caller holds the lock (nothing changes with dryRun).
+// caller holds the lock (nothing changes with dryRun). A pin wins over a
+// phase, installed or not.
 func (e *Engine) PinPlan(ctx context.Context, name, version string, dryRun bool) (*Plan, error) {
 	st, err := e.store().LoadState()
 	if err != nil {
@@ -26,7 +27,12 @@ func (e *Engine) PinPlan(ctx context.Context, name, version string, dryRun bool)
 		}
 		return e.MakePlan(ctx, VerbUpdate, []string{name})
 	}
+	// A pin wins over a phase: the pinned release is taken even where it is
+	// phased away for this appliance (a withdrawn one is still refused).
+	ignore := e.IgnorePhasing
+	e.IgnorePhasing = true
 	p, err := e.MakePlan(ctx, VerbInstall, []string{name})
+	e.IgnorePhasing = ignore
 	if err != nil {
 		return nil, err
 	}

@@ -60,3 +60,35 @@ func TestPinDryRunChangesNothing(t *testing.T) {
 		t.Errorf("a dry run pinned beta to %q", pin)
 	}
 }
+
+// TestPinWinsOverPhase: pinning an extension not installed to a release
+// phased away for this appliance installs it; a withdrawn one is refused.
+func TestPinWinsOverPhase(t *testing.T) {
+	for _, c := range []struct {
+		rj   string
+		want bool
+	}{
+		{`{"phased_percentage":0}`, true},
+		{`{"withdrawn":true}`, false},
+	} {
+		b := newBench(t)
+		b.setMachineID("0123456789abcdef0123456789abcdef")
+		b.publish("beta", "1")
+		b.withReleaseJSON("beta", c.rj)
+		p, err := b.e.PinPlan(context.Background(), "beta", "1", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := b.e.Apply(context.Background(), p)
+		if ok := len(rs) == 1 && rs[0].OK; ok != c.want {
+			t.Errorf("%s: pin results %+v, want ok %v", c.rj, rs, c.want)
+		}
+		if b.e.IgnorePhasing {
+			t.Errorf("%s: PinPlan left IgnorePhasing set", c.rj)
+		}
+		st, _ := store.Store{Root: b.e.Root}.LoadState()
+		if got := st.Extensions["beta"] != nil && st.Extensions["beta"].Pin == "1"; got != c.want {
+			t.Errorf("%s: installed and pinned %v, want %v", c.rj, got, c.want)
+		}
+	}
+}
