@@ -6,6 +6,8 @@ import (
 	iofs "io/fs"
 	"path"
 	"sort"
+
+	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 )
 
 // PayloadFile is one entry an image carries outside /usr and /opt, under
@@ -46,7 +48,7 @@ func ReadPayload(ctx context.Context, p string, dirs ...string) ([]PayloadFile, 
 				if err != nil {
 					return fmt.Errorf("%w: %s: %v", ErrCorrupt, ip, err)
 				}
-				f := PayloadFile{Path: "/" + ip, Mode: fi.Mode()}
+				f := PayloadFile{Path: "/" + ip, Mode: fullMode(fi)}
 				switch {
 				case fi.IsDir():
 					out = append(out, f)
@@ -90,4 +92,22 @@ func ReadPayload(ctx context.Context, p string, dirs ...string) ([]PayloadFile, 
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
+}
+
+// fullMode is fi's mode with the setuid, setgid and sticky bits, which
+// go-diskfs reports only in its StatT.
+func fullMode(fi iofs.FileInfo) iofs.FileMode {
+	m := fi.Mode()
+	if st, ok := fi.Sys().(*squashfs.StatT); ok {
+		if st.Perm&0o4000 != 0 {
+			m |= iofs.ModeSetuid
+		}
+		if st.Perm&0o2000 != 0 {
+			m |= iofs.ModeSetgid
+		}
+		if st.Perm&0o1000 != 0 {
+			m |= iofs.ModeSticky
+		}
+	}
+	return m
 }

@@ -164,7 +164,7 @@ func badMode(m iofs.FileMode) string {
 	switch {
 	case m&iofs.ModeSymlink != 0:
 		return ""
-	case m&(iofs.ModeSetuid|iofs.ModeSetgid) != 0 || uint32(m)&0o6000 != 0:
+	case m&(iofs.ModeSetuid|iofs.ModeSetgid) != 0:
 		return fmt.Sprintf("mode %s is setuid or setgid", m)
 	case m.Perm()&0o002 != 0:
 		return fmt.Sprintf("mode %s is writable by others", m)

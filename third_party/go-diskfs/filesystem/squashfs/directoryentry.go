@@ -133,6 +133,7 @@ func (d *directoryEntry) statT() *StatT {
 		GID:       d.gid,
 		Xattrs:    d.xattrs,
 		InodeType: "unknown",
+		Perm:      uint32(d.mode) & 0o7777,
 	}
 	if d.inode != nil {
 		s.Inode = d.inode.index()

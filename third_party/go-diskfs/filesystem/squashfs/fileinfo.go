@@ -16,4 +16,8 @@ type StatT struct {
 	Xattrs map[string]string
 	// LinkTarget is the symlink target. Empty when the entry is not a symlink.
 	LinkTarget string
+	// Perm is the inode's permission bits as stored, setuid (04000),
+	// setgid (02000) and sticky (01000) included, which Mode() drops.
+	// (sysextd patch, see PATCHED.md)
+	Perm uint32
 }
