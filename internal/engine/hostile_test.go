@@ -206,7 +206,9 @@ func TestHostileInputs(t *testing.T) {
 		{name: "payload setgid directory",
 			setup: func(t *testing.T, b *bench) {
 				b.publishHostile("beta", "2", hostileImage{files: map[string]string{"etc/beta/beta.conf": "x\n"},
-					tree: func(t *testing.T, dir string) { os.Chmod(filepath.Join(dir, "etc/beta"), 0o755|os.ModeDir|os.ModeSetgid) }})
+					tree: func(t *testing.T, dir string) {
+						os.Chmod(filepath.Join(dir, "etc/beta"), 0o755|os.ModeDir|os.ModeSetgid)
+					}})
 			},
 			wantErr: "setuid or setgid", outside: "/etc/beta"},
 		{name: "payload replaces a file the host has",
