@@ -37,7 +37,7 @@ func TestStagedOSUpgrade(t *testing.T) {
 	if len(rs) != 1 || !rs[0].OK {
 		t.Fatalf("prefetch = %+v", rs)
 	}
-	staged, _ := upgrade.StagedImage("14", "sysext-alpha")
+	staged, _ := upgrade.StagedImage(s.OS, "sysext-alpha")
 	if _, err := os.Stat(b.e.Root.Path(staged)); err != nil {
 		t.Fatalf("no staged build: %v", err)
 	}
