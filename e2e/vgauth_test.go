@@ -150,14 +150,20 @@ func refreshRetryingBusy(t *testing.T, c *Container) string {
 }
 
 // TestVGAuthThroughSysextctl is TestVGAuthFromTemplateImage through the
-// product: sysextctl install/update/remove of a template-built
-// open-vm-tools from a GitHub stand-in.
+// product, on trixie and on forky: sysextctl install/update/remove of a
+// template-built open-vm-tools (the dist's own packages, etc/ files
+// installed like conffiles) from a GitHub stand-in. VGAuthService runs on
+// its installed etc/ files, an admin's edit survives an update, remove
+// leaves only the edited file.
 func TestVGAuthThroughSysextctl(t *testing.T) {
 	requireRoot(t)
-	base := EnsureBase(t)
+	ForEachDist(t, vgauthThroughSysextctl)
+}
+
+func vgauthThroughSysextctl(t *testing.T, base *Base) {
 	gh := fakegithub.New()
 	t.Cleanup(gh.Close)
-	a := &appliance{t: t, gh: gh, c: Boot(t, BootOptions{Base: base, LoopDevices: 256})}
+	a := &appliance{t: t, gh: gh, dist: base.Dist, c: Boot(t, BootOptions{Base: base, LoopDevices: 256})}
 	a.c.CopyIn(t, GoBuild(t, "./cmd/sysextctl"), "/usr/local/bin/sysextctl", 0o755)
 	a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(`[open-vm-tools]
 url = "https://github.com/SpamTagger/sysext-open-vm-tools"
