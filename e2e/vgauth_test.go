@@ -12,6 +12,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/image/imagetest"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
@@ -23,13 +24,17 @@ import (
 // not found": its configuration lives only in the image's etc/); once
 // internal/payload has installed the etc/ files it runs; a local edit of a
 // conffile survives an update; remove leaves no unmodified file behind.
+// On trixie and on forky, each with its own open-vm-tools.
 //
 // It drives payload.Install/Remove directly against the container's root,
-// the phase the engine runs; the sysextctl-driven version needs that phase
-// wired into the transaction (issue 10's seam).
+// the phase the engine runs; TestVGAuthThroughSysextctl is the product's
+// way.
 func TestVGAuthFromTemplateImage(t *testing.T) {
 	requireRoot(t)
-	base := EnsureBase(t)
+	ForEachDist(t, vgauthFromTemplateImage)
+}
+
+func vgauthFromTemplateImage(t *testing.T, base *Base) {
 	ovt := BuildTemplateExtension(t, base, "open-vm-tools", ExtOptions{Update: "service: open-vm-tools"})
 	for _, want := range []string{"etc/vmware-tools/vgauth.conf", "usr/bin/VGAuthService", "usr/lib/systemd/system/vgauth.service"} {
 		if !slices.Contains(ovt.Files, want) {
@@ -41,7 +46,16 @@ func TestVGAuthFromTemplateImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	deb, _ := imagetest.Arch()
-	warnings, err := image.Validate(info, image.Host{ID: "debian", VersionID: "13", Arch: deb}, ovt.Name)
+	br, err := os.OpenRoot(base.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	hostOS, _, err := osrelease.ReadOS(br) // forky's has no VERSION_ID
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, err := image.Validate(info, image.HostOf(hostOS, deb), ovt.Name)
 	if err != nil {
 		t.Fatalf("template image refused: %v", err)
 	}
