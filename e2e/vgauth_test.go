@@ -12,6 +12,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/image/imagetest"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
@@ -23,13 +24,17 @@ import (
 // not found": its configuration lives only in the image's etc/); once
 // internal/payload has installed the etc/ files it runs; a local edit of a
 // conffile survives an update; remove leaves no unmodified file behind.
+// On trixie and on forky, each with its own open-vm-tools.
 //
 // It drives payload.Install/Remove directly against the container's root,
-// the phase the engine runs; the sysextctl-driven version needs that phase
-// wired into the transaction (issue 10's seam).
+// the phase the engine runs; TestVGAuthThroughSysextctl is the product's
+// way.
 func TestVGAuthFromTemplateImage(t *testing.T) {
 	requireRoot(t)
-	base := EnsureBase(t)
+	ForEachDist(t, vgauthFromTemplateImage)
+}
+
+func vgauthFromTemplateImage(t *testing.T, base *Base) {
 	ovt := BuildTemplateExtension(t, base, "open-vm-tools", ExtOptions{Update: "service: open-vm-tools"})
 	for _, want := range []string{"etc/vmware-tools/vgauth.conf", "usr/bin/VGAuthService", "usr/lib/systemd/system/vgauth.service"} {
 		if !slices.Contains(ovt.Files, want) {
@@ -41,7 +46,16 @@ func TestVGAuthFromTemplateImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	deb, _ := imagetest.Arch()
-	warnings, err := image.Validate(info, image.Host{ID: "debian", VersionID: "13", Arch: deb}, ovt.Name)
+	br, err := os.OpenRoot(base.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	hostOS, _, err := osrelease.ReadOS(br) // forky's has no VERSION_ID
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, err := image.Validate(info, image.HostOf(hostOS, deb), ovt.Name)
 	if err != nil {
 		t.Fatalf("template image refused: %v", err)
 	}
@@ -150,14 +164,20 @@ func refreshRetryingBusy(t *testing.T, c *Container) string {
 }
 
 // TestVGAuthThroughSysextctl is TestVGAuthFromTemplateImage through the
-// product: sysextctl install/update/remove of a template-built
-// open-vm-tools from a GitHub stand-in.
+// product, on trixie and on forky: sysextctl install/update/remove of a
+// template-built open-vm-tools (the dist's own packages, etc/ files
+// installed like conffiles) from a GitHub stand-in. VGAuthService runs on
+// its installed etc/ files, an admin's edit survives an update, remove
+// leaves only the edited file.
 func TestVGAuthThroughSysextctl(t *testing.T) {
 	requireRoot(t)
-	base := EnsureBase(t)
+	ForEachDist(t, vgauthThroughSysextctl)
+}
+
+func vgauthThroughSysextctl(t *testing.T, base *Base) {
 	gh := fakegithub.New()
 	t.Cleanup(gh.Close)
-	a := &appliance{t: t, gh: gh, c: Boot(t, BootOptions{Base: base, LoopDevices: 256})}
+	a := &appliance{t: t, gh: gh, dist: base.Dist, c: Boot(t, BootOptions{Base: base, LoopDevices: 256})}
 	a.c.CopyIn(t, GoBuild(t, "./cmd/sysextctl"), "/usr/local/bin/sysextctl", 0o755)
 	a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(`[open-vm-tools]
 url = "https://github.com/SpamTagger/sysext-open-vm-tools"

@@ -430,7 +430,7 @@ func (d *Daemon) prefetchStaged(ctx context.Context, a *app.App) {
 		return
 	}
 	booted := a.Engine.Facts.OS
-	if s == nil || (s.VersionID == booted.VersionID && s.ID == booted.ID) {
+	if s == nil || upgrade.SameKey(s.OS, booted) {
 		return
 	}
 	d.Log.Info(fmt.Sprintf("bootc staged %s %s (%s): fetching its builds", s.ID, s.VersionID, s.VersionCodename))

@@ -10,12 +10,14 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/upgrade"
 )
 
 // PrefetchStaged fetches and verifies, for every installed extension, its
 // build for the OS bootc has staged for the next boot, into
-// /var/lib/sysextd/staged/VERSION_ID/IMAGE.raw (internal/upgrade). The
+// /var/lib/sysextd/staged/KEY/IMAGE.raw (KEY: the staged OS's VERSION_ID,
+// else its VERSION_CODENAME; upgrade.Key). The
 // release choice, the image checks and the signature check target the
 // staged OS; nothing in /var/lib/extensions changes. At the first boot of
 // the new OS, ActivateStaged puts them in place with no network. The
@@ -51,14 +53,14 @@ func (e *Engine) PrefetchStaged(ctx context.Context, s *upgrade.StagedOS) []Resu
 			continue
 		}
 		rel := f.Release
-		dst, err := upgrade.StagedImage(s.VersionID, r.Image)
+		dst, err := upgrade.StagedImage(s.OS, r.Image)
 		if err != nil {
 			results = append(results, failed(r.Name, OpNone, err))
 			continue
 		}
 		if info, err := image.InspectContext(ctx, e.Root.Path(dst)); err == nil &&
 			info.Fields["PACKAGE_VERSION"] == rel.Version && info.Fields["BUILD_TIME"] == rel.BuildTime {
-			res.OK, res.To, res.Message = true, rel.Version, fmt.Sprintf("%s %s for %s %s is staged already", r.Name, rel.Version, s.ID, s.VersionID)
+			res.OK, res.To, res.Message = true, rel.Version, fmt.Sprintf("%s %s for %s is staged already", r.Name, rel.Version, osName(s.OS))
 			results = append(results, res)
 			continue
 		}
@@ -78,10 +80,10 @@ func (e *Engine) PrefetchStaged(ctx context.Context, s *upgrade.StagedOS) []Resu
 			continue
 		}
 		res.OK, res.To = true, rel.Version
-		res.Message = fmt.Sprintf("%s %s fetched and verified for %s %s (%s), waiting for the reboot", r.Name, rel.Version, s.ID, s.VersionID, s.VersionCodename)
+		res.Message = fmt.Sprintf("%s %s fetched and verified for %s, waiting for the reboot", r.Name, rel.Version, osName(s.OS))
 		results = append(results, res)
 	}
-	if _, err := upgrade.Prune(e.Root, e.Facts.OS.VersionID, s.VersionID); err != nil {
+	if _, err := upgrade.Prune(e.Root, e.Facts.OS, s.OS); err != nil {
 		e.log().Warn("pruning staged builds: " + err.Error())
 	}
 	return results
@@ -100,7 +102,7 @@ func (e *Engine) ActivateStaged(ctx context.Context) []Result {
 		e.log().Warn("staged builds that do not fit this OS are left alone: " + err.Error())
 	}
 	defer func() {
-		if _, err := upgrade.Prune(e.Root, e.Facts.OS.VersionID); err != nil {
+		if _, err := upgrade.Prune(e.Root, e.Facts.OS); err != nil {
 			e.log().Warn("pruning staged builds: " + err.Error())
 		}
 	}()
@@ -148,4 +150,16 @@ func (e *Engine) ActivateStaged(ctx context.Context) []Result {
 		}
 	}
 	return results
+}
+
+// osName is "ID VERSION_ID (VERSION_CODENAME)" without the parts the OS
+// lacks: "debian 14 (forky)", or "debian forky" on testing.
+func osName(id osrelease.OS) string {
+	switch {
+	case id.VersionID == "":
+		return strings.TrimSpace(id.ID + " " + id.VersionCodename)
+	case id.VersionCodename == "":
+		return id.ID + " " + id.VersionID
+	}
+	return fmt.Sprintf("%s %s (%s)", id.ID, id.VersionID, id.VersionCodename)
 }

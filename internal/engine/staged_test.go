@@ -16,8 +16,23 @@ import (
 // TestStagedOSUpgrade: with a forky deployment staged, the forky build of
 // each installed extension is fetched and verified ahead of time without
 // touching what is installed; after the reboot into forky, with the
-// network gone, it replaces the trixie build through the transaction.
+// network gone, it replaces the trixie build through the transaction. Both
+// for forky while it is testing (no VERSION_ID: staged/forky) and once it
+// is Debian 14 (staged/14).
 func TestStagedOSUpgrade(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		os   osrelease.OS
+		dir  string
+	}{
+		{"testing", osrelease.OS{ID: "debian", VersionCodename: "forky"}, "/var/lib/sysextd/staged/forky/"},
+		{"released", osrelease.OS{ID: "debian", VersionID: "14", VersionCodename: "forky"}, "/var/lib/sysextd/staged/14/"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { stagedOSUpgrade(t, tt.os, tt.dir) })
+	}
+}
+
+func stagedOSUpgrade(t *testing.T, target osrelease.OS, dir string) {
 	b := newBench(t)
 	b.publish("alpha", "1", "alpha.service")
 	if r := b.apply(VerbInstall, "alpha"); !r.OK {
@@ -32,12 +47,15 @@ func TestStagedOSUpgrade(t *testing.T) {
 	b.src.releases["alpha@forky"] = &fetch.Release{Name: "alpha", Tag: "t1f", Version: "1+forky", BuildTime: fields["BUILD_TIME"],
 		Fields: fields, Image: fetch.Asset{Name: asset}}
 
-	s := &upgrade.StagedOS{OS: osrelease.OS{ID: "debian", VersionID: "14", VersionCodename: "forky"}}
+	s := &upgrade.StagedOS{OS: target}
 	rs := b.e.PrefetchStaged(context.Background(), s)
 	if len(rs) != 1 || !rs[0].OK {
 		t.Fatalf("prefetch = %+v", rs)
 	}
-	staged, _ := upgrade.StagedImage("14", "sysext-alpha")
+	staged, _ := upgrade.StagedImage(s.OS, "sysext-alpha")
+	if staged != dir+"sysext-alpha.raw" {
+		t.Errorf("staged at %s, want under %s", staged, dir)
+	}
 	if _, err := os.Stat(b.e.Root.Path(staged)); err != nil {
 		t.Fatalf("no staged build: %v", err)
 	}
@@ -51,7 +69,7 @@ func TestStagedOSUpgrade(t *testing.T) {
 	}
 
 	// Reboot into forky with no network.
-	b.e.Facts.OS.VersionID, b.e.Facts.OS.VersionCodename = "14", "forky"
+	b.e.Facts.OS = target
 	b.src.fail["download "+asset] = errors.New("network is unreachable")
 	mark = len(b.rec.calls)
 	rs = b.e.ActivateStaged(context.Background())

@@ -11,20 +11,22 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/facts"
 	"github.com/spamtagger/sysextd/internal/image"
+	"github.com/spamtagger/sysextd/internal/osrelease"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
 
 // A proposal for the wiring (the engine decides): builds for a staged OS
-// wait in StagedRoot/VERSION_ID/IMAGE.raw, outside every directory
+// wait in StagedRoot/KEY/IMAGE.raw (KEY is Key of the OS: VERSION_ID, else
+// VERSION_CODENAME), outside every directory
 // systemd-sysext scans and on the same file system as
 // /var/lib/extensions, so that putting one in place is a rename.
 //
 //  1. Prefetch (daemon, after a successful check): s := Staged(ctx, root);
-//     when s != nil and s.VersionID differs from the booted one, plan an
+//     when s != nil and its Key differs from the booted one's, plan an
 //     install of every installed extension with TargetFacts(hostFacts, s)
 //     (the release choice and the image checks then target the staged
 //     OS), run only the download and verify phases, and rename each
-//     verified file to StagedImage(s.VersionID, image). Nothing in
+//     verified file to StagedImage(s.OS, image). Nothing in
 //     /var/lib/extensions changes. Prune(root, booted, staged) drops what
 //     no OS needs any more.
 //  2. First boot (daemon start-up, before READY=1, no network): for each
@@ -38,19 +40,48 @@ import (
 // StagedRoot is the in-root directory of the builds for staged OSes.
 const StagedRoot = rootfs.StateDir + "/staged"
 
-var versionIDRE = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+var keyRE = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 
-// StagedDir is the in-root directory of the builds for OS versionID.
-func StagedDir(versionID string) (string, error) {
-	if !versionIDRE.MatchString(versionID) || versionID == "." || versionID == ".." {
-		return "", fmt.Errorf("VERSION_ID %q cannot name a directory", versionID)
+// Key names the directory of the builds for an OS: its VERSION_ID, else
+// its VERSION_CODENAME. Debian testing and unstable have no VERSION_ID
+// (forky while it is testing says only VERSION_CODENAME=forky), and the
+// staged and the booted OS are both keyed this way, so a build fetched for
+// a staged forky is found at the first boot of that forky.
+func Key(id osrelease.OS) (string, error) {
+	k, field := id.VersionID, "VERSION_ID"
+	if k == "" {
+		k, field = id.VersionCodename, "VERSION_CODENAME"
 	}
-	return StagedRoot + "/" + versionID, nil
+	if k == "" {
+		return "", errors.New("the OS has neither VERSION_ID nor VERSION_CODENAME: its builds cannot be named")
+	}
+	if !keyRE.MatchString(k) || k == "." || k == ".." {
+		return "", fmt.Errorf("%s %q cannot name a directory", field, k)
+	}
+	return k, nil
 }
 
-// StagedImage is the in-root path of image's build for OS versionID.
-func StagedImage(versionID, image string) (string, error) {
-	dir, err := StagedDir(versionID)
+// SameKey reports whether a and b share the directory of staged builds
+// (the same ID and Key): a staged deployment of the booted OS needs no
+// builds of its own.
+func SameKey(a, b osrelease.OS) bool {
+	ka, errA := Key(a)
+	kb, errB := Key(b)
+	return a.ID == b.ID && errA == nil && errB == nil && ka == kb
+}
+
+// StagedDir is the in-root directory of the builds for OS id.
+func StagedDir(id osrelease.OS) (string, error) {
+	k, err := Key(id)
+	if err != nil {
+		return "", err
+	}
+	return StagedRoot + "/" + k, nil
+}
+
+// StagedImage is the in-root path of image's build for OS id.
+func StagedImage(id osrelease.OS, image string) (string, error) {
+	dir, err := StagedDir(id)
 	if err != nil {
 		return "", err
 	}
@@ -69,7 +100,7 @@ func TargetFacts(host *facts.Facts, s *StagedOS) *facts.Facts {
 	return &f
 }
 
-// Waiting lists the images waiting for each staged OS version, sorted.
+// Waiting lists the images waiting for each staged OS (by Key), sorted.
 // A directory the caller may not read counts as empty: status runs
 // unprivileged (create StagedRoot 0755; images are not secret).
 func Waiting(root rootfs.Root) (map[string][]string, error) {
@@ -103,7 +134,7 @@ func Waiting(root rootfs.Root) (map[string][]string, error) {
 // that pass the image checks against it (a build that does not is left
 // where it is and reported in the error, joined). It reads only.
 func ForBoot(root rootfs.Root, booted *facts.Facts) ([]string, error) {
-	dir, err := StagedDir(booted.OS.VersionID)
+	dir, err := StagedDir(booted.OS)
 	if err != nil {
 		return nil, err
 	}
@@ -137,10 +168,16 @@ func ForBoot(root rootfs.Root, booted *facts.Facts) ([]string, error) {
 	return out, errors.Join(errs...)
 }
 
-// Prune removes the builds for every OS version but keep (the booted and
-// the staged one; empty strings are ignored). It returns the in-root
-// directories it removed.
-func Prune(root rootfs.Root, keep ...string) ([]string, error) {
+// Prune removes the builds for every OS but keep (the booted and the
+// staged one, matched by Key; an OS without a Key keeps nothing). It
+// returns the in-root directories it removed.
+func Prune(root rootfs.Root, keep ...osrelease.OS) ([]string, error) {
+	var keys []string
+	for _, id := range keep {
+		if k, err := Key(id); err == nil {
+			keys = append(keys, k)
+		}
+	}
 	r, err := root.Open()
 	if err != nil {
 		return nil, err
@@ -157,8 +194,8 @@ func Prune(root rootfs.Root, keep ...string) ([]string, error) {
 	var errs []error
 outer:
 	for _, v := range vers {
-		for _, k := range keep {
-			if k != "" && v.Name() == k {
+		for _, k := range keys {
+			if v.Name() == k {
 				continue outer
 			}
 		}
