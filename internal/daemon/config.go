@@ -16,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/spamtagger/sysextd/internal/app"
+	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
@@ -114,6 +115,17 @@ func LoadConfig(root rootfs.Root) (Config, error) {
 	}
 	if len(cfg.Mirrors) == 0 {
 		cfg.Mirrors = nil // "mirrors = []" is the default
+	}
+	// The probation defaults written out mean the defaults (the shipped
+	// file shows them commented out).
+	if cfg.Probation != nil && cfg.Probation.Duration == engine.DefaultProbation {
+		cfg.Probation = nil
+	}
+	if cfg.ProbationRestarts != nil && *cfg.ProbationRestarts == engine.DefaultProbationRestarts {
+		cfg.ProbationRestarts = nil
+	}
+	if cfg.BootTries == engine.DefaultBootTries {
+		cfg.BootTries = 0
 	}
 	if len(cfg.Insecure) == 0 {
 		cfg.Insecure = nil // "insecure = []" is the default
