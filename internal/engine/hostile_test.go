@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+
+	"aead.dev/minisign"
 	"fmt"
 	"os"
 	"os/exec"
@@ -339,16 +341,7 @@ func TestAllowEtcAndEnablementLinks(t *testing.T) {
 // is tampered: list shows it as such instead of its version, and the
 // update is refused, before anything is downloaded.
 func TestTamperedHintsRefused(t *testing.T) {
-	b := newBench(t)
-	for _, en := range b.e.Manifests.Entries {
-		en.Source = rootfs.VendorManifest
-	}
-	priv := vendorKey(t, b, "spamtagger")
-	b.publish("beta", "1")
-	b.sign("beta", priv, false)
-	if r := b.apply(VerbInstall, "beta"); !r.OK {
-		t.Fatal(r.Error)
-	}
+	b, priv := signedBeta(t)
 	b.publish("beta", "2")
 	rel := b.src.releases["beta"]
 	manifest := filepath.Join(t.TempDir(), "beta.manifest")
@@ -383,16 +376,7 @@ func TestTamperedHintsRefused(t *testing.T) {
 // never an update: a mirror cannot take an appliance back by re-serving
 // an old signed release under a new tag.
 func TestOlderSignatureIsNoUpdate(t *testing.T) {
-	b := newBench(t)
-	for _, en := range b.e.Manifests.Entries {
-		en.Source = rootfs.VendorManifest
-	}
-	priv := vendorKey(t, b, "spamtagger")
-	b.publish("beta", "1")
-	b.sign("beta", priv, false)
-	if r := b.apply(VerbInstall, "beta"); !r.OK {
-		t.Fatal(r.Error)
-	}
+	b, priv := signedBeta(t)
 	s := store.Store{Root: b.e.Root}
 	st, _ := s.LoadState()
 	if st.Extensions["beta"].SignedAt.IsZero() {
@@ -450,4 +434,21 @@ func TestExtensionRestartUnits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signedBeta is a bench whose entries are vendor entries under a vendor
+// key, with beta 1 installed from a signed release.
+func signedBeta(t *testing.T) (*bench, minisign.PrivateKey) {
+	t.Helper()
+	b := newBench(t)
+	for _, en := range b.e.Manifests.Entries {
+		en.Source = rootfs.VendorManifest
+	}
+	priv := vendorKey(t, b, "spamtagger")
+	b.publish("beta", "1")
+	b.sign("beta", priv, false)
+	if r := b.apply(VerbInstall, "beta"); !r.OK {
+		t.Fatal(r.Error)
+	}
+	return b, priv
 }
