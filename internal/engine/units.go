@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/store"
+)
+
+// startUnits loads and starts the units an extension ships, runtime-enabled
+// as its package's postinst would have done.
+func (e *Engine) startUnits(ctx context.Context, units []string) error {
+	if len(units) == 0 {
+		return nil
+	}
+	if e.Units == nil {
+		e.log().Warn("no service manager: not starting units " + strings.Join(units, " "))
+		return nil
+	}
+	if err := e.Units.Reload(ctx); err != nil {
+		return err
+	}
+	if err := e.Units.EnableRuntime(ctx, units); err != nil {
+		return err
+	}
+	for _, u := range units {
+		if err := e.Units.Start(ctx, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) stopUnits(ctx context.Context, units []string) {
+	if len(units) == 0 || e.Units == nil {
+		return
+	}
+	for _, u := range units {
+		if err := e.Units.Stop(ctx, u); err != nil {
+			e.log().Warn("stopping "+u+": "+err.Error(), "unit", u)
+		}
+	}
+	if err := e.Units.DisableRuntime(ctx, units); err != nil {
+		e.log().Warn("disabling units: "+err.Error(), "units", strings.Join(units, " "))
+	}
+}
+
+// applyAction runs a step's resolved update action after a successful merge.
+func (e *Engine) applyAction(ctx context.Context, name string, act manifest.Action, fields map[string]string) error {
+	switch act.Kind {
+	case manifest.ActionService:
+		if e.Units == nil {
+			e.log().Warn(name+": no service manager: not restarting "+strings.Join(act.Units, " "), "extension", name)
+			return nil
+		}
+		for _, u := range act.Units {
+			if err := e.Units.Restart(ctx, u); err != nil {
+				return fmt.Errorf("update action %q: %w", act, err)
+			}
+		}
+	case manifest.ActionReboot:
+		return store.MarkRebootRequired(e.Root, packageName(name, fields))
+	}
+	return nil
+}
+
+func sortedList(s []string) []string {
+	m := map[string]bool{}
+	for _, x := range s {
+		m[x] = true
+	}
+	return sortedKeys(m)
+}
+
+func uniq(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func without(s, drop []string) []string {
+	var out []string
+	for _, x := range s {
+		if !slices.Contains(drop, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
