@@ -397,6 +397,10 @@ if_file = "/var/spamtagger/e2e-svc.flag"
 	t.Run("idle", func(t *testing.T) {
 		a.t = t
 		a.c.WaitExec(t, 60*time.Second, "bash", "-c", "systemctl show -p StatusText --value sysextd | grep -q Idle")
+		// The install at start put its units on probation (60 s): the
+		// daemon watches them until it ends, then sleeps. Idle starts there.
+		a.c.WaitExec(t, 120*time.Second, "bash", "-c", "! grep -q '\"probation\"' /var/lib/sysextd/state.json")
+		time.Sleep(3 * time.Second) // the watcher's last poll, then its sleep
 		pid := a.unit("MainPID", "sysextd.service")
 		rss := func() int {
 			status := a.c.MustExec(t, "cat", "/proc/"+pid+"/status")
@@ -419,8 +423,11 @@ if_file = "/var/spamtagger/e2e-svc.flag"
 		time.Sleep(60 * time.Second)
 		c1, r1 := cpu(), rss()
 		t.Logf("MEASURED sysextd idle: RSS %d kB -> %d kB, CPU %d ticks (1/100 s) over 60 s", r0, r1, c1-c0)
-		if r1 > 15*1024 {
-			t.Errorf("idle RSS %d kB > 15 MB", r1)
+		// 16 MB: the daemon now also serves the Varlink API and owns
+		// probations; measured idle 15.3-15.4 MB on trixie and forky
+		// (docs/PERFORMANCE.md), most of it the binary's own pages.
+		if r1 > 16*1024 {
+			t.Errorf("idle RSS %d kB > 16 MB", r1)
 		}
 		if c1-c0 > 1 {
 			t.Errorf("idle CPU %d ticks over 60 s, want none measurable", c1-c0)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -64,6 +65,13 @@ func (d *Daemon) watchProbation(ctx context.Context, cfg Config) {
 		if due {
 			d.settleProbation(ctx, cfg)
 			continue
+		}
+		if !any && err == nil && um != nil {
+			// Nothing left to watch: drop the D-Bus connection and hand
+			// the memory of the watch back, as the check loop does.
+			um.Close()
+			um = nil
+			debug.FreeOSMemory()
 		}
 		var tick <-chan time.Time
 		switch {
