@@ -71,6 +71,8 @@ type Engine struct {
 	// IgnorePhasing takes releases phased away from this appliance
 	// (update --ignore-phasing); auto and the daemon never set it.
 	IgnorePhasing bool
+	// sumsMemo is the SHA256SUMS verified by this engine's lookups.
+	sumsMemo *lookupSumsMemo
 	// SystemdVersion is the root's systemd major version (0: unknown,
 	// read from the root when first needed).
 	SystemdVersion int

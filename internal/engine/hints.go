@@ -24,6 +24,7 @@ const hintWorkers = 8
 // (nothing can be checked); a release whose signature fails is left to the
 // transaction, which refuses it with the full reason.
 func (e *Engine) verifyHints(ctx context.Context, res map[string]fetch.Result) {
+	e.initLookupSums()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, hintWorkers)
@@ -63,7 +64,7 @@ func signed(rel *fetch.Release) bool {
 // not decided here (the install refuses it, naming the keys); only a
 // verified list that disagrees with a hint is an error: *trust.Error.
 func (e *Engine) checkReleaseHints(ctx context.Context, name string, pol trust.Policy, rel *fetch.Release) error {
-	sums, err := trust.VerifySums(ctx, e.keyring(), pol, name, releaseAssets{e.Source, rel}, rel.Manifest.Name)
+	sums, err := e.lookupSums(ctx, name, pol, rel)
 	if err != nil || sums.List == nil {
 		return nil
 	}
@@ -101,4 +102,41 @@ func (e *Engine) compareHints(ctx context.Context, name string, sums trust.Sums,
 		}
 	}
 	return nil
+}
+
+// lookupSumsMemo holds the SHA256SUMS verified while looking releases up,
+// by release: the hint check and the rollout both need them, and a lookup
+// verifies each release once. (The transaction verifies again, at the
+// moment it installs.)
+type lookupSumsMemo struct {
+	mu sync.Mutex
+	m  map[*fetch.Release]lookupSumsEntry
+}
+
+type lookupSumsEntry struct {
+	sums trust.Sums
+	err  error
+}
+
+// initLookupSums makes the memo; it is called before any goroutine uses it.
+func (e *Engine) initLookupSums() {
+	if e.sumsMemo == nil {
+		e.sumsMemo = &lookupSumsMemo{m: map[*fetch.Release]lookupSumsEntry{}}
+	}
+}
+
+// lookupSums is trust.VerifySums for rel under pol, once per release.
+func (e *Engine) lookupSums(ctx context.Context, name string, pol trust.Policy, rel *fetch.Release) (trust.Sums, error) {
+	memo := e.sumsMemo
+	memo.mu.Lock()
+	if got, ok := memo.m[rel]; ok {
+		memo.mu.Unlock()
+		return got.sums, got.err
+	}
+	memo.mu.Unlock()
+	sums, err := trust.VerifySums(ctx, e.keyring(), pol, name, releaseAssets{e.Source, rel}, trust.SumsFile)
+	memo.mu.Lock()
+	memo.m[rel] = lookupSumsEntry{sums, err}
+	memo.mu.Unlock()
+	return sums, err
 }

@@ -68,7 +68,7 @@ func (e *Engine) releaseRollout(ctx context.Context, name string, rel *fetch.Rel
 	if signed(rel) {
 		pol := e.policy(name).Signature
 		if pol.Mode != trust.ModeNone {
-			sums, err := trust.VerifySums(ctx, e.keyring(), pol, name, releaseAssets{e.Source, rel}, ReleaseJSON)
+			sums, err := e.lookupSums(ctx, name, pol, rel)
 			if err != nil || sums.List == nil {
 				return fullRollout // the install refuses it with the reason
 			}
@@ -128,6 +128,7 @@ func (e *Engine) machineID() string {
 
 // rollouts reads the rollout of every release found.
 func (e *Engine) rollouts(ctx context.Context, releases map[string]fetch.Result) map[string]Rollout {
+	e.initLookupSums()
 	out := map[string]Rollout{}
 	for name, r := range releases {
 		if r.Err == nil && r.Release != nil {
