@@ -43,6 +43,24 @@ func (g *githubOptions) ownerRepo(m *build.Metadata) (string, string, error) {
 	return fetch.ParseRepoURL(m.Repository)
 }
 
+// releaseClient loads metadataPath (for the repository) and returns a
+// GitHub client that may change releases, with the owner and repository;
+// what says what the token must be allowed to do ("create", "edit").
+func (g *githubOptions) releaseClient(metadataPath, what string) (c *github.Client, owner, repo string, err error) {
+	m, err := build.LoadMetadata(metadataPath)
+	if err != nil {
+		return nil, "", "", &exitError{ExitUsage, err}
+	}
+	if owner, repo, err = g.ownerRepo(m); err != nil {
+		return nil, "", "", err
+	}
+	if g.getenv("GITHUB_TOKEN") == "" {
+		return nil, "", "", &exitError{ExitUsage, fmt.Errorf("set GITHUB_TOKEN to a token that may %s releases (or use --to DIR)", what)}
+	}
+	c, err = g.client()
+	return c, owner, repo, err
+}
+
 func (g *githubOptions) client() (*github.Client, error) {
 	u, err := url.Parse(g.api)
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-github/v93/github"
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/builder/build"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
@@ -312,18 +311,7 @@ func rolloutCmd(getenv func(string) string, use, short, long string, nargs int,
 			if to != "" {
 				t = dirTarget{to: to, tag: tag}
 			} else {
-				m, err := build.LoadMetadata(metadataArg(args[nargs:]))
-				if err != nil {
-					return &exitError{ExitUsage, err}
-				}
-				owner, repo, err := g.ownerRepo(m)
-				if err != nil {
-					return err
-				}
-				if getenv("GITHUB_TOKEN") == "" {
-					return &exitError{ExitUsage, errors.New("set GITHUB_TOKEN to a token that may edit releases (or use --to DIR)")}
-				}
-				c, err := g.client()
+				c, owner, repo, err := g.releaseClient(metadataArg(args[nargs:]), "edit")
 				if err != nil {
 					return err
 				}

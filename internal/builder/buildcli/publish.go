@@ -3,7 +3,6 @@ package buildcli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,18 +75,7 @@ func newPublishCmd(getenv func(string) string) *cobra.Command {
 				fmt.Fprintf(w, "published %s to %s\n", tag, filepath.Join(to, tag))
 				return nil
 			}
-			m, err := build.LoadMetadata(metadataArg(args))
-			if err != nil {
-				return &exitError{ExitUsage, err}
-			}
-			owner, repo, err := g.ownerRepo(m)
-			if err != nil {
-				return err
-			}
-			if getenv("GITHUB_TOKEN") == "" {
-				return &exitError{ExitUsage, errors.New("set GITHUB_TOKEN to a token that may create releases (or use --to DIR)")}
-			}
-			c, err := g.client()
+			c, owner, repo, err := g.releaseClient(metadataArg(args), "create")
 			if err != nil {
 				return err
 			}
