@@ -131,6 +131,13 @@ func printList(w io.Writer, items []engine.Item) {
 		if !it.ProbationUntil.IsZero() {
 			fmt.Fprintf(w, "%s: %s\n", it.Name, probationLine(it.ProbationUntil))
 		}
+		if it.Rollout != "" && it.AvailableVersion != "" {
+			// docs/fleet.md: what the release's verified release.json says.
+			fmt.Fprintf(w, "%s: available %s is %s\n", it.Name, it.AvailableVersion, it.Rollout)
+		}
+		if it.Held && it.HoldReason != "" {
+			fmt.Fprintf(w, "%s: held: %s\n", it.Name, it.HoldReason)
+		}
 		problem := it.Problem
 		if dup := reportedOnStderr(it); dup != "" {
 			problem = strings.TrimSuffix(strings.TrimSuffix(problem, dup), "; ")

@@ -53,3 +53,23 @@ func TestListAndExplainShowProbation(t *testing.T) {
 		t.Errorf("list shows a probation of another version:\n%s", out)
 	}
 }
+
+// TestListShowsWithheld: a fresh install undone by its probation leaves
+// the extension held while not installed (store.Withheld); list says so,
+// with the reason, in the table's notes and in --json.
+func TestListShowsWithheld(t *testing.T) {
+	f := newFixture(t, rootfs.New(t.TempDir()))
+	f.write(rootfs.LocalManifest, "[alpha]\nurl = \"https://github.com/o/sysext-alpha\"\n")
+	f.write("/etc/os-release", "ID=debian\nVERSION_ID=13\nVERSION_CODENAME=trixie\n")
+	why := "alpha.service failed (exit-code) 5s into the probation of 1"
+	st := &store.State{Withheld: map[string]*store.Withheld{"alpha": {Reason: why, Since: time.Now().UTC()}}}
+	if err := (store.Store{Root: f.root}).SaveState(st); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.mustRun("list", "--offline"); !strings.Contains(out, "alpha: held: "+why) {
+		t.Errorf("list lacks the hold:\n%s", out)
+	}
+	if it := f.list("--offline")["alpha"]; !it.Held || it.HoldReason != why || it.Status != "not-installed" {
+		t.Errorf("list --json: held %v reason %q status %s", it.Held, it.HoldReason, it.Status)
+	}
+}

@@ -204,6 +204,11 @@ func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []I
 				it.ProbationUntil = p.Until // rollout: probation.go
 			}
 		}
+		if w := inv.state.Withheld[name]; w != nil && in.Record == nil {
+			// Held while not installed: a fresh install undone by its
+			// probation or the boot assessment (probation.go).
+			it.Held, it.HoldReason = true, w.Reason
+		}
 		if en != nil {
 			res := match.Evaluate(en, e.Facts)
 			it.Recommended, it.Reasons = res.Recommended, res.Reasons
