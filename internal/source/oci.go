@@ -45,6 +45,14 @@ const (
 	OCIImageMediaType     = "application/vnd.spamtagger.sysext.squashfs"
 	OCIManifestMediaType  = "application/vnd.spamtagger.sysext.manifest"
 	OCITagAnnotation      = "com.spamtagger.sysext.tag"
+	// OCIReleaseMediaType marks release.json, which carries the rollout
+	// (phased_percentage, withdrawn; docs/fleet.md) and is listed in
+	// SHA256SUMS. The two annotations below repeat its rollout on the
+	// artifact for people and registry tools; sysextd reads the rollout
+	// only from the verified release.json, never from an annotation.
+	OCIReleaseMediaType    = "application/vnd.spamtagger.sysext.release.v1+json"
+	OCIPhasedAnnotation    = "com.spamtagger.sysext.phased_percentage"
+	OCIWithdrawnAnnotation = "com.spamtagger.sysext.withdrawn"
 )
 
 // OCIConfig is how the OCI source reaches registries.

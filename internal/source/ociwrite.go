@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -45,6 +47,17 @@ func (o *OCI) PushRelease(ctx context.Context, url, image string, rel *Release, 
 			push = append(push, layer{a, OCISignatureMediaType})
 		}
 	}
+	// release.json carries the rollout; a mirror that dropped it would
+	// undo a vendor's phase or withdrawal for everyone behind it.
+	var annotations map[string]string
+	if a, ok := rel.Assets["release.json"]; ok {
+		push = append(push, layer{a, OCIReleaseMediaType})
+		b, err := src.Fetch(ctx, a)
+		if err != nil {
+			return fmt.Errorf("pushing release.json: %w", err)
+		}
+		annotations = rolloutAnnotations(b)
+	}
 	var layers []ocispec.Descriptor
 	for _, l := range push {
 		desc, err := o.pushLayer(ctx, repo, ref, l.a, l.mediaType, src, tmpDir)
@@ -53,7 +66,7 @@ func (o *OCI) PushRelease(ctx context.Context, url, image string, rel *Release, 
 		}
 		layers = append(layers, desc)
 	}
-	return o.tagRelease(ctx, repo, ref, rel, t, layers)
+	return o.tagRelease(ctx, repo, ref, rel, t, layers, annotations)
 }
 
 // PushFiles pushes an image and its .manifest from local files as the
@@ -71,6 +84,7 @@ func (o *OCI) PushFiles(ctx context.Context, url, image, tag string, t Target, f
 	}
 	rel := &Release{Tag: tag, Assets: map[string]Asset{}}
 	var layers []ocispec.Descriptor
+	var annotations map[string]string
 	for _, f := range files {
 		d, err := fileDigest(f)
 		if err != nil {
@@ -78,6 +92,13 @@ func (o *OCI) PushFiles(ctx context.Context, url, image, tag string, t Target, f
 		}
 		mt := OCISignatureMediaType
 		switch d.Name {
+		case "release.json":
+			mt = OCIReleaseMediaType
+			b, err := readFileCapped(f, MaxSmallAsset)
+			if err != nil {
+				return err
+			}
+			annotations = rolloutAnnotations(b)
 		case t.Prefix(image) + ".squashfs":
 			mt = OCIImageMediaType
 		case t.Prefix(image) + ".manifest":
@@ -96,7 +117,7 @@ func (o *OCI) PushFiles(ctx context.Context, url, image, tag string, t Target, f
 		}
 		layers = append(layers, desc)
 	}
-	return o.tagRelease(ctx, repo, ref, rel, t, layers)
+	return o.tagRelease(ctx, repo, ref, rel, t, layers, annotations)
 }
 
 // pushLayer puts asset a into repo: nothing when the registry already has
@@ -127,10 +148,12 @@ func (o *OCI) pushLayer(ctx context.Context, repo *remote.Repository, ref source
 
 // tagRelease packs the artifact manifest and tags it TAG_CODENAME_ARCH,
 // then CODENAME_ARCH unless that names a newer release already.
-func (o *OCI) tagRelease(ctx context.Context, repo *remote.Repository, ref sourceref.Ref, rel *Release, t Target, layers []ocispec.Descriptor) error {
+func (o *OCI) tagRelease(ctx context.Context, repo *remote.Repository, ref sourceref.Ref, rel *Release, t Target, layers []ocispec.Descriptor, extra map[string]string) error {
+	annotations := map[string]string{OCITagAnnotation: rel.Tag, ocispec.AnnotationCreated: rel.PublishedOr(time.Now()).UTC().Format(time.RFC3339)}
+	maps.Copy(annotations, extra)
 	mdesc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, OCIArtifactType, oras.PackManifestOptions{
 		Layers:              layers,
-		ManifestAnnotations: map[string]string{OCITagAnnotation: rel.Tag, ocispec.AnnotationCreated: rel.PublishedOr(time.Now()).UTC().Format(time.RFC3339)},
+		ManifestAnnotations: annotations,
 	})
 	if err != nil {
 		return fmt.Errorf("pushing the manifest to %s: %w", ref.URL, o.err(ref, err))
@@ -200,4 +223,25 @@ func fileDigest(path string) (Asset, error) {
 		return Asset{}, err
 	}
 	return Asset{Name: filepath.Base(path), Digest: h.Digest().String(), Size: n}, nil
+}
+
+// rolloutAnnotations repeats release.json's rollout on the artifact
+// (OCIPhasedAnnotation, OCIWithdrawnAnnotation), for people and registry
+// tools only. A release.json that does not parse adds none.
+func rolloutAnnotations(releaseJSON []byte) map[string]string {
+	var r struct {
+		Phased    *int `json:"phased_percentage"`
+		Withdrawn bool `json:"withdrawn"`
+	}
+	if json.Unmarshal(releaseJSON, &r) != nil {
+		return nil
+	}
+	out := map[string]string{}
+	if r.Phased != nil {
+		out[OCIPhasedAnnotation] = strconv.Itoa(*r.Phased)
+	}
+	if r.Withdrawn {
+		out[OCIWithdrawnAnnotation] = "true"
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/spamtagger/sysextd/internal/sourceref"
@@ -376,5 +378,61 @@ func BenchmarkOCILookupTags(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMirrorToRegistryCarriesRollout (issue 22): a release's release.json,
+// which holds its rollout (phased_percentage, withdrawn), travels to the
+// registry as a layer of the artifact, so that an appliance behind the
+// registry verifies and obeys it as one behind GitHub does; the artifact
+// repeats the rollout in its annotations for people.
+func TestMirrorToRegistryCarriesRollout(t *testing.T) {
+	reg := distribution.Start(t, false)
+	base := t.TempDir()
+	files := helloFiles()
+	files["release.json"] = []byte(`{"version":"1.0-1","phased_percentage":10,"withdrawn":true}`)
+	writeMirror(t, base, files)
+	m := NewMirror(HTTPOptions{}, "")
+	rel := m.LatestAll(t.Context(), []Request{{Name: "hello", URL: "file://" + base}}, trixie)["hello"].Release
+	if rel == nil || rel.Assets["release.json"].Name == "" {
+		t.Fatalf("the mirror's release lacks release.json: %+v", rel)
+	}
+	o := NewOCI(HTTPOptions{}, OCIConfig{}, "")
+	ns := "oci://" + reg.Host + "/spamtagger"
+	if err := o.PushRelease(t.Context(), ns, "sysext-hello", rel, trixie, m, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	r := o.LatestAll(t.Context(), []Request{{Name: "hello", URL: ns}}, trixie)["hello"]
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	a, ok := r.Release.Assets["release.json"]
+	if !ok {
+		t.Fatalf("the registry's release has no release.json: %v", r.Release.Assets)
+	}
+	b, err := o.Fetch(t.Context(), a)
+	if err != nil || string(b) != string(files["release.json"]) {
+		t.Errorf("release.json from the registry = %q, %v", b, err)
+	}
+	ref := mustRef(t, ns+"/sysext-hello")
+	body, err := o.manifest(t.Context(), mustRepo(t, o, ns+"/sysext-hello"), ref, OCITag(rel.Tag, trixie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man ocispec.Manifest
+	if err := json.Unmarshal(body, &man); err != nil {
+		t.Fatal(err)
+	}
+	if man.Annotations[OCIPhasedAnnotation] != "10" || man.Annotations[OCIWithdrawnAnnotation] != "true" {
+		t.Errorf("annotations %v, want phased 10 and withdrawn", man.Annotations)
+	}
+	var mt string
+	for _, l := range man.Layers {
+		if l.Annotations[ocispec.AnnotationTitle] == "release.json" {
+			mt = l.MediaType
+		}
+	}
+	if mt != OCIReleaseMediaType {
+		t.Errorf("release.json layer media type %q, want %q", mt, OCIReleaseMediaType)
 	}
 }
