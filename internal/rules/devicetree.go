@@ -21,6 +21,7 @@ type DeviceTreeFacts struct {
 	DeviceTree []string `json:"device_tree"`
 }
 
+//sysextd:rulekind 3 DeviceTreeRule DeviceTreeFacts
 var deviceTreeKind = Kind{
 	Key: "device_tree",
 	Man: `\fBdevice_tree\fP = [ "\fICOMPATIBLE\fP", ... ]

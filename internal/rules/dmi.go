@@ -24,6 +24,7 @@ type DMI struct {
 	Product string `json:"product"`
 }
 
+//sysextd:rulekind 2 DMIRule DMIFacts
 var dmiKind = Kind{
 	Key: "dmi",
 	Man: `\fBdmi\fP = [ "\fIVENDOR\fP" | "\fIVENDOR\fP:\fIPRODUCT\fP", ... ]

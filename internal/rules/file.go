@@ -24,6 +24,7 @@ type FileFacts struct {
 // FileExists reports a flag file's presence; paths not gathered are absent.
 func (f *FileFacts) FileExists(path string) bool { return f.Files[path] }
 
+//sysextd:rulekind 5 FileRule FileFacts
 var fileKind = Kind{
 	Key: "if_file",
 	Man: `\fBif_file\fP = "\fI/ABSOLUTE/PATH\fP"

@@ -30,6 +30,7 @@ type PCIDevice struct {
 	Device  string `json:"device"`
 }
 
+//sysextd:rulekind 1 PCIRule PCIFacts
 var pciKind = Kind{
 	Key: "pci_id",
 	Man: `\fBpci_id\fP = [ "\fIVVVV\fP" | "\fIVVVV\fP:\fIDDDD\fP", ... ]

@@ -5,13 +5,17 @@
 // `sysextctl facts` and sysext.toml(5). Manifest decoding, fact gathering,
 // matching, explain and the man page all iterate Kinds.
 //
-// Adding a kind: one new file, its line in Kinds, and its two parts
-// embedded in Rules and Facts below.
+// Adding a kind: one new file holding the kind and its registration
+// line (//sysextd:rulekind ORDER RULETYPE FACTSTYPE, above its Kind
+// variable), then `go generate ./internal/rules`, which writes Kinds,
+// Rules and Facts into kinds_gen.go (internal/tools/rulesgen).
 //
 // The package imports only the standard library and rootfs, so that the
 // configuration layer (internal/manifest) can use it without linking a
 // transport.
 package rules
+
+//go:generate go run ../tools/rulesgen
 
 import (
 	"context"
@@ -21,35 +25,6 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
 )
-
-// Kinds are the registered rule kinds, in the order match evaluates them.
-var Kinds = []*Kind{
-	&pciKind,
-	&dmiKind,
-	&deviceTreeKind,
-	&virtKind,
-	&fileKind,
-}
-
-// Rules are an extension's rules as written; manifest.Entry embeds them,
-// so that each kind's key is a key of the extension's table.
-type Rules struct {
-	PCIRule
-	DMIRule
-	DeviceTreeRule
-	VirtRule
-	FileRule
-}
-
-// Facts are what the rules look at; facts.Facts embeds them, so that each
-// kind's fact is a key of `sysextctl facts --json`.
-type Facts struct {
-	PCIFacts
-	DMIFacts
-	DeviceTreeFacts
-	VirtFacts
-	FileFacts
-}
 
 // Kind is one kind of rule.
 type Kind struct {

@@ -31,6 +31,7 @@ var VirtNames = []string{
 	"pouch", "container-other",
 }
 
+//sysextd:rulekind 4 VirtRule VirtFacts
 var virtKind = Kind{
 	Key:      "virt_env",
 	FromHost: true,
