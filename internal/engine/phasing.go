@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rollout"
@@ -58,6 +59,14 @@ var fullRollout = Rollout{Phased: 100, Eligible: true}
 // release is then neither phased nor withdrawn), and the reason is
 // logged.
 func (e *Engine) releaseRollout(ctx context.Context, name string, rel *fetch.Release) Rollout {
+	e.initLookupSums()
+	return e.rolloutOf(ctx, name, rel, e.policy(name).Signature, e.machineID())
+}
+
+// rolloutOf is releaseRollout with the extension's signature policy and
+// the machine id resolved by the caller: it reads nothing from the engine
+// but its source and the lookup memo, so rollouts runs it in parallel.
+func (e *Engine) rolloutOf(ctx context.Context, name string, rel *fetch.Release, pol trust.Policy, machineID string) Rollout {
 	if rel == nil {
 		return fullRollout
 	}
@@ -66,7 +75,6 @@ func (e *Engine) releaseRollout(ctx context.Context, name string, rel *fetch.Rel
 		return fullRollout
 	}
 	if signed(rel) {
-		pol := e.policy(name).Signature
 		if pol.Mode != trust.ModeNone {
 			sums, err := e.lookupSums(ctx, name, pol, rel)
 			if err != nil || sums.List == nil {
@@ -88,7 +96,7 @@ func (e *Engine) releaseRollout(ctx context.Context, name string, rel *fetch.Rel
 		e.log().Warn(fmt.Sprintf("%s: %s of %s: %v", name, ReleaseJSON, rel.Tag, err), "extension", name)
 		return fullRollout
 	}
-	ro.Eligible = ro.Phased >= 100 || rollout.Eligible(e.machineID(), name, rel.Tag, ro.Phased)
+	ro.Eligible = ro.Phased >= 100 || rollout.Eligible(machineID, name, rel.Tag, ro.Phased)
 	return ro
 }
 
@@ -126,14 +134,31 @@ func (e *Engine) machineID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// rollouts reads the rollout of every release found.
+// rollouts reads the rollout of every release found, hintWorkers at a
+// time: each may fetch a release.json (and verify its SHA256SUMS).
 func (e *Engine) rollouts(ctx context.Context, releases map[string]fetch.Result) map[string]Rollout {
 	e.initLookupSums()
+	mid := e.machineID()
 	out := map[string]Rollout{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, hintWorkers)
 	for name, r := range releases {
-		if r.Err == nil && r.Release != nil {
-			out[name] = e.releaseRollout(ctx, name, r.Release)
+		if r.Err != nil || r.Release == nil {
+			continue
 		}
+		pol := e.policy(name).Signature // not safe to share: resolved here
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ro := e.rolloutOf(ctx, name, r.Release, pol, mid)
+			mu.Lock()
+			out[name] = ro
+			mu.Unlock()
+		}()
 	}
+	wg.Wait()
 	return out
 }
