@@ -54,18 +54,12 @@ func (r Rollout) Describe() string {
 
 var fullRollout = Rollout{Phased: 100, Eligible: true}
 
-// releaseRollout is the rollout of name's release rel for this appliance.
-// A release.json that cannot be read or verified says nothing (the
-// release is then neither phased nor withdrawn), and the reason is
-// logged.
-func (e *Engine) releaseRollout(ctx context.Context, name string, rel *fetch.Release) Rollout {
-	e.initLookupSums()
-	return e.rolloutOf(ctx, name, rel, e.policy(name).Signature, e.machineID())
-}
-
-// rolloutOf is releaseRollout with the extension's signature policy and
-// the machine id resolved by the caller: it reads nothing from the engine
-// but its source and the lookup memo, so rollouts runs it in parallel.
+// rolloutOf is the rollout of name's release rel for this appliance, with
+// the extension's signature policy and the machine id resolved by the
+// caller: it reads nothing from the engine but its source and the lookup
+// memo, so rollouts runs it in parallel. A release.json that cannot be
+// read or verified says nothing (the release is then neither phased nor
+// withdrawn), and the reason is logged.
 func (e *Engine) rolloutOf(ctx context.Context, name string, rel *fetch.Release, pol trust.Policy, machineID string) Rollout {
 	if rel == nil {
 		return fullRollout
