@@ -12,7 +12,6 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/manifest"
-	"github.com/spamtagger/sysextd/internal/store"
 )
 
 var mutatingVerbs = []string{engine.VerbInstall, engine.VerbRemove, engine.VerbUpdate, engine.VerbAuto}
@@ -103,10 +102,10 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 // lock takes the mutation lock and runs what must precede any plan
 // (recovery, adoption). The caller defers the returned release.
 func (o *options) lock(ctx context.Context, e *env) (func(), error) {
-	release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
+	release, err := e.eng.Lock(ctx, !o.noBlock, func() {
 		fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
 	})
-	if errors.Is(err, store.ErrLocked) {
+	if errors.Is(err, engine.ErrLocked) {
 		return nil, exitWith(ExitFailure, err)
 	}
 	if err != nil {
@@ -149,7 +148,7 @@ func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engi
 		}
 	}
 	results := e.eng.Apply(ctx, plan)
-	e.eng.RecordHistory(plan.Verb, store.HistoryByCLI, results)
+	e.eng.RecordHistory(plan.Verb, engine.HistoryByCLI, results)
 	if o.json {
 		if err := writeJSON(o.stdout, struct {
 			Verb     string          `json:"verb"`
