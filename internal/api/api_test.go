@@ -21,8 +21,8 @@ import (
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/api/client"
 	"github.com/spamtagger/sysextd/internal/app"
-	"github.com/spamtagger/sysextd/internal/daemon"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 	"github.com/spamtagger/sysextd/internal/testutil/release"
@@ -61,8 +61,8 @@ func (f *fixture) server(peer *api.Peer) *api.Server {
 			return &api.Session{Engine: a.Engine, ManifestErr: a.ManifestErr, Close: a.Close}, nil
 		},
 		AdminGroup: func() string { return admin },
-		Status: func(ctx context.Context, s *api.Session, refresh bool) (any, error) {
-			v, _, err := daemon.Report(ctx, f.root, s.Engine, refresh, time.Now())
+		Status: func(ctx context.Context, s *api.Session, refresh bool) (*status.Report, error) {
+			v, _, err := status.Make(ctx, f.root, s.Engine, refresh, time.Now())
 			return v, err
 		},
 		Hub: api.NewHub(),
@@ -259,7 +259,7 @@ func TestReadMethodsAsNobody(t *testing.T) {
 	}
 
 	var st struct {
-		Status daemon.StatusReport `json:"status"`
+		Status status.Report `json:"status"`
 	}
 	f.gh.SetAPIFault(fakegithub.FaultServerError)
 	if err := call(t, c, "Status", nil, &st, nil); err != nil || st.Status.ReleaseData.CheckedAt == nil || len(st.Status.Extensions) == 0 {

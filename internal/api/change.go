@@ -76,18 +76,14 @@ func (s *Server) lockedRaw(ctx context.Context, c *varlink.Call, more, prepare b
 			return nil, err
 		}
 		defer release()
-		if prepare {
-			if rec, err := sess.Engine.Recover(ctx); err != nil {
-				return nil, err
-			} else if rec.Undone != nil {
-				s.Log.Warn(fmt.Sprintf("undid the interrupted %s of %s", rec.Undone.Op, rec.Undone.Name), "extension", rec.Undone.Name)
-			}
-			if ad, err := sess.Engine.Adopt(); err != nil {
-				return nil, err
-			} else if len(ad.Adopted) > 0 || len(ad.Moved) > 0 {
-				if err := sess.Engine.Activate(ctx); err != nil {
-					return nil, err
+		if prepare { // what sysextctl runs under the lock too (engine.Start)
+			err := sess.Engine.Start(ctx, engine.StartOptions{OnRecovered: func(rec engine.Recovery, err error) {
+				if err == nil && rec.Undone != nil {
+					s.Log.Warn(fmt.Sprintf("undid the interrupted %s of %s", rec.Undone.Op, rec.Undone.Name), "extension", rec.Undone.Name)
 				}
+			}})
+			if err != nil {
+				return nil, err
 			}
 		}
 		if st != nil {

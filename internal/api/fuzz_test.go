@@ -10,6 +10,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/status"
 )
 
 // FuzzMessage sends one arbitrary message to the server, as nobody and as
@@ -43,7 +44,7 @@ func FuzzMessage(f *testing.F) {
 				return nil, errors.New("no engine in the fuzzer")
 			},
 			AdminGroup: func() string { return "" },
-			Status:     func(context.Context, *api.Session, bool) (any, error) { return nil, nil },
+			Status:     func(context.Context, *api.Session, bool) (*status.Report, error) { return nil, nil },
 			Peer:       func(net.Conn) (api.Peer, error) { return peer, nil },
 		}
 		ctx, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
@@ -145,9 +146,17 @@ func (s *Server) status(ctx context.Context, c *varlink.Call) error {
 	}
 	return s.read(ctx, c, func(sess *Session) (any, error) {
 		st, err := s.Status(ctx, sess, p.Refresh)
+		if err != nil {
+			return nil, err
+		}
+		var failures []engine.LookupFailure
+		if st != nil {
+			failures = engine.NetworkFailures(st.Extensions)
+		}
 		return struct {
-			Status any `json:"status"`
-		}{st}, err
+			Status         *status.Report         `json:"status"`
+			LookupFailures []engine.LookupFailure `json:"lookupFailures,omitempty"`
+		}{st, failures}, nil
 	})
 }
 

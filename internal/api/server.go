@@ -23,6 +23,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/status"
 )
 
 // Interface is the Varlink interface name; Socket the in-root path of the
@@ -79,7 +80,7 @@ type Server struct {
 	// each mutating call so that a reload applies.
 	AdminGroup func() string
 	// Status is the Status method's object (sysextctl status --json).
-	Status func(ctx context.Context, s *Session, refresh bool) (any, error)
+	Status func(ctx context.Context, s *Session, refresh bool) (*status.Report, error)
 	// Changed is called after every mutating call, still under the lock
 	// (the metrics textfile).
 	Changed func(ctx context.Context, s *Session)

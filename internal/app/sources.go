@@ -55,6 +55,25 @@ type Sources struct {
 	Logins *source.RegistryLogins `toml:"-"`
 }
 
+// Logins are the static mirrors' logins (auth.conf) and the OCI
+// registries' (auth.json).
+type Logins struct {
+	Mirrors    *source.Auth
+	Registries *source.RegistryLogins
+}
+
+// LoadLogins reads both kinds of login under root (LoadAuth,
+// LoadRegistryLogins). Warnings are about files others may read; the
+// error joins both readings' errors.
+func LoadLogins(root rootfs.Root, getenv func(string) string, user bool) (Logins, []string, error) {
+	a, w, err := LoadAuth(root)
+	l, lw, lerr := LoadRegistryLogins(root, getenv, user)
+	return Logins{Mirrors: a, Registries: l}, append(w, lw...), errors.Join(err, lerr)
+}
+
+// SetLogins makes s use l.
+func (s *Sources) SetLogins(l Logins) { s.Auth, s.Logins = l.Mirrors, l.Registries }
+
 // LoadRegistryLogins reads the OCI registry logins
 // (source.RegistryLoginFiles): /etc/sysextd/auth.json under root first.
 func LoadRegistryLogins(root rootfs.Root, getenv func(string) string, user bool) (*source.RegistryLogins, []string, error) {

@@ -9,7 +9,6 @@ import (
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/store"
 )
 
 // completeNames completes extension names for a verb: those the manifests
@@ -24,8 +23,8 @@ func (o *options) completeNames(verb string, max int) cobra.CompletionFunc {
 		set, _, _ := manifest.Load(root)
 		names := set.Names()
 		if verb == engine.VerbRemove || verb == engine.VerbUpdate {
-			if st, err := (store.Store{Root: root}).LoadState(); err == nil {
-				names = append(names, st.Names()...)
+			if installed, err := engine.InstalledNames(root); err == nil {
+				names = append(names, installed...)
 			}
 		}
 		slices.Sort(names)

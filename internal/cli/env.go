@@ -10,7 +10,6 @@ import (
 	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // env is one command's wiring: the engine and what made it.
@@ -51,8 +50,7 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 			fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
 		}
 	}
-	srcs.Auth = la.auth
-	srcs.Logins = la.logins
+	srcs.SetLogins(la.logins)
 	srcs.GitHubEnterprise = append(srcs.GitHubEnterprise, o.enterprise...)
 	if err := srcs.Check(); err != nil {
 		return nil, exitWith(ExitUsage, fmt.Errorf("--github-enterprise: %w", err))
@@ -80,11 +78,10 @@ func (o *options) newEnv(ctx context.Context) (*env, error) {
 	return &env{root: root, eng: a.Engine, manifestErr: a.ManifestErr, close: a.Close}, nil
 }
 
-// loadedAuth is the outcome of reading the mirror logins (app.LoadAuth)
-// and the registry logins (app.LoadRegistryLogins).
+// loadedAuth is the outcome of reading the mirror and registry logins
+// (app.LoadLogins).
 type loadedAuth struct {
-	auth   *source.Auth
-	logins *source.RegistryLogins
+	logins app.Logins
 	warns  []string
 	err    error
 }
@@ -93,9 +90,8 @@ type loadedAuth struct {
 // needs it before the environment is built, and the environment again.
 func (o *options) loadAuth() loadedAuth {
 	if o.mirrorAuth == nil {
-		a, w, err := app.LoadAuth(rootfs.New(o.root))
-		l, lw, lerr := app.LoadRegistryLogins(rootfs.New(o.root), o.getenv, true)
-		o.mirrorAuth = &loadedAuth{a, l, append(w, lw...), errors.Join(err, lerr)}
+		l, w, err := app.LoadLogins(rootfs.New(o.root), o.getenv, true)
+		o.mirrorAuth = &loadedAuth{l, w, err}
 	}
 	return *o.mirrorAuth
 }

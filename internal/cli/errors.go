@@ -8,8 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
-	"github.com/spamtagger/sysextd/internal/source"
+	"github.com/spamtagger/sysextd/internal/engine"
 )
 
 // usageError marks what cobra's own hooks reject: a bad flag, wrong
@@ -55,7 +54,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 // exitCode maps an error no verb typed: network and rate limits are 4,
 // everything else 1.
 func exitCode(err error) int {
-	if _, ok := fetch.IsRateLimit(err); ok || fetch.IsNetwork(err) {
+	if _, ok := engine.RateLimited(err); ok || engine.IsNetwork(err) {
 		return ExitNetwork
 	}
 	return ExitFailure
@@ -80,17 +79,16 @@ const (
 
 func hint(err error) string {
 	// A registry's failures say what they are themselves: never GitHub's hint.
-	var re *source.RegistryError
-	if errors.As(err, &re) {
-		if fetch.IsNetwork(err) {
-			return "registry " + re.Registry + " could not be reached: check the network and, behind a proxy, HTTPS_PROXY"
+	if registry, ok := engine.FailedRegistry(err); ok {
+		if engine.IsNetwork(err) {
+			return "registry " + registry + " could not be reached: check the network and, behind a proxy, HTTPS_PROXY"
 		}
 		return ""
 	}
-	if _, ok := fetch.IsRateLimit(err); ok {
+	if _, ok := engine.RateLimited(err); ok {
 		return hintRateLimit
 	}
-	if fetch.IsNetwork(err) {
+	if engine.IsNetwork(err) {
 		return hintNetwork
 	}
 	var ee *exitError

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/store"
 )
 
 func newHistoryCmd(o *options) *cobra.Command {
@@ -21,8 +21,7 @@ func newHistoryCmd(o *options) *cobra.Command {
 			if len(args) == 1 {
 				name = args[0]
 			}
-			s := store.Store{Root: rootfs.New(o.root)}
-			entries, warnings, err := s.ReadHistory(name)
+			entries, warnings, err := engine.ReadHistory(rootfs.New(o.root), name)
 			if err != nil {
 				return exitWith(ExitFailure, err)
 			}
@@ -31,7 +30,7 @@ func newHistoryCmd(o *options) *cobra.Command {
 			}
 			if o.json {
 				if entries == nil {
-					entries = []store.HistoryEntry{}
+					entries = []engine.HistoryRecord{}
 				}
 				return writeJSON(o.stdout, entries)
 			}
@@ -41,7 +40,7 @@ func newHistoryCmd(o *options) *cobra.Command {
 	}
 }
 
-func printHistory(w io.Writer, entries []store.HistoryEntry) {
+func printHistory(w io.Writer, entries []engine.HistoryRecord) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEXTENSION\tVERB\tBY\tOP\tFROM\tTO\tRESULT\tDETAIL")
 	for _, e := range entries {

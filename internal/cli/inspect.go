@@ -1,19 +1,15 @@
 package cli
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/image"
-	"github.com/spamtagger/sysextd/internal/payload"
+	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/shadow"
-	"github.com/spamtagger/sysextd/internal/store"
 )
 
 func newInspectCmd(o *options) *cobra.Command {
@@ -25,35 +21,11 @@ func newInspectCmd(o *options) *cobra.Command {
 			"hides them), and those an installed extension ships too (then the overlay order decides).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root := rootfs.New(o.root)
-			s := store.Store{Root: root}
-			st, err := s.LoadState()
+			res, err := engine.Inspect(cmd.Context(), rootfs.New(o.root), args[0])
+			if errors.Is(err, engine.ErrNotInspectable) {
+				return exitWith(ExitUsage, err)
+			}
 			if err != nil {
-				return exitWith(ExitFailure, err)
-			}
-			arg := args[0]
-			img := ""
-			if rec := st.Extensions[arg]; rec != nil && !strings.Contains(arg, "/") {
-				img = s.ImagePath(rec.Image)
-			} else if fi, err := os.Stat(arg); err == nil && fi.Mode().IsRegular() {
-				img = arg
-			} else {
-				return exitWith(ExitUsage, fmt.Errorf("inspect %s: neither an installed extension nor an image file", arg))
-			}
-			installed, err := shadow.Installed(s)
-			if err != nil {
-				return exitWith(ExitFailure, err)
-			}
-			rep, err := shadow.Check(cmd.Context(), root, img, installed)
-			if err != nil {
-				return exitWith(ExitFailure, err)
-			}
-			res := inspection{Report: rep, Payload: []payloadEntry{}, PayloadRefused: []payload.Refusal{}}
-			var prev []payload.File
-			if rec := st.Extensions[arg]; rec != nil {
-				prev = rec.Payload
-			}
-			if err := res.addPayload(cmd.Context(), root, img, prev); err != nil {
 				return exitWith(ExitFailure, err)
 			}
 			if o.json {
@@ -65,43 +37,7 @@ func newInspectCmd(o *options) *cobra.Command {
 	}
 }
 
-// inspection is inspect's answer: the shadowing report, and the image's
-// etc/ and var/ payload with what the default payload policy refuses
-// (a manifest entry's allow_etc may let some through).
-type inspection struct {
-	shadow.Report
-	Payload        []payloadEntry    `json:"payload"`
-	PayloadRefused []payload.Refusal `json:"payload_refused"`
-	// Enables are the image's own units its enablement links name.
-	Enables []string `json:"enables,omitempty"`
-}
-
-type payloadEntry struct {
-	Path string `json:"path"`
-	Mode string `json:"mode"`
-}
-
-func (in *inspection) addPayload(ctx context.Context, root rootfs.Root, img string, prev []payload.File) error {
-	info, err := image.InspectContext(ctx, img)
-	if err != nil {
-		return fmt.Errorf("inspect %s: %w", img, err)
-	}
-	files, err := payload.Read(ctx, img)
-	if err != nil {
-		return fmt.Errorf("inspect %s: %w", img, err)
-	}
-	v := payload.Check(files, nil, info.UnitFiles, payload.HostOf(root, prev))
-	for _, f := range v.Files {
-		if !f.Mode.IsDir() {
-			in.Payload = append(in.Payload, payloadEntry{Path: f.Path, Mode: f.Mode.String()})
-		}
-	}
-	in.PayloadRefused = append(in.PayloadRefused, v.Refused...)
-	in.Enables = v.Enable
-	return nil
-}
-
-func printInspect(w io.Writer, in inspection) {
+func printInspect(w io.Writer, in *engine.Inspection) {
 	r := in.Report
 	fmt.Fprintf(w, "Image: %s\n", r.Image)
 	if len(r.Shadows) > 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/fetch"
 )
 
 func newListCmd(o *options) *cobra.Command {
@@ -43,17 +42,18 @@ func newListCmd(o *options) *cobra.Command {
 			if !o.json && !o.quiet {
 				printAge(o.stderr, info, time.Now())
 			}
+			failures := engine.NetworkFailures(items)
 			if o.json {
 				if err := writeJSON(o.stdout, items); err != nil {
 					return err
 				}
 			} else {
-				printList(o.stdout, items)
+				printList(o.stdout, items, failures)
 			}
 			if e.manifestErr != nil {
 				return exitWith(ExitUsage, e.manifestErr)
 			}
-			return lookupExit(items)
+			return lookupExit(failures)
 		},
 	}
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "use only cached release data (no network)")
@@ -62,21 +62,16 @@ func newListCmd(o *options) *cobra.Command {
 }
 
 // lookupExit is exit 4 when any available version could not be looked up
-// because of the network or a rate limit.
-func lookupExit(items []engine.Item) error {
+// because of the network or a rate limit (engine.NetworkFailures, or
+// sysextd's answer of them).
+func lookupExit(failures []engine.LookupFailure) error {
 	var errs []error
-	for _, it := range items {
-		err := it.LookupError()
-		if err == nil {
-			continue
-		}
-		if rl, ok := fetch.IsRateLimit(err); ok {
+	for _, f := range failures {
+		if f.RateLimitReset != nil {
 			return &exitError{code: ExitNetwork, hint: hintRateLimit,
-				err: fmt.Errorf("GitHub rate limit reached; it resets at %s", rl.Reset.Local().Format("15:04:05 MST"))}
+				err: fmt.Errorf("GitHub rate limit reached; it resets at %s", f.RateLimitReset.Local().Format("15:04:05 MST"))}
 		}
-		if fetch.IsNetwork(err) {
-			errs = append(errs, fmt.Errorf("%s: %w", it.Name, err))
-		}
+		errs = append(errs, errors.New(f.Name+": "+f.Error))
 	}
 	if len(errs) > 0 {
 		return &exitError{code: ExitNetwork, err: errors.Join(errs...), hint: hintNetwork}
@@ -84,22 +79,26 @@ func lookupExit(items []engine.Item) error {
 	return nil
 }
 
-// reportedOnStderr is the part of an item's problem that lookupExit prints
-// as the command's error: a network or rate-limit lookup failure. It is left
-// out under the table so that each error is printed once.
-func reportedOnStderr(it engine.Item) string {
-	err := it.LookupError()
-	if _, rl := fetch.IsRateLimit(err); rl || fetch.IsNetwork(err) {
-		return err.Error()
+// reportedOnStderr is, by extension, the part of an item's problem that
+// lookupExit prints as the command's error: a network or rate-limit lookup
+// failure. It is left out under the table so that each error is printed
+// once.
+func reportedOnStderr(failures []engine.LookupFailure) map[string]string {
+	out := map[string]string{}
+	for _, f := range failures {
+		out[f.Name] = f.Error
 	}
-	return ""
+	return out
 }
 
-func printList(w io.Writer, items []engine.Item) {
+func printList(w io.Writer, items []engine.Item, failures []engine.LookupFailure) {
 	if len(items) == 0 {
 		fmt.Fprintln(w, "no extensions: no manifest names one and none is installed")
 		return
 	}
+	// A failure that crossed the API has lost its error value: its entry
+	// in failures still says the lookup failed.
+	onStderr := reportedOnStderr(failures)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EXTENSION\tSTATUS\tINSTALLED\tAVAILABLE\tRECOMMENDED\tUPDATE")
 	for _, it := range items {
@@ -118,7 +117,7 @@ func printList(w io.Writer, items []engine.Item) {
 		if it.AvailableBuildTime != "" && it.UpdateAvailable {
 			avail += " (rebuilt " + it.AvailableBuildTime + ")"
 		}
-		if err := it.LookupError(); it.AvailableVersion == "" && err != nil && !errors.Is(err, fetch.ErrNotCached) {
+		if err := it.LookupError(); it.AvailableVersion == "" && (err != nil && !engine.IsNotCached(err) || onStderr[it.Name] != "") {
 			avail = "?"
 		}
 		if it.Unverified {
@@ -139,7 +138,7 @@ func printList(w io.Writer, items []engine.Item) {
 			fmt.Fprintf(w, "%s: held: %s\n", it.Name, it.HoldReason)
 		}
 		problem := it.Problem
-		if dup := reportedOnStderr(it); dup != "" {
+		if dup := onStderr[it.Name]; dup != "" {
 			problem = strings.TrimSuffix(strings.TrimSuffix(problem, dup), "; ")
 		}
 		if problem != "" {

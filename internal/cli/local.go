@@ -2,17 +2,15 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 // localImage is an image file, or an OCI repository, named on the
-// install command line.
+// install command line; the engine plans its install (engine.LocalImage).
 type localImage struct {
 	path string // absolute
 	name string // extension name
@@ -70,59 +68,4 @@ func localImages(imageFlag string, args []string) (names []string, imgs []localI
 		imgs = append(imgs, localImage{path: p, name: name})
 	}
 	return names, imgs, nil
-}
-
-// pinLocal makes the manifest set answer each local image's name from its
-// file: an existing entry keeps its rules and image name but its url
-// becomes the file (for this command only, nothing is written); a name no
-// manifest knows gets an entry of its own, so that update later leaves it
-// alone ("no manifest entry").
-func pinLocal(set *manifest.Set, imgs []localImage) error {
-	for _, li := range imgs {
-		if li.oci != "" {
-			pinOCI(set, li)
-			continue
-		}
-		fi, err := os.Stat(li.path)
-		if err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s: not a regular file", li.path)
-		}
-		var en manifest.Entry
-		if cur := set.Get(li.name); cur != nil {
-			en = *cur
-		} else {
-			en = manifest.Entry{Name: li.name, Source: "command line", Local: true}
-			if base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(li.path), ".raw"), ".squashfs"); base != "sysext-"+li.name && base != li.name {
-				en.Asset = base
-			}
-		}
-		en.URL, en.Mirrors, en.Prerelease = li.path, nil, false
-		if set.Entries == nil {
-			set.Entries = map[string]*manifest.Entry{}
-		}
-		set.Entries[li.name] = &en
-	}
-	return nil
-}
-
-// pinOCI makes the manifest set answer li's name from its OCI repository
-// (install oci://REGISTRY/REPO[:TAG]), as pinLocal does from a file: an
-// existing entry keeps its rules and image name; a new one takes the
-// repository's last component as its image name.
-func pinOCI(set *manifest.Set, li localImage) {
-	var en manifest.Entry
-	if cur := set.Get(li.name); cur != nil {
-		en = *cur
-	} else {
-		ref, _ := sourceref.Parse(li.oci) // parsed by localImages
-		en = manifest.Entry{Name: li.name, Source: "command line", Local: true, Asset: path.Base(ref.Path)}
-	}
-	en.URL, en.Mirrors = li.oci, nil
-	if set.Entries == nil {
-		set.Entries = map[string]*manifest.Entry{}
-	}
-	set.Entries[li.name] = &en
 }

@@ -1,20 +1,13 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/source"
-	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
 func newMirrorCmd(o *options) *cobra.Command {
@@ -44,66 +37,14 @@ func newMirrorCmd(o *options) *cobra.Command {
 	return cmd
 }
 
-// mirrorTarget is where mirror copies releases: exactly one of dir, oci
-// and up is set.
-type mirrorTarget struct {
-	dir, oci string
-	up       *source.Uploader
-}
-
-func (t mirrorTarget) String() string {
-	if t.up != nil {
-		return t.up.String()
-	}
-	return t.dir + t.oci
-}
-
-// parseMirrorTarget reads --to (and the upload token).
-func (o *options) parseMirrorTarget(to, tokenFile string) (mirrorTarget, error) {
-	lower := strings.ToLower(strings.TrimSpace(to))
-	if strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://") {
-		token := strings.TrimSpace(o.getenv("SYSEXTD_MIRROR_TOKEN"))
-		if tokenFile != "" {
-			b, err := os.ReadFile(tokenFile)
-			if err != nil {
-				return mirrorTarget{}, fmt.Errorf("reading --token-file: %w", err)
-			}
-			if token = strings.TrimSpace(string(b)); token == "" {
-				return mirrorTarget{}, fmt.Errorf("--token-file %s is empty", tokenFile)
-			}
-		}
-		la := o.loadAuth() // its warnings come with the environment
-		if la.err != nil {
-			return mirrorTarget{}, la.err
-		}
-		up, err := source.NewUploader(to, token, source.HTTPOptions{Auth: la.auth})
-		if err != nil {
-			return mirrorTarget{}, fmt.Errorf("--to: %w", err)
-		}
-		return mirrorTarget{up: up}, nil
-	}
-	if tokenFile != "" {
-		return mirrorTarget{}, errors.New("--token-file is for an https:// upload target")
-	}
-	if !strings.Contains(to, "://") {
-		return mirrorTarget{dir: to}, nil
-	}
-	ref, err := sourceref.Parse(to)
-	if err != nil {
-		return mirrorTarget{}, err
-	}
-	switch {
-	case ref.Kind == sourceref.KindOCI:
-		return mirrorTarget{oci: ref.URL}, nil
-	case ref.Kind == sourceref.KindMirror && strings.HasPrefix(ref.URL, "file://"):
-		return mirrorTarget{dir: ref.Path}, nil
-	}
-	return mirrorTarget{}, fmt.Errorf("--to %s: want a directory, file:///DIR, https://HOST/PATH or oci://REGISTRY/REPO", to)
-}
-
 func (o *options) mirror(cmd *cobra.Command, to, tokenFile string, names []string) error {
 	ctx := cmd.Context()
-	target, err := o.parseMirrorTarget(to, tokenFile)
+	target, err := app.ParseMirrorTarget(app.MirrorOptions{Root: rootfs.New(o.root), To: to, TokenFile: tokenFile, Getenv: o.getenv,
+		Logins: func() (app.Logins, error) {
+			la := o.loadAuth() // its warnings come with the environment
+			return la.logins, la.err
+		},
+		Warn: func(msg string) { fmt.Fprintln(o.stderr, "sysextctl: warning:", msg) }})
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
@@ -115,47 +56,23 @@ func (o *options) mirror(cmd *cobra.Command, to, tokenFile string, names []strin
 	if e.manifestErr != nil {
 		return exitWith(ExitUsage, e.manifestErr)
 	}
-	if len(names) == 0 {
-		names = e.eng.Manifests.Names()
+	res, err := e.eng.Mirror(ctx, target, names)
+	if err != nil {
+		return exitWith(ExitUsage, err)
 	}
-	var unknown []string
-	for _, n := range names {
-		if e.eng.Manifests.Get(n) == nil {
-			unknown = append(unknown, n)
-		}
-	}
-	if len(unknown) > 0 {
-		return exitWith(ExitUsage, &engine.UnknownError{Names: unknown})
-	}
-	res := e.eng.Releases(ctx, names)
 	ok, bad, network := 0, 0, 0
-	for _, n := range names {
-		r := res[n]
-		if r.Err == nil {
-			en := e.eng.Manifests.Get(n)
-			// The mirror orders releases by when their source published
-			// them; a source that does not say gets the time of copying.
-			published := r.Release.PublishedOr(time.Now())
-			switch {
-			case target.oci != "":
-				r.Err = o.pushOCI(ctx, target.oci, n, r.Release, e)
-			case target.up != nil:
-				r.Err = target.up.AddRelease(ctx, en.Image(), r.Release, e.eng.Source, published, r.Release.Prerelease)
-			default:
-				r.Err = source.AddToMirror(ctx, target.dir, en.Image(), r.Release, e.eng.Source, published, r.Release.Prerelease)
-			}
-		}
+	for _, r := range res {
 		if r.Err != nil {
 			bad++
-			if source.IsNetwork(r.Err) {
+			if engine.IsNetwork(r.Err) {
 				network++
 			}
-			fmt.Fprintf(o.stderr, "sysextctl: %s: %v\n", n, r.Err)
+			fmt.Fprintf(o.stderr, "sysextctl: %s: %v\n", r.Name, r.Err)
 			continue
 		}
 		ok++
 		if !o.quiet {
-			fmt.Fprintf(o.stdout, "mirrored %s %s (%s) into %s\n", n, r.Release.Version, r.Release.Tag, target)
+			fmt.Fprintf(o.stdout, "mirrored %s %s (%s) into %s\n", r.Name, r.Version, r.Tag, target)
 		}
 	}
 	switch {
@@ -168,30 +85,4 @@ func (o *options) mirror(cmd *cobra.Command, to, tokenFile string, names []strin
 	default:
 		return exitWith(ExitFailure, fmt.Errorf("%d extension(s) not mirrored", bad))
 	}
-}
-
-// pushOCI pushes one extension's release to the OCI repository of its
-// image under to.
-func (o *options) pushOCI(ctx context.Context, to, name string, rel *source.Release, e *env) error {
-	oci, err := o.ociClient(e.root)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "sysextctl-mirror-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	return oci.PushRelease(ctx, to, e.eng.Manifests.Get(name).Image(), rel, e.eng.Target(), e.eng.Source, tmp)
-}
-
-// ociClient is the OCI source with this command's registry logins and
-// sysextd.toml's insecure registries (a warning on stderr at each use).
-func (o *options) ociClient(root rootfs.Root) (*source.OCI, error) {
-	srcs, err := app.LoadSources(root)
-	if err != nil {
-		return nil, err
-	}
-	return source.NewOCI(source.HTTPOptions{}, source.OCIConfig{Logins: o.loadAuth().logins, Insecure: srcs.Insecure,
-		Warn: func(msg string) { fmt.Fprintln(o.stderr, "sysextctl: warning:", msg) }}, ""), nil
 }

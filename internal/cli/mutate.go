@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/manifest"
-	"github.com/spamtagger/sysextd/internal/store"
 )
 
 var mutatingVerbs = []string{engine.VerbInstall, engine.VerbRemove, engine.VerbUpdate, engine.VerbAuto}
@@ -55,11 +53,15 @@ func newMutateCmd(o *options, verb string) *cobra.Command {
 
 func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error {
 	ctx := cmd.Context()
-	var imgs []localImage
+	var imgs []engine.LocalImage
 	if verb == engine.VerbInstall {
+		var local []localImage
 		var err error
-		if names, imgs, err = localImages(o.image, names); err != nil {
+		if names, local, err = localImages(o.image, names); err != nil {
 			return exitWith(ExitUsage, err)
+		}
+		for _, li := range local {
+			imgs = append(imgs, engine.LocalImage{Name: li.name, Path: li.path, OCI: li.oci})
 		}
 	}
 	if len(imgs) == 0 && !o.dryRun {
@@ -80,13 +82,8 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 	if e.manifestErr != nil {
 		return exitWith(ExitUsage, fmt.Errorf("%w\nrefusing to %s until the manifest is fixed", e.manifestErr, verb))
 	}
-	if len(imgs) > 0 {
-		if e.eng.Manifests == nil {
-			e.eng.Manifests = &manifest.Set{}
-		}
-		if err := pinLocal(e.eng.Manifests, imgs); err != nil {
-			return exitWith(ExitUsage, err)
-		}
+	if err := engine.CheckLocal(imgs); err != nil {
+		return exitWith(ExitUsage, err)
 	}
 	if !o.dryRun {
 		release, err := o.lock(ctx, e)
@@ -96,17 +93,17 @@ func (o *options) mutate(cmd *cobra.Command, verb string, names []string) error 
 		defer release()
 	}
 	e.eng.IgnorePhasing = o.ignorePhasing
-	plan, err := e.eng.MakePlan(ctx, verb, names)
+	plan, err := e.eng.MakePlan(ctx, verb, names, imgs...)
 	return o.applyPlan(ctx, e, verb, plan, err)
 }
 
 // lock takes the mutation lock and runs what must precede any plan
 // (recovery, adoption). The caller defers the returned release.
 func (o *options) lock(ctx context.Context, e *env) (func(), error) {
-	release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
+	release, err := e.eng.Lock(ctx, !o.noBlock, func() {
 		fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
 	})
-	if errors.Is(err, store.ErrLocked) {
+	if errors.Is(err, engine.ErrLocked) {
 		return nil, exitWith(ExitFailure, err)
 	}
 	if err != nil {
@@ -127,7 +124,8 @@ func (o *options) lock(ctx context.Context, e *env) (func(), error) {
 // the outcome to an exit code.
 func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engine.Plan, err error) error {
 	var unknown *engine.UnknownError
-	if errors.As(err, &unknown) {
+	var bad *engine.LocalImageError
+	if errors.As(err, &unknown) || errors.As(err, &bad) {
 		return exitWith(ExitUsage, err)
 	}
 	if err != nil {
@@ -149,7 +147,7 @@ func (o *options) applyPlan(ctx context.Context, e *env, verb string, plan *engi
 		}
 	}
 	results := e.eng.Apply(ctx, plan)
-	e.eng.RecordHistory(plan.Verb, store.HistoryByCLI, results)
+	e.eng.RecordHistory(plan.Verb, engine.HistoryByCLI, results)
 	if o.json {
 		if err := writeJSON(o.stdout, struct {
 			Verb     string          `json:"verb"`

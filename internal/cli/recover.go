@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/store"
 )
 
 // newRecoverCmd is `sysextctl recover`: what every mutating verb and the
@@ -37,7 +36,7 @@ func newRecoverCmd(o *options) *cobra.Command {
 				return err
 			}
 			defer e.close()
-			release, err := store.Store{Root: e.root}.Lock(ctx, !o.noBlock, func() {
+			release, err := e.eng.Lock(ctx, !o.noBlock, func() {
 				fmt.Fprintln(o.stderr, "sysextctl: waiting for another sysextctl or sysextd to finish...")
 			})
 			if err != nil {

@@ -9,7 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/daemon"
+	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/status"
 )
 
 func newStatusCmd(o *options) *cobra.Command {
@@ -30,20 +31,21 @@ func newStatusCmd(o *options) *cobra.Command {
 				return err
 			}
 			defer e.close()
-			v, warns, err := daemon.Report(cmd.Context(), e.root, e.eng, refresh, time.Now())
+			v, warns, err := status.Make(cmd.Context(), e.root, e.eng, refresh, time.Now())
 			for _, w := range warns {
 				fmt.Fprintln(o.stderr, "sysextctl: warning:", w)
 			}
 			if err != nil {
 				return err
 			}
-			if err := o.printStatus(v); err != nil {
+			failures := engine.NetworkFailures(v.Extensions)
+			if err := o.printStatus(v, failures); err != nil {
 				return err
 			}
 			if e.manifestErr != nil {
 				return exitWith(ExitUsage, e.manifestErr)
 			}
-			return lookupExit(v.Extensions)
+			return lookupExit(failures)
 		},
 	}
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "use only cached release data (no network); the default, kept for scripts")
@@ -51,17 +53,18 @@ func newStatusCmd(o *options) *cobra.Command {
 	return cmd
 }
 
-// printStatus prints a status report as JSON or as the header and list.
-func (o *options) printStatus(v *daemon.StatusReport) error {
+// printStatus prints a status report as JSON or as the header and list;
+// failures are its lookups the network or a rate limit failed.
+func (o *options) printStatus(v *status.Report, failures []engine.LookupFailure) error {
 	if o.json {
 		return writeJSON(o.stdout, v)
 	}
 	printStatusHeader(o.stdout, v)
-	printList(o.stdout, v.Extensions)
+	printList(o.stdout, v.Extensions, failures)
 	return nil
 }
 
-func printStatusHeader(w io.Writer, v *daemon.StatusReport) {
+func printStatusHeader(w io.Writer, v *status.Report) {
 	at := func(t *time.Time) string {
 		if t == nil {
 			return "never"

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/daemon"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 	"github.com/spamtagger/sysextd/internal/testutil/release"
@@ -26,7 +26,7 @@ func TestStatus(t *testing.T) {
 
 	last := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) // noon: the same date in any time zone
 	next := last.Add(24 * time.Hour)
-	if err := daemon.WriteStatus(f.root, &daemon.Status{Version: "1.0", PID: 1, State: daemon.StateIdle, Started: true,
+	if err := status.Write(f.root, &status.Daemon{Version: "1.0", PID: 1, State: status.StateIdle, Started: true,
 		LastCheck: &last, LastCheckOK: true, NextCheck: &next, LastError: "auto failed: 1 extension(s) failed", LastErrorAt: &last}); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestStatus(t *testing.T) {
 	out = f.mustRun("status", "--offline", "--json")
 	var v struct {
 		Daemon     map[string]any      `json:"daemon"`
-		Reboot     daemon.Reboot       `json:"reboot"`
+		Reboot     status.Reboot       `json:"reboot"`
 		Holds      []map[string]any    `json:"holds"`
 		Extensions []map[string]any    `json:"extensions"`
 		Staged     map[string][]string `json:"staged"`
@@ -71,7 +71,7 @@ func TestStatus(t *testing.T) {
 	}
 
 	// A corrupt daemon.json is a warning: the list still shows.
-	os.WriteFile(f.root.Path(daemon.StatusFile), []byte("{"), 0o644)
+	os.WriteFile(f.root.Path(status.File), []byte("{"), 0o644)
 	stdout, stderr, code := f.run("status", "--offline")
 	if code != 0 || !strings.Contains(stderr, "daemon.json") || !strings.Contains(stdout, "EXTENSION") {
 		t.Errorf("corrupt daemon.json: exit %d, stderr %q", code, stderr)
@@ -90,7 +90,7 @@ func TestStatusNeedsNoNetwork(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("status --json with GitHub failing: exit %d (%s), want 0", code, stderr)
 	}
-	var v daemon.StatusReport
+	var v status.Report
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
 	}

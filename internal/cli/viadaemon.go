@@ -11,9 +11,8 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/api/client"
-	"github.com/spamtagger/sysextd/internal/daemon"
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/status"
 )
 
 // socketPath is the daemon's API socket: $SYSEXTD_SOCKET (tests, a
@@ -109,7 +108,7 @@ func clientExit(err error) error {
 	case api.ErrNetwork:
 		return &exitError{code: ExitNetwork, err: ce, hint: hintNetwork}
 	case api.ErrBusy:
-		return exitWith(ExitFailure, store.ErrLocked)
+		return exitWith(ExitFailure, engine.ErrLocked)
 	case api.ErrPermissionDenied:
 		return &exitError{code: ExitFailure, err: ce, hint: "changes need root or membership in sysextd.toml's admin_group"}
 	}
@@ -193,10 +192,12 @@ func outcomeExit(out api.Outcome) error {
 	}
 }
 
-// clientStatus is status answered by the daemon.
+// clientStatus is status answered by the daemon, with the exit code of
+// the in-process status: 4 when a lookup failed on the network.
 func (o *options) clientStatus(ctx context.Context, c *client.Client, refresh bool) error {
 	var out struct {
-		Status *daemon.StatusReport `json:"status"`
+		Status         *status.Report         `json:"status"`
+		LookupFailures []engine.LookupFailure `json:"lookupFailures"`
 	}
 	if err := o.call(ctx, c, "Status", map[string]bool{"refresh": refresh}, &out, nil); err != nil {
 		return err
@@ -204,7 +205,10 @@ func (o *options) clientStatus(ctx context.Context, c *client.Client, refresh bo
 	if out.Status == nil {
 		return exitWith(ExitFailure, errors.New("sysextd answered Status without a status"))
 	}
-	return o.printStatus(out.Status)
+	if err := o.printStatus(out.Status, out.LookupFailures); err != nil {
+		return err
+	}
+	return lookupExit(out.LookupFailures)
 }
 
 // bar draws a download's progress on a terminal once it has run for 2 s:

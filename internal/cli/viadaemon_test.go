@@ -12,7 +12,7 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/app"
-	"github.com/spamtagger/sysextd/internal/daemon"
+	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 	"github.com/spamtagger/sysextd/internal/testutil/release"
@@ -39,8 +39,8 @@ func (f *fixture) serveAPI() {
 			return &api.Session{Engine: a.Engine, ManifestErr: a.ManifestErr, Close: a.Close}, nil
 		},
 		AdminGroup: func() string { return "" },
-		Status: func(ctx context.Context, s *api.Session, refresh bool) (any, error) {
-			v, _, err := daemon.Report(ctx, f.root, s.Engine, refresh, time.Now())
+		Status: func(ctx context.Context, s *api.Session, refresh bool) (*status.Report, error) {
+			v, _, err := status.Make(ctx, f.root, s.Engine, refresh, time.Now())
 			return v, err
 		},
 		Peer: func(net.Conn) (api.Peer, error) { return api.Peer{}, nil },
@@ -75,6 +75,8 @@ func TestClientKeepsOutputAndExitCodes(t *testing.T) {
 		{"hold", "hello"},
 		{"rollback", "hello"},
 		{"--json", "recover"},
+		// The refresh fails on the network: exit 4 either way.
+		{"status", "--refresh"},
 	}
 	var local []run
 	for _, args := range cases {
@@ -91,9 +93,12 @@ func TestClientKeepsOutputAndExitCodes(t *testing.T) {
 			t.Errorf("%v through the daemon printed\n%s\nin-process\n%s", args, out, local[i].out)
 		}
 	}
+	if _, stderr, code := f.runClient("status", "--refresh"); code != ExitNetwork || !strings.Contains(stderr, "hello") {
+		t.Errorf("status --refresh through the daemon with GitHub failing: exit %d, stderr %q; want %d naming hello", code, stderr, ExitNetwork)
+	}
 	// status answers through the daemon, with GitHub failing.
 	out, _, code := f.runClient("status", "--json")
-	var v daemon.StatusReport
+	var v status.Report
 	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil || len(v.Extensions) == 0 {
 		t.Errorf("status --json through the daemon: exit %d, %v\n%s", code, err, out)
 	}

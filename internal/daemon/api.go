@@ -14,6 +14,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -78,8 +79,8 @@ func (d *Daemon) apiServer() *api.Server {
 			}
 			return d.config().AdminGroup
 		},
-		Status: func(ctx context.Context, s *api.Session, refresh bool) (any, error) {
-			v, warns, err := Report(ctx, d.Root, s.Engine, refresh, d.now())
+		Status: func(ctx context.Context, s *api.Session, refresh bool) (*status.Report, error) {
+			v, warns, err := status.Make(ctx, d.Root, s.Engine, refresh, d.now())
 			for _, w := range warns {
 				d.Log.Warn("status: " + w)
 			}

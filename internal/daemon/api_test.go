@@ -14,6 +14,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/api/client"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/status"
 )
 
 // TestDaemonServesAPIAndMetrics: started without sysextd.socket, the
@@ -43,7 +44,7 @@ func TestDaemonServesAPIAndMetrics(t *testing.T) {
 		t.Errorf("socket mode = %v, %v; want 0666", fi, err)
 	}
 	var st struct {
-		Status StatusReport `json:"status"`
+		Status status.Report `json:"status"`
 	}
 	if err := c.Call(ctx, "Status", nil, &st); err != nil || st.Status.Daemon == nil || st.Status.Daemon.Version != "1.2.3" {
 		t.Fatalf("Status = %+v, %v", st.Status, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/upgrade"
 )
@@ -33,7 +34,7 @@ type Daemon struct {
 	// Version is written to the status file (status.go).
 	Version string
 
-	status   Status // what StatusFile says (status.go)
+	status   status.Daemon // what status.File says (internal/status)
 	statusMu sync.Mutex
 
 	// cfg is the configuration in force, for API calls (api.go); hub
@@ -78,7 +79,7 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		d.serveAPI(ctx)
 	}
 	d.notify("STATUS=Activating installed extensions")
-	d.report(StateActivating, time.Time{})
+	d.report(status.StateActivating, time.Time{})
 	// READY comes after the start-up activation, but never waits on the
 	// lock for longer than readyLockWait: a stuck sysextctl must not hold
 	// the boot. A start that failed is retried with the backoff below.
@@ -104,15 +105,15 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		}
 		if started {
 			d.notify("STATUS=Checking for updates")
-			d.report(StateChecking, time.Time{})
+			d.report(status.StateChecking, time.Time{})
 			out = d.cycle(ctx, cfg)
 		}
 		if once {
 			if out.failed {
-				d.report(StateCheckFailed, time.Time{})
+				d.report(status.StateCheckFailed, time.Time{})
 				return errors.New("auto failed")
 			}
-			d.report(StateIdle, time.Time{})
+			d.report(status.StateIdle, time.Time{})
 			return nil
 		}
 		if out.failed {
@@ -125,13 +126,13 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 		switch {
 		case !started:
 			d.notify("STATUS=Start failed: " + d.lastErr + "; retrying at " + nextAt.Format(time.RFC3339))
-			d.report(StateStartFailed, nextAt)
+			d.report(status.StateStartFailed, nextAt)
 		case out.failed:
 			d.notify("STATUS=Last check failed: " + d.lastErr + "; retrying at " + nextAt.Format(time.RFC3339))
-			d.report(StateCheckFailed, nextAt)
+			d.report(status.StateCheckFailed, nextAt)
 		default:
 			d.notify("STATUS=Idle; next check at " + nextAt.Format(time.RFC3339))
-			d.report(StateIdle, nextAt)
+			d.report(status.StateIdle, nextAt)
 		}
 		if started {
 			d.checkFinished(ctx, out.failed)
@@ -148,7 +149,7 @@ func (d *Daemon) Run(ctx context.Context, once bool) error {
 			timer.Stop()
 			d.notify("STOPPING=1")
 			<-probationDone
-			d.report(StateStopped, time.Time{})
+			d.report(status.StateStopped, time.Time{})
 			return nil
 		case <-timer.C:
 		case <-changed:
@@ -303,7 +304,7 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 	defer cancel()
 	release, err := store.Store{Root: d.Root}.Lock(lockCtx, true, func() {
 		d.notify("STATUS=Waiting for the lock " + store.Store{Root: d.Root}.LockPath() + " (another sysextctl is changing extensions)")
-		d.report(StateWaitLock, time.Time{})
+		d.report(status.StateWaitLock, time.Time{})
 		d.Log.Info("waiting for sysextctl to finish")
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spamtagger/sysextd/internal/engine"
+	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -94,7 +95,7 @@ func (d *Daemon) writeMetrics(ctx context.Context, e *engine.Engine) {
 		d.Log.Warn("writing metrics: listing: "+err.Error(), "err", err)
 		return
 	}
-	m := Metrics{Items: items, RebootRequired: PendingReboot(d.Root).Required}
+	m := Metrics{Items: items, RebootRequired: status.PendingReboot(d.Root).Required}
 	d.statusMu.Lock()
 	if st := d.status; st.LastCheck != nil {
 		m.LastCheck, m.LastCheckOK = st.LastCheck.Unix(), st.LastCheckOK

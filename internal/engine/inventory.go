@@ -55,6 +55,12 @@ func (inv *inventory) names() []string {
 // so that list can tell broken ones and versions of images we did not
 // install ourselves.
 func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
+	return e.inventoryWith(ctx, nil)
+}
+
+// inventoryWith is inventory, with local images (install FILE) known by
+// their names as manifest entries are.
+func (e *Engine) inventoryWith(ctx context.Context, local []LocalImage) (*inventory, error) {
 	st, err := e.store().LoadState()
 	if err != nil {
 		return nil, err
@@ -86,6 +92,9 @@ func (e *Engine) inventory(ctx context.Context) (*inventory, error) {
 		for _, name := range e.Manifests.Names() {
 			add(name, e.Manifests.Get(name).Image())
 		}
+	}
+	for _, li := range local {
+		add(li.Name, li.image(e.Manifests.Get(li.Name)))
 	}
 	onDisk, err := e.store().Installed()
 	if err != nil {

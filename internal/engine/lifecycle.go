@@ -154,7 +154,7 @@ func (e *Engine) rollbackStep(ctx context.Context, inv *inventory, name string) 
 	rel := &fetch.Release{Name: name, Tag: prev.Tag, Version: prev.Version, BuildTime: info.Fields["BUILD_TIME"], Fields: info.Fields,
 		Image: fetch.Asset{Name: filepath.Base(path), Size: fi.Size()}}
 	return Step{Op: OpUpdate, Name: name, Image: cur.Image, From: cur.Version, To: prev.Version,
-		Reason: "rollback to the previous image", By: cur.By, Release: rel, Local: path}, nil
+		Reason: "rollback to the previous image", By: cur.By, Release: rel, Local: path, Verified: true}, nil
 }
 
 // SetHold holds or releases name, and sets or clears its pin (pin "" and

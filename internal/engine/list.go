@@ -279,9 +279,8 @@ func (e *Engine) releases(ctx context.Context, names []string, offline bool) map
 // releasesAt is releases, recording the answers in the snapshot as checked
 // at now.
 func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, now time.Time) map[string]fetch.Result {
-	out := map[string]fetch.Result{}
 	if e.Source == nil || len(names) == 0 {
-		return out
+		return map[string]fetch.Result{}
 	}
 	var reqs []fetch.Request
 	pins := e.pins()
@@ -289,6 +288,16 @@ func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, n
 		if en := e.Manifests.Get(n); en != nil {
 			reqs = append(reqs, e.pinnedRequest(en, pins))
 		}
+	}
+	return e.lookupAt(ctx, reqs, offline, now)
+}
+
+// lookupAt answers reqs, online or from the snapshot and the sources'
+// caches, recording online answers in the snapshot as checked at now.
+func (e *Engine) lookupAt(ctx context.Context, reqs []fetch.Request, offline bool, now time.Time) map[string]fetch.Result {
+	out := map[string]fetch.Result{}
+	if e.Source == nil || len(reqs) == 0 {
+		return out
 	}
 	if !offline {
 		res := e.Source.LatestAll(ctx, reqs, e.target())

@@ -57,9 +57,15 @@ type Step struct {
 	Removing []Removal       `json:"-"`
 	// SignedAt is the installed release's signed time (zero: unknown).
 	SignedAt time.Time `json:"-"`
-	// Local is an image file on this host to install instead of
-	// downloading the release's (a rollback to the kept previous image).
-	Local string `json:"-"`
+	// Local is an image file on this host the step installs: the kept
+	// previous image or a staged build (Verified), or one named on
+	// install's command line (LocalImage). A verified one is copied in
+	// as it is: sysextd verified it when it first fetched it. One from
+	// the command line is checked like any release: fetched through the
+	// source (its digest taken at planning must hold), its signature
+	// under the step's policy.
+	Local    string `json:"-"`
+	Verified bool   `json:"-"`
 	// HoldAfter, when set, holds the extension with this reason once the
 	// step commits (a rollback holds until the operator unholds).
 	HoldAfter string `json:"-"`
@@ -137,6 +143,9 @@ type planInput struct {
 	// phased releases anyway (update --ignore-phasing).
 	rollout       map[string]Rollout
 	ignorePhasing bool
+	// local are the image names of the local images (install FILE) by
+	// extension name.
+	local map[string]string
 }
 
 func newPlan(verb string) *Plan {
@@ -196,7 +205,6 @@ func planInstall(in planInput, names []string, by string) *Plan {
 // explicit is true when the operator named it (an install turns an auto
 // entry into a manual one). ok is false when a failure was recorded.
 func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, bool) {
-	en := in.set.Get(name)
 	if cur := in.inv.get(name); cur != nil && cur.Present && cur.Broken == "" && cur.Record != nil && cur.Record.Hold {
 		return Step{Op: OpNone, Name: name, Image: cur.Image, From: cur.Version,
 			Reason: fmt.Sprintf("held (%s): sysextctl unhold %s to let it change", cur.Record.HoldReason, name)}, true
@@ -214,7 +222,7 @@ func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, 
 		return Step{}, false
 	}
 	rel := r.Release
-	step := Step{Name: name, Image: en.Image(), To: rel.Version, Release: rel, By: by}
+	step := Step{Name: name, Image: imageOf(in, name), To: rel.Version, Release: rel, By: by}
 	cur := in.inv.get(name)
 	if s, ok, decided := in.rolloutStep(p, step, cur); decided {
 		return s, ok
@@ -367,6 +375,9 @@ func planAuto(in planInput) *Plan {
 }
 
 func imageOf(in planInput, name string) string {
+	if img, ok := in.local[name]; ok {
+		return img
+	}
 	if en := in.set.Get(name); en != nil {
 		return en.Image()
 	}

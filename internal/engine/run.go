@@ -19,33 +19,47 @@ const (
 
 // MakePlan computes what verb would do with names. It changes nothing, so
 // it is also the --dry-run. Names no manifest knows (and, for remove and
-// update, that are not installed either) are an *UnknownError.
-func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Plan, error) {
-	inv, err := e.inventory(ctx)
+// update, that are not installed either) are an *UnknownError. local are
+// images named on install's command line (LocalImage): each is installed
+// instead of its entry's release, with the same checks and resolution.
+func (e *Engine) MakePlan(ctx context.Context, verb string, names []string, local ...LocalImage) (*Plan, error) {
+	if len(local) > 0 && verb != VerbInstall {
+		return nil, fmt.Errorf("local images are only installed, not for %s", verb)
+	}
+	if err := CheckLocal(local); err != nil {
+		return nil, err
+	}
+	locals := localImages(local)
+	inv, err := e.inventoryWith(ctx, local)
 	if err != nil {
 		return nil, err
 	}
 	var unknown []string
 	for _, n := range uniqueSorted(names) {
-		if e.Manifests.Get(n) == nil && (verb == VerbInstall || inv.get(n) == nil) {
+		if _, ok := locals[n]; !ok && e.Manifests.Get(n) == nil && (verb == VerbInstall || inv.get(n) == nil) {
 			unknown = append(unknown, n)
 		}
 	}
 	if len(unknown) > 0 {
 		return nil, &UnknownError{Names: unknown}
 	}
-	in := planInput{set: e.Manifests, inv: inv, match: map[string]match.Result{}}
+	in := planInput{set: e.Manifests, inv: inv, match: map[string]match.Result{}, local: map[string]string{}}
 	for _, n := range e.Manifests.Names() {
 		in.match[n] = match.Evaluate(e.Manifests.Get(n), e.Facts)
 	}
 	lookup := func(ns []string) {
-		var known []string
+		var reqs []fetch.Request
+		pins := e.pins()
 		for _, n := range ns {
-			if e.Manifests.Get(n) != nil {
-				known = append(known, n)
+			en := e.Manifests.Get(n)
+			if li, ok := locals[n]; ok {
+				reqs = append(reqs, li.request(en, pins))
+				in.local[n] = li.image(en)
+			} else if en != nil {
+				reqs = append(reqs, e.pinnedRequest(en, pins))
 			}
 		}
-		in.releases = e.releases(ctx, known, false)
+		in.releases = e.lookupAt(ctx, reqs, false, e.now())
 		in.rollout = e.rollouts(ctx, in.releases)
 	}
 	in.ignorePhasing = e.IgnorePhasing
@@ -81,6 +95,11 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string) (*Pl
 		return nil, fmt.Errorf("unknown verb %q", verb)
 	}
 	e.goBack(ctx, p, inv)
+	for i := range p.Steps {
+		if li, ok := locals[p.Steps[i].Name]; ok && li.OCI == "" && p.Steps[i].Op != OpNone && !p.Steps[i].Verified {
+			p.Steps[i].Local = li.Path
+		}
+	}
 	e.resolve(p, inv)
 	return p, nil
 }

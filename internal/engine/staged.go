@@ -138,7 +138,7 @@ func (e *Engine) ActivateStaged(ctx context.Context) []Result {
 		rel := &fetch.Release{Name: cur.Name, Tag: "staged", Version: v, BuildTime: info.Fields["BUILD_TIME"], Fields: info.Fields,
 			Image: fetch.Asset{Name: filepath.Base(path), Size: fi.Size()}}
 		p.Steps = append(p.Steps, Step{Op: OpUpdate, Name: cur.Name, Image: img, From: cur.Version, To: v,
-			Reason: "its build for this OS was fetched before the upgrade", By: cur.By, Release: rel, Local: path})
+			Reason: "its build for this OS was fetched before the upgrade", By: cur.By, Release: rel, Local: path, Verified: true})
 	}
 	e.resolve(p, inv)
 	results := e.Apply(ctx, p)

@@ -129,7 +129,7 @@ func (t *txn) download(ctx context.Context) error {
 	if err := t.e.overridden(t.s); err != nil {
 		return err
 	}
-	if t.s.Local != "" {
+	if t.s.Local != "" && t.s.Verified {
 		dl, err := stageLocal(t.s.Local, staging)
 		if err != nil {
 			return fmt.Errorf("staging %s (%s): %w", t.s.Local, t.s.Name, err)
@@ -358,7 +358,7 @@ func (t *txn) commit() error {
 			Digest: t.dl.SHA256, InstalledBy: by, InstalledAt: t.e.now().UTC(), Units: t.units,
 			Payload: t.payloadRecs, SignedBy: t.verdict.String(), SignedAt: t.verdict.SignedAt, Source: s.Release.Origin, Unverified: t.dl.Unverified,
 		}
-		if s.Local != "" && prev != nil && prev.Previous != nil {
+		if s.Verified && prev != nil && prev.Previous != nil {
 			rec.SignedBy, rec.SignedAt, rec.Source = prev.Previous.SignedBy, prev.Previous.SignedAt, prev.Previous.Source
 		}
 		if prev != nil {

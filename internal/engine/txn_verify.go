@@ -21,7 +21,7 @@ import (
 // signed by a key the plan's policy allows (internal/trust). A rollback to
 // the kept previous image was verified when it was first installed.
 func (t *txn) checkSignature(ctx context.Context) error {
-	if t.s.Local != "" {
+	if t.s.Verified {
 		return nil
 	}
 	e, s := t.e, t.s
