@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/source"
 )
 
@@ -55,7 +54,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 // exitCode maps an error no verb typed: network and rate limits are 4,
 // everything else 1.
 func exitCode(err error) int {
-	if _, ok := fetch.IsRateLimit(err); ok || fetch.IsNetwork(err) {
+	if _, ok := source.IsRateLimit(err); ok || source.IsNetwork(err) {
 		return ExitNetwork
 	}
 	return ExitFailure
@@ -82,15 +81,15 @@ func hint(err error) string {
 	// A registry's failures say what they are themselves: never GitHub's hint.
 	var re *source.RegistryError
 	if errors.As(err, &re) {
-		if fetch.IsNetwork(err) {
+		if source.IsNetwork(err) {
 			return "registry " + re.Registry + " could not be reached: check the network and, behind a proxy, HTTPS_PROXY"
 		}
 		return ""
 	}
-	if _, ok := fetch.IsRateLimit(err); ok {
+	if _, ok := source.IsRateLimit(err); ok {
 		return hintRateLimit
 	}
-	if fetch.IsNetwork(err) {
+	if source.IsNetwork(err) {
 		return hintNetwork
 	}
 	var ee *exitError

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 func newListCmd(o *options) *cobra.Command {
@@ -70,11 +70,11 @@ func lookupExit(items []engine.Item) error {
 		if err == nil {
 			continue
 		}
-		if rl, ok := fetch.IsRateLimit(err); ok {
+		if rl, ok := source.IsRateLimit(err); ok {
 			return &exitError{code: ExitNetwork, hint: hintRateLimit,
 				err: fmt.Errorf("GitHub rate limit reached; it resets at %s", rl.Reset.Local().Format("15:04:05 MST"))}
 		}
-		if fetch.IsNetwork(err) {
+		if source.IsNetwork(err) {
 			errs = append(errs, fmt.Errorf("%s: %w", it.Name, err))
 		}
 	}
@@ -89,7 +89,7 @@ func lookupExit(items []engine.Item) error {
 // out under the table so that each error is printed once.
 func reportedOnStderr(it engine.Item) string {
 	err := it.LookupError()
-	if _, rl := fetch.IsRateLimit(err); rl || fetch.IsNetwork(err) {
+	if _, rl := source.IsRateLimit(err); rl || source.IsNetwork(err) {
 		return err.Error()
 	}
 	return ""
@@ -118,7 +118,7 @@ func printList(w io.Writer, items []engine.Item) {
 		if it.AvailableBuildTime != "" && it.UpdateAvailable {
 			avail += " (rebuilt " + it.AvailableBuildTime + ")"
 		}
-		if err := it.LookupError(); it.AvailableVersion == "" && err != nil && !errors.Is(err, fetch.ErrNotCached) {
+		if err := it.LookupError(); it.AvailableVersion == "" && err != nil && !errors.Is(err, source.ErrNotCached) {
 			avail = "?"
 		}
 		if it.Unverified {

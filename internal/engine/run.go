@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -220,7 +220,7 @@ func Summary(results []Result) (ok, bad int, networkOnly bool) {
 			continue
 		}
 		bad++
-		if _, rl := fetch.IsRateLimit(r.err); !rl && !fetch.IsNetwork(r.err) {
+		if _, rl := source.IsRateLimit(r.err); !rl && !source.IsNetwork(r.err) {
 			networkOnly = false
 		}
 	}

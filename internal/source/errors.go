@@ -153,6 +153,9 @@ func Classify(err error) error {
 	if errors.As(err, &rl) || errors.As(err, &ne) || errors.As(err, &ca) || errors.As(err, &te) {
 		return err
 	}
+	if gh := classifyGitHub(err); gh != nil {
+		return gh
+	}
 	if errors.Is(err, ErrInsecure) {
 		return err
 	}

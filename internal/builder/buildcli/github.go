@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-github/v93/github"
 
 	"github.com/spamtagger/sysextd/internal/builder/build"
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // githubOptions are the flags of commands that talk to GitHub.
@@ -40,7 +40,7 @@ func (g *githubOptions) ownerRepo(m *build.Metadata) (string, string, error) {
 		}
 		return owner, repo, nil
 	}
-	return fetch.ParseRepoURL(m.Repository)
+	return source.ParseRepoURL(m.Repository)
 }
 
 // releaseClient loads metadataPath (for the repository) and returns a
