@@ -167,9 +167,15 @@ func isStatus(err error, status int) bool {
 }
 
 func candidate(rel *github.RepositoryRelease) Candidate {
-	c := Candidate{Tag: rel.GetTagName(), Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease(), Published: rel.GetPublishedAt().Time}
+	return Candidate{Tag: rel.GetTagName(), Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease(), Published: rel.GetPublishedAt().Time,
+		Assets: assetsOf(rel)}
+}
+
+// assetsOf is the assets of rel, for the reader and the publisher alike.
+func assetsOf(rel *github.RepositoryRelease) []Asset {
+	var out []Asset
 	for _, a := range rel.Assets {
-		c.Assets = append(c.Assets, Asset{
+		out = append(out, Asset{
 			ID:         a.GetID(),
 			Name:       a.GetName(),
 			URL:        a.GetURL(),
@@ -178,7 +184,7 @@ func candidate(rel *github.RepositoryRelease) Candidate {
 			Digest:     a.GetDigest(),
 		})
 	}
-	return c
+	return out
 }
 
 // pick chooses among cands and resolves the release.
