@@ -90,8 +90,8 @@ func (g *GitHub) latest(ctx context.Context, req Request, t Target, br *breaker)
 
 // candidates asks for the latest release (one conditional request) and,
 // only when that one is not usable for t (no build for this codename, or
-// prereleases are wanted), lists the releases (one more). A 404 on latest
-// is followed by the list too, to say why.
+// prereleases are wanted) or req skips it, lists the releases (one more).
+// A 404 on latest is followed by the list too, to say why.
 func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, repo string) ([]Candidate, error) {
 	where := owner + "/" + repo
 	listKey := strings.ToLower(where) + "|" + t.Prefix(req.ImageName())
@@ -104,7 +104,7 @@ func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, r
 				g.log.Debug("latest release", "extension", req.Name, "repo", where, "tag", c.Tag,
 					"not_modified", resp.Header.Get(notModifiedHeader) != "", "rate_remaining", resp.Rate.Remaining)
 			}
-			if c.Usable(req, t) {
+			if c.Usable(req, t) && !req.Skips(c.Tag) {
 				return []Candidate{c}, nil
 			}
 		} else if !isStatus(err, http.StatusNotFound) {
@@ -238,7 +238,7 @@ func (g *GitHub) Cached(req Request, t Target) (*Release, error) {
 		if rel, ok := g.cachedJSON(fmt.Sprintf("repos/%s/%s/releases/latest", owner, repo), ""); ok {
 			var r cachedRelease
 			if err := json.Unmarshal(rel, &r); err == nil {
-				if c := r.candidate(); c.Usable(req, t) {
+				if c := r.candidate(); c.Usable(req, t) && !req.Skips(c.Tag) {
 					cands = []Candidate{c}
 				}
 			}
