@@ -87,11 +87,11 @@ fi
 # 3. download throughput, in-process benchmark (256 MiB through the fake).
 if want download; then
 	echo "download benchmark" >&2
-	out=$($GO test -run '^$' -bench 'BenchmarkDownload$' -benchtime 3x ./internal/fetch/)
+	out=$($GO test -run '^$' -bench 'BenchmarkDownload$' -benchtime 3x ./internal/source/)
 	mbs=$(awk '/^BenchmarkDownload/ {for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1); exit}' <<<"$out")
 	[ -n "$mbs" ] || die "no result from BenchmarkDownload: $out"
 	row "Download, 256 MiB, verified, in-process" "**$mbs MB/s**" \
-		"\`go test -bench BenchmarkDownload -benchtime 3x ./internal/fetch/\`: fetch.GitHub.Download from the fake in the same process (sha256 + size check + fsync)"
+		"\`go test -bench BenchmarkDownload -benchtime 3x ./internal/source/\`: source.GitHub.Download from the fake in the same process (sha256 + size check + fsync)"
 fi
 
 # 3b. download from each other kind of source, in-process (64 MiB).
@@ -131,7 +131,7 @@ if want big; then
 	go_mbs=$(cat "$work/dlget.txt")
 	rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
 	mb() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1e6}'; }
-	row "Download, 1 GiB: sysextd (fetch.GitHub.Download)" "**$go_mbs MB/s**" \
+	row "Download, 1 GiB: sysextd (source.GitHub.Download)" "**$go_mbs MB/s**" \
 		"bench/dlget exec'd against bench/serve (fake GitHub in another process, 127.0.0.1): Latest + Download to a file, with sha256, size check and fsync"
 	row "Download, 1 GiB: curl, same URL" "**$(mb "$curl_null") MB/s** to /dev/null, **$(mb "$curl_file") MB/s** to a file" \
 		"\`curl -L -o /dev/null -w '%{speed_download}'\` on the asset's browser_download_url (302 to the bytes, as on GitHub), same server, same run; then \`-o FILE\` (no hash, no fsync)"
@@ -273,7 +273,7 @@ fi
 # Write docs/PERFORMANCE.md. Its sections from the first "## " heading on
 # are measured by hand (each row names its command): they are kept as they are.
 extra=$(awk '/^## / {p = 1} p' docs/PERFORMANCE.md 2>/dev/null || true)
-parallel=$(sed -n 's/^[[:space:]]*DefaultParallel[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' internal/fetch/fetch.go)
+parallel=$(sed -n 's/^[[:space:]]*DefaultParallel[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' internal/source/github.go)
 rounds=$(( (100 + parallel - 1) / parallel ))
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 func readRepoFile(t *testing.T, path string) string {
@@ -29,11 +29,11 @@ func TestDocsStateTheCodesParallelism(t *testing.T) {
 	if m == nil {
 		t.Fatal("docs/PERFORMANCE.md no longer states how many lookups run at a time")
 	}
-	if n, _ := strconv.Atoi(m[1]); n != fetch.DefaultParallel {
-		t.Errorf("docs/PERFORMANCE.md says %d parallel lookups, fetch.DefaultParallel is %d", n, fetch.DefaultParallel)
+	if n, _ := strconv.Atoi(m[1]); n != source.DefaultParallel {
+		t.Errorf("docs/PERFORMANCE.md says %d parallel lookups, source.DefaultParallel is %d", n, source.DefaultParallel)
 	}
 	if bench := readRepoFile(t, "bench/run.sh"); !strings.Contains(bench, "DefaultParallel[[:space:]]*=") {
-		t.Errorf("bench/run.sh does not read fetch.DefaultParallel from the code")
+		t.Errorf("bench/run.sh does not read source.DefaultParallel from the code")
 	}
 }
 

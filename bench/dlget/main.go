@@ -1,5 +1,5 @@
 // Command dlget downloads one extension image the way sysextd does
-// (fetch.GitHub: Latest, then Download, which streams to a temporary file,
+// (source.GitHub: Latest, then Download, which streams to a temporary file,
 // hashes, checks size and digest, and fsyncs), prints the throughput in
 // MB/s (10^6 bytes per second) and deletes the file. Run it under
 // /usr/bin/time -v to read its peak RSS.
@@ -14,7 +14,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
 
@@ -32,14 +32,14 @@ func main() {
 func run(api, name, dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	g, err := fetch.New(fetch.Options{APIBase: api})
+	g, err := source.NewGitHub(source.GitHubOptions{APIBase: api})
 	if err != nil {
 		return err
 	}
 	img := "sysext-" + name
 	arch := sqfs.DefaultRelease(img)["ARCH"]
-	rel, err := g.Latest(ctx, fetch.Request{Name: name, URL: "https://github.com/bench/" + img, Image: img},
-		fetch.Target{Codename: "trixie", Arch: arch})
+	rel, err := g.Latest(ctx, source.Request{Name: name, URL: "https://github.com/bench/" + img, Image: img},
+		source.Target{Codename: "trixie", Arch: arch})
 	if err != nil {
 		return fmt.Errorf("finding the release: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/varlink/go/varlink"
 
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
@@ -46,13 +46,13 @@ var methods = map[string]method{
 // else Refused with err's text as the reason.
 func fail(ctx context.Context, c *varlink.Call, err error) error {
 	var unknown *engine.UnknownError
-	_, rate := fetch.IsRateLimit(err)
+	_, rate := source.IsRateLimit(err)
 	switch {
 	case errors.As(err, &unknown):
 		return c.ReplyError(ctx, ErrNoSuchExtension, map[string]string{"name": joinNames(unknown.Names)})
 	case errors.Is(err, store.ErrLocked):
 		return c.ReplyError(ctx, ErrBusy, map[string]string{"reason": err.Error()})
-	case rate || fetch.IsNetwork(err):
+	case rate || source.IsNetwork(err):
 		return c.ReplyError(ctx, ErrNetwork, map[string]string{"reason": err.Error()})
 	}
 	return c.ReplyError(ctx, ErrRefused, map[string]string{"reason": err.Error()})

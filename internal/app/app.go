@@ -26,7 +26,7 @@ import (
 // Config says how to build an App.
 type Config struct {
 	Root      rootfs.Root
-	GitHubAPI string // "" means fetch.DefaultAPIBase
+	GitHubAPI string // "" means source.DefaultGitHubAPI
 	Token     string
 	FactsFile string // replaces detection when set
 	MaxSize   int64

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/sourceref"
@@ -83,7 +82,7 @@ type dirTarget string
 
 func (d dirTarget) String() string { return string(d) }
 
-func (d dirTarget) Add(ctx context.Context, image string, rel *fetch.Release, src engine.Source, _ fetch.Target) error {
+func (d dirTarget) Add(ctx context.Context, image string, rel *source.Release, src source.Source, _ source.Target) error {
 	return source.AddToMirror(ctx, string(d), image, rel, src, rel.PublishedOr(time.Now()), rel.Prerelease)
 }
 
@@ -92,7 +91,7 @@ type uploadTarget struct{ up *source.Uploader }
 
 func (u uploadTarget) String() string { return u.up.String() }
 
-func (u uploadTarget) Add(ctx context.Context, image string, rel *fetch.Release, src engine.Source, _ fetch.Target) error {
+func (u uploadTarget) Add(ctx context.Context, image string, rel *source.Release, src source.Source, _ source.Target) error {
 	return u.up.AddRelease(ctx, image, rel, src, rel.PublishedOr(time.Now()), rel.Prerelease)
 }
 
@@ -105,7 +104,7 @@ type ociTarget struct {
 
 func (t ociTarget) String() string { return t.url }
 
-func (t ociTarget) Add(ctx context.Context, image string, rel *fetch.Release, src engine.Source, target fetch.Target) error {
+func (t ociTarget) Add(ctx context.Context, image string, rel *source.Release, src source.Source, target source.Target) error {
 	oci, err := t.client()
 	if err != nil {
 		return err

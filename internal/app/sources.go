@@ -13,7 +13,6 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
@@ -159,7 +158,7 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 		log.Warn("not caching release data: " + err.Error())
 		cacheDir = ""
 	}
-	gh, err := fetch.New(fetch.Options{APIBase: cfg.GitHubAPI, Token: cfg.Token, CacheDir: cacheDir,
+	gh, err := source.NewGitHub(source.GitHubOptions{APIBase: cfg.GitHubAPI, Token: cfg.Token, CacheDir: cacheDir,
 		MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, OnProgress: cfg.OnProgress, RequireDigest: cfg.Sources.RequireDigest})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the GitHub source: %w", err)
@@ -179,14 +178,14 @@ func newRouter(cfg Config, log *slog.Logger) (*source.Router, error) {
 				api = a
 			}
 		}
-		g, err := fetch.New(fetch.Options{APIBase: api, Enterprise: true, Hosts: []string{host}, Token: cfg.Token,
+		g, err := source.NewGitHub(source.GitHubOptions{APIBase: api, Enterprise: true, Hosts: []string{host}, Token: cfg.Token,
 			CacheDir: cacheDir, MaxSize: cfg.MaxSize, Logger: log, Progress: cfg.Progress, OnProgress: cfg.OnProgress, RequireDigest: cfg.Sources.RequireDigest})
 		if err != nil {
 			return nil, fmt.Errorf("configuring GitHub Enterprise %s: %w", host, err)
 		}
 		r.GitHub[host] = g
 	}
-	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest, Tee: fetch.ProgressTee(cfg.Progress, cfg.OnProgress)}
+	httpOpts := source.HTTPOptions{MaxSize: cfg.MaxSize, RequireDigest: cfg.Sources.RequireDigest, Tee: source.ProgressTee(cfg.Progress, cfg.OnProgress)}
 	mirrorOpts := httpOpts
 	mirrorOpts.Auth = cfg.Sources.Auth // registries log in their own way (docs/sources.md)
 	r.Kinds[sourceref.KindMirror] = source.NewMirror(mirrorOpts, cacheDir)

@@ -15,9 +15,9 @@ import (
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/app"
 	"github.com/spamtagger/sysextd/internal/engine"
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/status"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/upgrade"
@@ -385,7 +385,7 @@ func (d *Daemon) cycle(ctx context.Context, cfg Config) outcome {
 		d.prefetchStaged(ctx, a)
 		for _, r := range results {
 			d.logResult(r)
-			if rl, ok := fetch.IsRateLimit(r.Err()); ok && rl.Reset.After(out.rateReset) {
+			if rl, ok := source.IsRateLimit(r.Err()); ok && rl.Reset.After(out.rateReset) {
 				out.rateReset = rl.Reset
 			}
 		}

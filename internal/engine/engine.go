@@ -10,25 +10,15 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/facts"
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/merge"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
 	"github.com/spamtagger/sysextd/internal/units"
 )
-
-// Source finds and downloads releases (internal/source.Router: GitHub,
-// mirrors, OCI, local files). Fetch returns the verified bytes of a small
-// asset of a release (Release.Assets: SHA256SUMS, a signature).
-type Source interface {
-	LatestAll(ctx context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result
-	Cached(req fetch.Request, t fetch.Target) (*fetch.Release, error)
-	Download(ctx context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error)
-	Fetch(ctx context.Context, a fetch.Asset) ([]byte, error)
-}
 
 // Merger activates what is in the store (internal/merge.Sysext).
 type Merger interface {
@@ -56,7 +46,7 @@ type Engine struct {
 	Root      rootfs.Root
 	Manifests *manifest.Set
 	Facts     *facts.Facts
-	Source    Source
+	Source    source.Source // internal/source.Router: GitHub, mirrors, OCI, local files
 	Sysext    Merger
 	Units     Units
 	Log       *slog.Logger
@@ -141,24 +131,24 @@ func (e *Engine) now() time.Time {
 }
 
 // Target is the codename and architecture releases are chosen for.
-func (e *Engine) Target() fetch.Target { return e.target() }
+func (e *Engine) Target() source.Target { return e.target() }
 
-func (e *Engine) target() fetch.Target {
-	return fetch.Target{Codename: e.Facts.OS.VersionCodename, Arch: e.Facts.Arch}
+func (e *Engine) target() source.Target {
+	return source.Target{Codename: e.Facts.OS.VersionCodename, Arch: e.Facts.Arch}
 }
 
 func (e *Engine) host() image.Host {
 	return image.HostOf(e.Facts.OS, e.Facts.Arch)
 }
 
-func request(en *manifest.Entry) fetch.Request {
-	return fetch.Request{Name: en.Name, URL: en.URL, Image: en.Image(), Prerelease: en.Prerelease, Mirrors: en.Mirrors}
+func request(en *manifest.Entry) source.Request {
+	return source.Request{Name: en.Name, URL: en.URL, Image: en.Image(), Prerelease: en.Prerelease, Mirrors: en.Mirrors}
 }
 
 // pinnedRequest is request, asking for the pinned version of an
 // extension pinned with `sysextctl pin` (a source that lists every
 // release, an OCI registry, finds it; others offer their newest).
-func (e *Engine) pinnedRequest(en *manifest.Entry, pins map[string]string) fetch.Request {
+func (e *Engine) pinnedRequest(en *manifest.Entry, pins map[string]string) source.Request {
 	r := request(en)
 	r.Version = pins[en.Name]
 	return r

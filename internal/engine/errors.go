@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 )
@@ -18,11 +17,11 @@ var ErrLocked = store.ErrLocked
 
 // IsNetwork reports whether err is the network failing or a rate limit
 // (exit 4).
-func IsNetwork(err error) bool { return fetch.IsNetwork(err) }
+func IsNetwork(err error) bool { return source.IsNetwork(err) }
 
 // RateLimited reports whether err is a rate limit, and when it resets.
 func RateLimited(err error) (reset time.Time, ok bool) {
-	rl, ok := fetch.IsRateLimit(err)
+	rl, ok := source.IsRateLimit(err)
 	if !ok {
 		return time.Time{}, false
 	}
@@ -31,7 +30,7 @@ func RateLimited(err error) (reset time.Time, ok bool) {
 
 // IsNotCached reports whether err only says that no release data is
 // cached (an offline lookup of an extension never looked up).
-func IsNotCached(err error) bool { return errors.Is(err, fetch.ErrNotCached) }
+func IsNotCached(err error) bool { return errors.Is(err, source.ErrNotCached) }
 
 // FailedRegistry names the OCI registry err came from, if it came from
 // one: its failures say what they are themselves.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
@@ -23,7 +23,7 @@ const hintWorkers = 8
 // Unsigned releases, and those whose policy is none, pass unchanged
 // (nothing can be checked); a release whose signature fails is left to the
 // transaction, which refuses it with the full reason.
-func (e *Engine) verifyHints(ctx context.Context, res map[string]fetch.Result) {
+func (e *Engine) verifyHints(ctx context.Context, res map[string]source.Result) {
 	e.initLookupSums()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -44,7 +44,7 @@ func (e *Engine) verifyHints(ctx context.Context, res map[string]fetch.Result) {
 			defer func() { <-sem }()
 			if err := e.checkReleaseHints(ctx, name, pol, rel); err != nil {
 				mu.Lock()
-				res[name] = fetch.Result{Err: err}
+				res[name] = source.Result{Err: err}
 				mu.Unlock()
 			}
 		}()
@@ -52,7 +52,7 @@ func (e *Engine) verifyHints(ctx context.Context, res map[string]fetch.Result) {
 	wg.Wait()
 }
 
-func signed(rel *fetch.Release) bool {
+func signed(rel *source.Release) bool {
 	_, sums := rel.Assets[trust.SumsFile]
 	_, mini := rel.Assets[trust.MinisignFile]
 	_, pgp := rel.Assets[trust.OpenPGPFile]
@@ -63,7 +63,7 @@ func signed(rel *fetch.Release) bool {
 // .manifest and release.json with it. A signature that does not verify is
 // not decided here (the install refuses it, naming the keys); only a
 // verified list that disagrees with a hint is an error: *trust.Error.
-func (e *Engine) checkReleaseHints(ctx context.Context, name string, pol trust.Policy, rel *fetch.Release) error {
+func (e *Engine) checkReleaseHints(ctx context.Context, name string, pol trust.Policy, rel *source.Release) error {
 	sums, err := e.lookupSums(ctx, name, pol, rel)
 	if err != nil || sums.List == nil {
 		return nil
@@ -78,11 +78,11 @@ func (e *Engine) checkReleaseHints(ctx context.Context, name string, pol trust.P
 // compareHints compares rel's .manifest and release.json with the
 // verified SHA256SUMS; a mismatch is a *trust.Error saying the release is
 // tampered, other errors come from fetching.
-func (e *Engine) compareHints(ctx context.Context, name string, sums trust.Sums, rel *fetch.Release) error {
+func (e *Engine) compareHints(ctx context.Context, name string, sums trust.Sums, rel *source.Release) error {
 	if sums.List == nil {
 		return nil
 	}
-	hints := []fetch.Asset{rel.Manifest}
+	hints := []source.Asset{rel.Manifest}
 	if a, ok := rel.Assets["release.json"]; ok {
 		hints = append(hints, a)
 	}
@@ -110,7 +110,7 @@ func (e *Engine) compareHints(ctx context.Context, name string, sums trust.Sums,
 // moment it installs.)
 type lookupSumsMemo struct {
 	mu sync.Mutex
-	m  map[*fetch.Release]lookupSumsEntry
+	m  map[*source.Release]lookupSumsEntry
 }
 
 type lookupSumsEntry struct {
@@ -121,12 +121,12 @@ type lookupSumsEntry struct {
 // initLookupSums makes the memo; it is called before any goroutine uses it.
 func (e *Engine) initLookupSums() {
 	if e.sumsMemo == nil {
-		e.sumsMemo = &lookupSumsMemo{m: map[*fetch.Release]lookupSumsEntry{}}
+		e.sumsMemo = &lookupSumsMemo{m: map[*source.Release]lookupSumsEntry{}}
 	}
 }
 
 // lookupSums is trust.VerifySums for rel under pol, once per release.
-func (e *Engine) lookupSums(ctx context.Context, name string, pol trust.Policy, rel *fetch.Release) (trust.Sums, error) {
+func (e *Engine) lookupSums(ctx context.Context, name string, pol trust.Policy, rel *source.Release) (trust.Sums, error) {
 	memo := e.sumsMemo
 	memo.mu.Lock()
 	if got, ok := memo.m[rel]; ok {

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 )
@@ -71,8 +71,8 @@ func (b *bench) publishHostile(name, version string, h hostileImage) {
 	}
 	asset := filepath.Base(out)
 	b.src.files[asset] = out
-	b.src.releases[name] = &fetch.Release{Name: name, Tag: "t" + version, Version: version, BuildTime: fields["BUILD_TIME"],
-		Fields: fields, Image: fetch.Asset{Name: asset}}
+	b.src.releases[name] = &source.Release{Name: name, Tag: "t" + version, Version: version, BuildTime: fields["BUILD_TIME"],
+		Fields: fields, Image: source.Asset{Name: asset}}
 }
 
 // replaceName rewrites a directory entry name in an uncompressed image;
@@ -347,7 +347,7 @@ func TestTamperedHintsRefused(t *testing.T) {
 	manifest := filepath.Join(t.TempDir(), "beta.manifest")
 	os.WriteFile(manifest, []byte("ID=debian\nPACKAGE_VERSION=2\n"), 0o644)
 	b.src.files["beta-2.manifest"] = manifest
-	rel.Manifest = fetch.Asset{Name: "beta-2.manifest"}
+	rel.Manifest = source.Asset{Name: "beta-2.manifest"}
 	b.signWith("beta", priv, map[string]string{"beta-2.manifest": manifest})
 	os.WriteFile(manifest, []byte("ID=debian\nPACKAGE_VERSION=2\nUPDATE=service: ssh.service\n"), 0o644)
 

@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -84,7 +84,7 @@ func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // stageLocal copies an image file on this host into the staging directory,
 // hashing it, as a download would.
-func stageLocal(path, dir string) (*fetch.Downloaded, error) {
+func stageLocal(path, dir string) (*source.Downloaded, error) {
 	in, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func stageLocal(path, dir string) (*fetch.Downloaded, error) {
 		os.Remove(out.Name())
 		return nil, err
 	}
-	return &fetch.Downloaded{Path: out.Name(), SHA256: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+	return &source.Downloaded{Path: out.Name(), SHA256: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
 // ErrNoPrevious: nothing to roll back to.
@@ -151,8 +151,8 @@ func (e *Engine) rollbackStep(ctx context.Context, inv *inventory, name string) 
 		return Step{}, fmt.Errorf("rolling back %s: the kept image %s is %s, the state expected %s", name, path, v, prev.Version)
 	}
 	fi, _ := os.Stat(path)
-	rel := &fetch.Release{Name: name, Tag: prev.Tag, Version: prev.Version, BuildTime: info.Fields["BUILD_TIME"], Fields: info.Fields,
-		Image: fetch.Asset{Name: filepath.Base(path), Size: fi.Size()}}
+	rel := &source.Release{Name: name, Tag: prev.Tag, Version: prev.Version, BuildTime: info.Fields["BUILD_TIME"], Fields: info.Fields,
+		Image: source.Asset{Name: filepath.Base(path), Size: fi.Size()}}
 	return Step{Op: OpUpdate, Name: name, Image: cur.Image, From: cur.Version, To: prev.Version,
 		Reason: "rollback to the previous image", By: cur.By, Release: rel, Local: path, Verified: true}, nil
 }

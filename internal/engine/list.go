@@ -7,9 +7,9 @@ import (
 	"sort"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/version"
 )
@@ -123,7 +123,7 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 	}
 	names := e.manifestNames()
 	var info ListInfo
-	releases := map[string]fetch.Result{}
+	releases := map[string]source.Result{}
 	checked := map[string]time.Time{}
 	snap := e.loadSnapshot()
 	var stale []string
@@ -135,7 +135,7 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 		}
 		rel, at, ok := snap.lookup(e.pinnedRequest(en, pins))
 		if ok && (o.Offline || (maxAge > 0 && e.now().Sub(at) < maxAge)) {
-			releases[n] = fetch.Result{Release: rel}
+			releases[n] = source.Result{Release: rel}
 			checked[n] = at
 			if info.CheckedAt.IsZero() || at.Before(info.CheckedAt) {
 				info.CheckedAt = at
@@ -178,7 +178,7 @@ func (e *Engine) ListWith(ctx context.Context, o ListOptions) ([]Item, ListInfo,
 	return items, info, nil
 }
 
-func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []Item {
+func (e *Engine) listItems(inv *inventory, releases map[string]source.Result) []Item {
 	pending := store.RebootPending(e.Root)
 	var items []Item
 	for name, in := range inv.byName {
@@ -218,7 +218,7 @@ func (e *Engine) listItems(inv *inventory, releases map[string]fetch.Result) []I
 		if r, ok := releases[name]; ok {
 			if r.Err != nil {
 				it.lookupErr = r.Err
-				if !errors.Is(r.Err, fetch.ErrNotCached) {
+				if !errors.Is(r.Err, source.ErrNotCached) {
 					it.Problem = joinProblem(it.Problem, r.Err.Error())
 				}
 			} else {
@@ -267,22 +267,22 @@ func (e *Engine) manifestNames() []string {
 
 // Releases looks up, online, the release of each named manifest entry for
 // this host (sysextctl mirror).
-func (e *Engine) Releases(ctx context.Context, names []string) map[string]fetch.Result {
+func (e *Engine) Releases(ctx context.Context, names []string) map[string]source.Result {
 	return e.releases(ctx, names, false)
 }
 
 // releases looks up the latest release of each named manifest entry.
-func (e *Engine) releases(ctx context.Context, names []string, offline bool) map[string]fetch.Result {
+func (e *Engine) releases(ctx context.Context, names []string, offline bool) map[string]source.Result {
 	return e.releasesAt(ctx, names, offline, e.now())
 }
 
 // releasesAt is releases, recording the answers in the snapshot as checked
 // at now.
-func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, now time.Time) map[string]fetch.Result {
+func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, now time.Time) map[string]source.Result {
 	if e.Source == nil || len(names) == 0 {
-		return map[string]fetch.Result{}
+		return map[string]source.Result{}
 	}
-	var reqs []fetch.Request
+	var reqs []source.Request
 	pins := e.pins()
 	for _, n := range names {
 		if en := e.Manifests.Get(n); en != nil {
@@ -294,8 +294,8 @@ func (e *Engine) releasesAt(ctx context.Context, names []string, offline bool, n
 
 // lookupAt answers reqs, online or from the snapshot and the sources'
 // caches, recording online answers in the snapshot as checked at now.
-func (e *Engine) lookupAt(ctx context.Context, reqs []fetch.Request, offline bool, now time.Time) map[string]fetch.Result {
-	out := map[string]fetch.Result{}
+func (e *Engine) lookupAt(ctx context.Context, reqs []source.Request, offline bool, now time.Time) map[string]source.Result {
+	out := map[string]source.Result{}
 	if e.Source == nil || len(reqs) == 0 {
 		return out
 	}
@@ -308,11 +308,11 @@ func (e *Engine) lookupAt(ctx context.Context, reqs []fetch.Request, offline boo
 	snap := e.loadSnapshot()
 	for _, r := range reqs {
 		if rel, _, ok := snap.lookup(r); ok {
-			out[r.Name] = fetch.Result{Release: rel}
+			out[r.Name] = source.Result{Release: rel}
 			continue
 		}
 		rel, err := e.Source.Cached(r, e.target())
-		out[r.Name] = fetch.Result{Release: rel, Err: err}
+		out[r.Name] = source.Result{Release: rel, Err: err}
 	}
 	return out
 }

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
@@ -72,8 +72,8 @@ func (li LocalImage) image(en *manifest.Entry) string {
 // source reads it and takes its digest) or the OCI reference. Only the
 // source changes: an OCI reference keeps the entry's prerelease, a pin
 // still asks for its version.
-func (li LocalImage) request(en *manifest.Entry, pins map[string]string) fetch.Request {
-	r := fetch.Request{Name: li.Name, URL: li.Path, Image: li.image(en), Version: pins[li.Name]}
+func (li LocalImage) request(en *manifest.Entry, pins map[string]string) source.Request {
+	r := source.Request{Name: li.Name, URL: li.Path, Image: li.image(en), Version: pins[li.Name]}
 	if li.OCI != "" {
 		r.URL, r.Prerelease = li.OCI, en != nil && en.Prerelease
 	}

@@ -8,17 +8,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
 // requestLog is a source that records what was asked of it.
 type requestLog struct {
 	*fakeSource
-	reqs []fetch.Request
+	reqs []source.Request
 }
 
-func (r *requestLog) LatestAll(ctx context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result {
+func (r *requestLog) LatestAll(ctx context.Context, reqs []source.Request, t source.Target) map[string]source.Result {
 	r.reqs = append(r.reqs, reqs...)
 	return r.fakeSource.LatestAll(ctx, reqs, t)
 }

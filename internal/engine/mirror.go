@@ -3,7 +3,7 @@ package engine
 import (
 	"context"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // MirrorTarget is where Mirror copies releases: a static mirror
@@ -13,7 +13,7 @@ type MirrorTarget interface {
 	// Add copies rel, a release of the extension whose image is named
 	// image, reading its assets through src; t is what it was looked up
 	// for.
-	Add(ctx context.Context, image string, rel *fetch.Release, src Source, t fetch.Target) error
+	Add(ctx context.Context, image string, rel *source.Release, src source.Source, t source.Target) error
 	String() string
 }
 

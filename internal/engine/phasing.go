@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rollout"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
@@ -60,7 +60,7 @@ var fullRollout = Rollout{Phased: 100, Eligible: true}
 // memo, so rollouts runs it in parallel. A release.json that cannot be
 // read or verified says nothing (the release is then neither phased nor
 // withdrawn), and the reason is logged.
-func (e *Engine) rolloutOf(ctx context.Context, name string, rel *fetch.Release, pol trust.Policy, machineID string) Rollout {
+func (e *Engine) rolloutOf(ctx context.Context, name string, rel *source.Release, pol trust.Policy, machineID string) Rollout {
 	if rel == nil {
 		return fullRollout
 	}
@@ -130,7 +130,7 @@ func (e *Engine) machineID() string {
 
 // rollouts reads the rollout of every release found, hintWorkers at a
 // time: each may fetch a release.json (and verify its SHA256SUMS).
-func (e *Engine) rollouts(ctx context.Context, releases map[string]fetch.Result) map[string]Rollout {
+func (e *Engine) rollouts(ctx context.Context, releases map[string]source.Result) map[string]Rollout {
 	e.initLookupSums()
 	mid := e.machineID()
 	out := map[string]Rollout{}

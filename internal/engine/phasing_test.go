@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rollout"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // withReleaseJSON adds a release.json with content to name's release.
@@ -21,9 +21,9 @@ func (b *bench) withReleaseJSON(name, content string) {
 	key := name + "-" + rel.Version + "-release.json"
 	b.src.files[key] = p
 	if rel.Assets == nil {
-		rel.Assets = map[string]fetch.Asset{rel.Image.Name: rel.Image}
+		rel.Assets = map[string]source.Asset{rel.Image.Name: rel.Image}
 	}
-	rel.Assets[ReleaseJSON] = fetch.Asset{Name: key}
+	rel.Assets[ReleaseJSON] = source.Asset{Name: key}
 }
 
 func (b *bench) setMachineID(id string) {

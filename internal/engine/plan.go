@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
 	"github.com/spamtagger/sysextd/internal/version"
@@ -50,7 +50,7 @@ type Step struct {
 	// configuration: the release, the parsed update action, the keyring,
 	// the units the installed image ships, and what the step takes out of
 	// the store.
-	Release  *fetch.Release  `json:"-"`
+	Release  *source.Release `json:"-"`
 	Act      manifest.Action `json:"-"`
 	Keyring  *trust.Keyring  `json:"-"`
 	OldUnits []string        `json:"-"`
@@ -137,7 +137,7 @@ func (p *Plan) Changes() int {
 type planInput struct {
 	set      *manifest.Set
 	inv      *inventory
-	releases map[string]fetch.Result
+	releases map[string]source.Result
 	match    map[string]match.Result
 	// rollout is each release's phase and withdrawal; ignorePhasing takes
 	// phased releases anyway (update --ignore-phasing).

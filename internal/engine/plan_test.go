@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -27,7 +27,7 @@ func input(exts ...ext) planInput {
 	in := planInput{
 		set:      &manifest.Set{Entries: map[string]*manifest.Entry{}},
 		inv:      &inventory{byName: map[string]*installed{}, merged: map[string]bool{}},
-		releases: map[string]fetch.Result{},
+		releases: map[string]source.Result{},
 		match:    map[string]match.Result{},
 	}
 	for _, x := range exts {
@@ -36,9 +36,9 @@ func input(exts ...ext) planInput {
 			in.inv.byName[x.name] = &installed{Name: x.name, Image: "sysext-" + x.name, Version: x.installed, By: x.by, Present: true}
 		}
 		if x.available != "" {
-			in.releases[x.name] = fetch.Result{Release: &fetch.Release{Name: x.name, Version: x.available, Tag: "t" + x.available}}
+			in.releases[x.name] = source.Result{Release: &source.Release{Name: x.name, Version: x.available, Tag: "t" + x.available}}
 		} else {
-			in.releases[x.name] = fetch.Result{Err: errors.New("lookup failed")}
+			in.releases[x.name] = source.Result{Err: errors.New("lookup failed")}
 		}
 		if x.recommended {
 			in.match[x.name] = match.Result{Recommended: true, Reasons: []string{"virt_env kvm"}}
@@ -143,7 +143,7 @@ func TestPlanRemoveUpdate(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	net := &fetch.NetworkError{Err: errors.New("refused")}
+	net := &source.NetworkError{Err: errors.New("refused")}
 	tests := []struct {
 		results     []Result
 		ok, bad     int

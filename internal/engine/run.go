@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/match"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 )
 
@@ -48,7 +48,7 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string, loca
 		in.match[n] = match.Evaluate(e.Manifests.Get(n), e.Facts)
 	}
 	lookup := func(ns []string) {
-		var reqs []fetch.Request
+		var reqs []source.Request
 		pins := e.pins()
 		for _, n := range ns {
 			en := e.Manifests.Get(n)
@@ -239,7 +239,7 @@ func Summary(results []Result) (ok, bad int, networkOnly bool) {
 			continue
 		}
 		bad++
-		if _, rl := fetch.IsRateLimit(r.err); !rl && !fetch.IsNetwork(r.err) {
+		if _, rl := source.IsRateLimit(r.err); !rl && !source.IsNetwork(r.err) {
 			networkOnly = false
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // snapshot is the last resolved release of every extension for one
@@ -22,9 +22,9 @@ type snapshot struct {
 }
 
 type snapshotEntry struct {
-	Request   fetch.Request  `json:"request"`
-	Release   *fetch.Release `json:"release"`
-	CheckedAt time.Time      `json:"checked_at"`
+	Request   source.Request  `json:"request"`
+	Release   *source.Release `json:"release"`
+	CheckedAt time.Time       `json:"checked_at"`
 }
 
 const snapshotFormat = 2
@@ -52,7 +52,7 @@ func (e *Engine) loadSnapshot() *snapshot {
 
 // lookup returns the snapshot's release for req and when it was checked,
 // if it was resolved for the same request.
-func (s *snapshot) lookup(req fetch.Request) (*fetch.Release, time.Time, bool) {
+func (s *snapshot) lookup(req source.Request) (*source.Release, time.Time, bool) {
 	if s == nil {
 		return nil, time.Time{}, false
 	}
@@ -63,14 +63,14 @@ func (s *snapshot) lookup(req fetch.Request) (*fetch.Release, time.Time, bool) {
 	return ent.Release, ent.CheckedAt, true
 }
 
-func sameRequest(a, b fetch.Request) bool {
+func sameRequest(a, b source.Request) bool {
 	return a.Name == b.Name && a.URL == b.URL && a.ImageName() == b.ImageName() &&
 		a.Prerelease == b.Prerelease && slices.Equal(a.Mirrors, b.Mirrors) && a.Version == b.Version
 }
 
 // saveSnapshot merges the successful answers into the snapshot. Errors
 // are ignored: an unprivileged list cannot write the cache.
-func (e *Engine) saveSnapshot(reqs []fetch.Request, res map[string]fetch.Result, now time.Time) {
+func (e *Engine) saveSnapshot(reqs []source.Request, res map[string]source.Result, now time.Time) {
 	s := e.loadSnapshot()
 	if s == nil {
 		s = &snapshot{Format: snapshotFormat}

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/osrelease"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/upgrade"
 )
 
@@ -29,7 +29,7 @@ func (e *Engine) PrefetchStaged(ctx context.Context, s *upgrade.StagedOS) []Resu
 	}
 	te := *e
 	te.Facts = upgrade.TargetFacts(e.Facts, s)
-	var reqs []fetch.Request
+	var reqs []source.Request
 	for _, n := range inv.names() {
 		if en := e.Manifests.Get(n); en != nil && inv.get(n).Present {
 			reqs = append(reqs, request(en))
@@ -135,8 +135,8 @@ func (e *Engine) ActivateStaged(ctx context.Context) []Result {
 			continue
 		}
 		fi, _ := os.Stat(path)
-		rel := &fetch.Release{Name: cur.Name, Tag: "staged", Version: v, BuildTime: info.Fields["BUILD_TIME"], Fields: info.Fields,
-			Image: fetch.Asset{Name: filepath.Base(path), Size: fi.Size()}}
+		rel := &source.Release{Name: cur.Name, Tag: "staged", Version: v, BuildTime: info.Fields["BUILD_TIME"], Fields: info.Fields,
+			Image: source.Asset{Name: filepath.Base(path), Size: fi.Size()}}
 		p.Steps = append(p.Steps, Step{Op: OpUpdate, Name: cur.Name, Image: img, From: cur.Version, To: v,
 			Reason: "its build for this OS was fetched before the upgrade", By: cur.By, Release: rel, Local: path, Verified: true})
 	}

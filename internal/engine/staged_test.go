@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/osrelease"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 	"github.com/spamtagger/sysextd/internal/upgrade"
@@ -44,8 +44,8 @@ func stagedOSUpgrade(t *testing.T, target osrelease.OS, dir string) {
 	asset := "sysext-alpha_forky.squashfs"
 	b.src.files[asset] = sqfs.Build(t, t.TempDir(), sqfs.Spec{Name: "sysext-alpha", Release: fields,
 		Files: map[string]string{"usr/share/alpha/version": "1+forky"}})
-	b.src.releases["alpha@forky"] = &fetch.Release{Name: "alpha", Tag: "t1f", Version: "1+forky", BuildTime: fields["BUILD_TIME"],
-		Fields: fields, Image: fetch.Asset{Name: asset}}
+	b.src.releases["alpha@forky"] = &source.Release{Name: "alpha", Tag: "t1f", Version: "1+forky", BuildTime: fields["BUILD_TIME"],
+		Fields: fields, Image: source.Asset{Name: asset}}
 
 	s := &upgrade.StagedOS{OS: target}
 	rs := b.e.PrefetchStaged(context.Background(), s)

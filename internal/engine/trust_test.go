@@ -10,8 +10,8 @@ import (
 
 	"aead.dev/minisign"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
@@ -73,16 +73,16 @@ func (b *bench) signAll(name string, priv minisign.PrivateKey, tamper bool, extr
 		b.t.Fatal(err)
 	}
 	dir := b.t.TempDir()
-	rel.Assets = map[string]fetch.Asset{rel.Image.Name: rel.Image}
+	rel.Assets = map[string]source.Asset{rel.Image.Name: rel.Image}
 	for n := range extra {
-		rel.Assets[n] = fetch.Asset{Name: n}
+		rel.Assets[n] = source.Asset{Name: n}
 	}
 	for file, content := range map[string][]byte{trust.SumsFile: sums, trust.MinisignFile: sig} {
 		key := name + "-" + rel.Version + "-" + file
 		p := filepath.Join(dir, file)
 		os.WriteFile(p, content, 0o644)
 		b.src.files[key] = p
-		rel.Assets[file] = fetch.Asset{Name: key}
+		rel.Assets[file] = source.Asset{Name: key}
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/failpoint"
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/payload"
@@ -53,7 +52,7 @@ type txn struct {
 	s    Step
 	done []Phase
 
-	dl   *fetch.Downloaded
+	dl   *source.Downloaded
 	info *image.Info
 	st   *store.Txn
 	// payload is what the payload phase changed in /etc and /var, and the

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/facts"
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/rootfs"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/store"
 	"github.com/spamtagger/sysextd/internal/testutil/sqfs"
 	"github.com/spamtagger/sysextd/internal/units"
@@ -44,35 +44,35 @@ type failures map[string]error
 // fakeSource serves prebuilt images by asset name.
 type fakeSource struct {
 	rec      *recorder
-	releases map[string]*fetch.Release
+	releases map[string]*source.Release
 	files    map[string]string // asset name -> image path
 	fail     failures
 }
 
-func (s *fakeSource) LatestAll(_ context.Context, reqs []fetch.Request, t fetch.Target) map[string]fetch.Result {
-	out := map[string]fetch.Result{}
+func (s *fakeSource) LatestAll(_ context.Context, reqs []source.Request, t source.Target) map[string]source.Result {
+	out := map[string]source.Result{}
 	for _, r := range reqs {
 		rel := s.releases[r.Name]
 		if t.Codename != "" && t.Codename != "trixie" {
 			rel = s.releases[r.Name+"@"+t.Codename]
 		}
 		if rel != nil {
-			out[r.Name] = fetch.Result{Release: rel}
+			out[r.Name] = source.Result{Release: rel}
 		} else {
-			out[r.Name] = fetch.Result{Err: errors.New("no release")}
+			out[r.Name] = source.Result{Err: errors.New("no release")}
 		}
 	}
 	return out
 }
 
-func (s *fakeSource) Cached(req fetch.Request, _ fetch.Target) (*fetch.Release, error) {
+func (s *fakeSource) Cached(req source.Request, _ source.Target) (*source.Release, error) {
 	if rel := s.releases[req.Name]; rel != nil {
 		return rel, nil
 	}
-	return nil, fetch.ErrNotCached
+	return nil, source.ErrNotCached
 }
 
-func (s *fakeSource) Fetch(_ context.Context, a fetch.Asset) ([]byte, error) {
+func (s *fakeSource) Fetch(_ context.Context, a source.Asset) ([]byte, error) {
 	s.rec.add("fetch %s", a.Name)
 	if err := s.fail["fetch "+a.Name]; err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func (s *fakeSource) Fetch(_ context.Context, a fetch.Asset) ([]byte, error) {
 	return os.ReadFile(s.files[a.Name])
 }
 
-func (s *fakeSource) Download(_ context.Context, a fetch.Asset, dir string) (*fetch.Downloaded, error) {
+func (s *fakeSource) Download(_ context.Context, a source.Asset, dir string) (*source.Downloaded, error) {
 	s.rec.add("download %s", a.Name)
 	if err := s.fail["download "+a.Name]; err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func (s *fakeSource) Download(_ context.Context, a fetch.Asset, dir string) (*fe
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
-	return &fetch.Downloaded{Path: p, SHA256: "sha256:" + hex.EncodeToString(sum[:])}, nil
+	return &source.Downloaded{Path: p, SHA256: "sha256:" + hex.EncodeToString(sum[:])}, nil
 }
 
 // fakeMerger "merges" every image in the store except those it is told
@@ -194,7 +194,7 @@ func newBench(t testing.TB) *bench {
 	f.OS.ID, f.OS.VersionID, f.OS.VersionCodename = "debian", "13", "trixie"
 	rec := &recorder{}
 	b := &bench{t: t, rec: rec,
-		src: &fakeSource{rec: rec, releases: map[string]*fetch.Release{}, files: map[string]string{}, fail: failures{}},
+		src: &fakeSource{rec: rec, releases: map[string]*source.Release{}, files: map[string]string{}, fail: failures{}},
 		mg:  &fakeMerger{rec: rec, root: root, skip: map[string]bool{}, fail: failures{}},
 		un:  &fakeUnits{rec: rec, fail: failures{}},
 	}
@@ -215,8 +215,8 @@ func (b *bench) publish(name, version string, units ...string) {
 	}
 	asset := img + "_" + version + ".squashfs"
 	b.src.files[asset] = sqfs.Build(b.t, b.t.TempDir(), sqfs.Spec{Name: img, Release: fields, Files: files})
-	b.src.releases[name] = &fetch.Release{Name: name, Tag: "t" + version, Version: version, BuildTime: fields["BUILD_TIME"],
-		Fields: fields, Image: fetch.Asset{Name: asset}}
+	b.src.releases[name] = &source.Release{Name: name, Tag: "t" + version, Version: version, BuildTime: fields["BUILD_TIME"],
+		Fields: fields, Image: source.Asset{Name: asset}}
 }
 
 func (b *bench) apply(verb string, names ...string) Result {
@@ -305,7 +305,7 @@ func TestEveryFailureRollsBack(t *testing.T) {
 				b.t.Fatal(err)
 			}
 			b.src.files["release.json"] = f
-			b.src.releases["alpha"].Assets = map[string]fetch.Asset{"release.json": {Name: "release.json"}}
+			b.src.releases["alpha"].Assets = map[string]source.Asset{"release.json": {Name: "release.json"}}
 		}, PhaseDownload, false, `release.json says package version "3" for trixie_amd64`},
 		{"verify: .manifest disagrees with the image", func(b *bench) { b.src.releases["alpha"].Fields["PACKAGE_VERSION"] = "9" }, PhaseVerify, false, `PACKAGE_VERSION="2" but the release's .manifest says "9"`},
 		{"activate: refresh fails", func(b *bench) { b.mg.fail["refresh#2"] = errors.New("exit 1: No medium found") }, PhaseActivate, true, "No medium found"},

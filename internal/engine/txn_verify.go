@@ -7,12 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spamtagger/sysextd/internal/fetch"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/merge"
 	"github.com/spamtagger/sysextd/internal/payload"
 	"github.com/spamtagger/sysextd/internal/shadow"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
@@ -71,8 +71,8 @@ func (t *txn) checkSignedTime(v trust.Verdict) error {
 // releaseAssets lets trust.Check read a release's small assets through
 // whichever source found it.
 type releaseAssets struct {
-	src Source
-	rel *fetch.Release
+	src source.Source
+	rel *source.Release
 }
 
 func (r releaseAssets) HasAsset(name string) bool { _, ok := r.rel.Assets[name]; return ok }

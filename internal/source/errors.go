@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -36,7 +37,25 @@ var (
 	ErrUnverified = errors.New("no digest published for the asset (require_digest is set)")
 	// ErrNotFound: the source has no such extension or release.
 	ErrNotFound = errors.New("not found")
+	// ErrAllSkipped: every usable release is one the request refuses
+	// (Request.Skip). errors.Is(err, ErrNoAsset) holds for it too: there
+	// is no release to take, as when none was usable.
+	ErrAllSkipped error = allSkipped{}
 )
+
+type allSkipped struct{}
+
+func (allSkipped) Error() string        { return "every usable release is skipped (phased away or withdrawn)" }
+func (allSkipped) Is(target error) bool { return target == ErrNoAsset }
+
+// skippedError is ErrAllSkipped for req at where, naming the tags skipped
+// (at most three).
+func skippedError(req Request, where string, tags []string) error {
+	if len(tags) > 3 {
+		tags = append(tags[:3:3], fmt.Sprintf("and %d more", len(tags)-3))
+	}
+	return fmt.Errorf("extension %s: no release of %s is left to take, %s skipped: %w", req.Name, where, strings.Join(tags, ", "), ErrAllSkipped)
+}
 
 // RateLimitError reports that the server refused the request for rate
 // limiting (GitHub: 403 or 429 with X-RateLimit-Remaining: 0, a secondary
@@ -152,6 +171,9 @@ func Classify(err error) error {
 	var te *TLSError
 	if errors.As(err, &rl) || errors.As(err, &ne) || errors.As(err, &ca) || errors.As(err, &te) {
 		return err
+	}
+	if gh := classifyGitHub(err); gh != nil {
+		return gh
 	}
 	if errors.Is(err, ErrInsecure) {
 		return err

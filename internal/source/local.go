@@ -53,6 +53,9 @@ func (l *Local) Cached(req Request, _ Target) (*Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extension %s: %w", req.Name, err)
 	}
+	if tag := string(sourceref.KindLocal); req.Skips(tag) { // its only release
+		return nil, skippedError(req, p, []string{tag})
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("extension %s: %w", req.Name, err)

@@ -175,12 +175,6 @@ func OCIRepository(ref sourceref.Ref, image string) sourceref.Ref {
 	return ref
 }
 
-// cachedChoice is what Cached answers from.
-type cachedChoice struct {
-	Tag      string `json:"tag"`
-	Manifest []byte `json:"manifest"`
-}
-
 func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (*Release, error) {
 	ref, err := sourceref.Parse(req.URL)
 	if err != nil || ref.Kind != sourceref.KindOCI {
@@ -197,7 +191,7 @@ func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (
 		if cacheFile == "" || err != nil || json.Unmarshal(b, &c) != nil {
 			return nil, fmt.Errorf("extension %s: %w", req.Name, ErrNotCached)
 		}
-		return o.resolve(ctx, req, t, ref, c.Tag, c.Manifest, true)
+		return o.cached(ctx, req, t, ref, c)
 	}
 	repo, err := o.repo(ref)
 	if err != nil {
@@ -234,7 +228,8 @@ func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (
 	wg.Wait()
 	var best *Release
 	var bestChoice cachedChoice
-	var refused []string
+	var usable []cachedChoice
+	var refused, skipped []string
 	for i, a := range answers {
 		var le *LayoutError
 		switch {
@@ -248,14 +243,28 @@ func (o *OCI) latest(ctx context.Context, req Request, t Target, offline bool) (
 		case req.Version != "" && a.rel.Version != req.Version:
 			continue
 		}
+		choice := cachedChoice{Tag: tags[i], Manifest: a.body}
+		usable = append(usable, choice)
+		if req.Skips(a.rel.Tag) {
+			skipped = append(skipped, a.rel.Tag)
+			continue
+		}
 		if best == nil || newer(a.rel, best) {
-			best, bestChoice = a.rel, cachedChoice{tags[i], a.body}
+			best, bestChoice = a.rel, choice
 		}
 	}
 	if best == nil {
+		if len(skipped) > 0 {
+			return nil, skippedError(req, ociWhere(ref), skipped)
+		}
 		return nil, o.noRelease(req, t, ref, tags, refused)
 	}
 	if cacheFile != "" {
+		for _, c := range usable {
+			if c.Tag != bestChoice.Tag {
+				bestChoice.Others = append(bestChoice.Others, c)
+			}
+		}
 		if b, err := json.Marshal(bestChoice); err == nil {
 			_ = writeFileAtomic(cacheFile, b)
 		}
@@ -331,10 +340,7 @@ func (o *OCI) noRelease(req Request, t Target, ref sourceref.Ref, tags, refused 
 	if ref.Tag != "" {
 		want = fmt.Sprintf("want its layers titled %s.squashfs and %s.manifest (docs/sources.md)", p, p)
 	}
-	where := ref.URL
-	if ref.Tag != "" {
-		where += ":" + ref.Tag
-	}
+	where := ociWhere(ref)
 	switch {
 	case req.Version != "" && len(refused) < len(tags):
 		return fmt.Errorf("extension %s: no tag of %s for %s holds PACKAGE_VERSION %s: %w", req.Name, where, MovingTag(t), req.Version, ErrNoAsset)

@@ -32,7 +32,7 @@ func (c *Candidate) Has(name string) bool {
 
 // Usable reports whether c may be chosen for req on t: not a draft, not a
 // prerelease unless req allows it, and with both the image and its
-// .manifest for t.
+// .manifest for t. It does not look at req.Skip (Pick does).
 func (c *Candidate) Usable(req Request, t Target) bool {
 	if c.Draft || (c.Prerelease && !req.Prerelease) {
 		return false
@@ -41,13 +41,24 @@ func (c *Candidate) Usable(req Request, t Target) bool {
 	return c.Has(p+".squashfs") && c.Has(p+".manifest")
 }
 
-// Pick returns the first usable candidate of cands (newest first), or an
-// error wrapping ErrNoAsset that names the newest one and what it lacks.
+// Pick returns the first usable candidate of cands (newest first) whose
+// tag req does not skip, or an error wrapping ErrNoAsset that names the
+// newest one and what it lacks (ErrAllSkipped when usable ones were
+// skipped).
 func Pick(cands []Candidate, req Request, t Target, where string) (*Candidate, error) {
+	var skipped []string
 	for i := range cands {
-		if cands[i].Usable(req, t) {
-			return &cands[i], nil
+		if !cands[i].Usable(req, t) {
+			continue
 		}
+		if req.Skips(cands[i].Tag) {
+			skipped = append(skipped, cands[i].Tag)
+			continue
+		}
+		return &cands[i], nil
+	}
+	if len(skipped) > 0 {
+		return nil, skippedError(req, where, skipped)
 	}
 	p := t.Prefix(req.ImageName())
 	for _, c := range cands {

@@ -14,6 +14,7 @@ package source
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,17 @@ type Request struct {
 	// rather than the newest (a pin). Sources that list every release by
 	// its version (OCI registries) honour it; others offer their newest.
 	Version string
+	// Skip lists release tags the caller refuses (phased away for this
+	// appliance, withdrawn): every source answers its newest usable
+	// release whose tag is not listed, from its cache too. When every
+	// usable release is listed, the error is ErrAllSkipped (also
+	// ErrNoAsset).
+	Skip []string
+}
+
+// Skips reports whether r refuses the release tagged tag.
+func (r Request) Skips(tag string) bool {
+	return slices.Contains(r.Skip, tag)
 }
 
 // ImageName is the asset prefix of r: Image, else sysext-NAME.

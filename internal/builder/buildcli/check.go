@@ -38,11 +38,11 @@ func newCheckCmd(getenv func(string) string) *cobra.Command {
 				if err2 != nil {
 					return err2
 				}
-				c, err2 := g.client()
+				p, err2 := g.client(owner, repo)
 				if err2 != nil {
 					return err2
 				}
-				last, err = latestReleaseJSON(cmd.Context(), c, owner, repo)
+				last, err = latestReleaseJSON(cmd.Context(), p)
 			}
 			if err != nil {
 				return err

@@ -4,18 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
-
-	"github.com/google/go-github/v93/github"
 
 	"github.com/spamtagger/sysextd/internal/builder/build"
-	"github.com/spamtagger/sysextd/internal/fetch"
+	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // githubOptions are the flags of commands that talk to GitHub.
@@ -40,28 +35,30 @@ func (g *githubOptions) ownerRepo(m *build.Metadata) (string, string, error) {
 		}
 		return owner, repo, nil
 	}
-	return fetch.ParseRepoURL(m.Repository)
+	return source.ParseRepoURL(m.Repository)
 }
 
 // releaseClient loads metadataPath (for the repository) and returns a
-// GitHub client that may change releases, with the owner and repository;
-// what says what the token must be allowed to do ("create", "edit").
-func (g *githubOptions) releaseClient(metadataPath, what string) (c *github.Client, owner, repo string, err error) {
+// publisher of its releases that may change them; what says what the
+// token must be allowed to do ("create", "edit").
+func (g *githubOptions) releaseClient(metadataPath, what string) (*source.GitHubPublisher, error) {
 	m, err := build.LoadMetadata(metadataPath)
 	if err != nil {
-		return nil, "", "", &exitError{ExitUsage, err}
+		return nil, &exitError{ExitUsage, err}
 	}
-	if owner, repo, err = g.ownerRepo(m); err != nil {
-		return nil, "", "", err
+	owner, repo, err := g.ownerRepo(m)
+	if err != nil {
+		return nil, err
 	}
 	if g.getenv("GITHUB_TOKEN") == "" {
-		return nil, "", "", &exitError{ExitUsage, fmt.Errorf("set GITHUB_TOKEN to a token that may %s releases (or use --to DIR)", what)}
+		return nil, &exitError{ExitUsage, fmt.Errorf("set GITHUB_TOKEN to a token that may %s releases (or use --to DIR)", what)}
 	}
-	c, err = g.client()
-	return c, owner, repo, err
+	return g.client(owner, repo)
 }
 
-func (g *githubOptions) client() (*github.Client, error) {
+// client is the publisher of owner/repo through --github-api, with
+// GITHUB_TOKEN when set.
+func (g *githubOptions) client(owner, repo string) (*source.GitHubPublisher, error) {
 	u, err := url.Parse(g.api)
 	if err != nil {
 		return nil, &exitError{ExitUsage, fmt.Errorf("--github-api %q: %w", g.api, err)}
@@ -69,40 +66,28 @@ func (g *githubOptions) client() (*github.Client, error) {
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
-	base := u.String()
-	opts := []github.ClientOptionsFunc{github.WithHTTPClient(&http.Client{Timeout: 10 * time.Minute}), github.WithURLs(&base, &base)}
-	if tok := g.getenv("GITHUB_TOKEN"); tok != "" {
-		opts = append(opts, github.WithAuthToken(tok))
-	}
-	return github.NewClient(opts...)
+	return source.NewGitHubPublisher(u.String(), g.getenv("GITHUB_TOKEN"), owner, repo)
 }
 
 // latestReleaseJSON returns the release.json of the latest release of
-// owner/repo, or nil when the repository has no release.
-func latestReleaseJSON(ctx context.Context, c *github.Client, owner, repo string) (*build.ReleaseJSON, error) {
-	rel, resp, err := c.Repositories.GetLatestRelease(ctx, owner, repo)
-	if resp != nil && resp.StatusCode == http.StatusNotFound {
+// p's repository, or nil when the repository has no release.
+func latestReleaseJSON(ctx context.Context, p *source.GitHubPublisher) (*build.ReleaseJSON, error) {
+	rel, err := p.Latest(ctx)
+	if errors.Is(err, source.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("looking up the latest release of %s/%s: %w", owner, repo, err)
+		return nil, fmt.Errorf("looking up the latest release of %s/%s: %w", p.Owner, p.Repo, err)
 	}
-	for _, a := range rel.Assets {
-		if a.GetName() != "release.json" {
-			continue
-		}
-		rc, _, err := c.Repositories.DownloadReleaseAsset(ctx, owner, repo, a.GetID(), http.DefaultClient)
-		if err != nil {
-			return nil, fmt.Errorf("downloading release.json of %s: %w", rel.GetTagName(), err)
-		}
-		defer rc.Close()
-		data, err := io.ReadAll(io.LimitReader(rc, 4<<20))
-		if err != nil {
-			return nil, fmt.Errorf("downloading release.json of %s: %w", rel.GetTagName(), err)
-		}
-		return build.LoadReleaseJSON(data, owner+"/"+repo+" "+rel.GetTagName()+" release.json")
+	a, ok := rel.Asset("release.json")
+	if !ok {
+		return nil, fmt.Errorf("release %s of %s/%s has no release.json", rel.Tag, p.Owner, p.Repo)
 	}
-	return nil, fmt.Errorf("release %s of %s/%s has no release.json", rel.GetTagName(), owner, repo)
+	data, err := p.Download(ctx, a, 4<<20)
+	if err != nil {
+		return nil, fmt.Errorf("downloading release.json of %s: %w", rel.Tag, err)
+	}
+	return build.LoadReleaseJSON(data, p.Owner+"/"+p.Repo+" "+rel.Tag+" release.json")
 }
 
 // releaseFromDir reads DIR/release.json, nil when there is none.

@@ -8,16 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/google/go-github/v93/github"
 	"github.com/spf13/cobra"
 
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
@@ -215,38 +213,33 @@ func writeAtomic(p string, data []byte) error {
 // SHA256SUMS does not vouch for and refuses the release for that check
 // (fail closed); the next check sees it whole.
 type githubTarget struct {
-	c                *github.Client
-	owner, repo, tag string
-	rel              *github.RepositoryRelease
+	p   *source.GitHubPublisher
+	tag string
+	rel *source.PublishedRelease
 }
 
 func (g *githubTarget) read(ctx context.Context) (releaseFiles, error) {
-	rel, _, err := g.c.Repositories.GetReleaseByTag(ctx, g.owner, g.repo, g.tag)
+	rel, err := g.p.ByTag(ctx, g.tag)
 	if err != nil {
-		return nil, fmt.Errorf("looking up release %s of %s/%s: %w", g.tag, g.owner, g.repo, err)
+		return nil, fmt.Errorf("looking up release %s of %s/%s: %w", g.tag, g.p.Owner, g.p.Repo, err)
 	}
 	g.rel = rel
 	f := releaseFiles{}
 	for _, a := range rel.Assets {
-		switch a.GetName() {
+		switch a.Name {
 		case "release.json", "SHA256SUMS", trust.MinisignFile, trust.OpenPGPFile:
 		default:
 			continue
 		}
-		rc, _, err := g.c.Repositories.DownloadReleaseAsset(ctx, g.owner, g.repo, a.GetID(), http.DefaultClient)
+		b, err := g.p.Download(ctx, a, 4<<20)
 		if err != nil {
-			return nil, fmt.Errorf("downloading %s of %s: %w", a.GetName(), g.tag, err)
+			return nil, fmt.Errorf("downloading %s of %s: %w", a.Name, g.tag, err)
 		}
-		b, err := io.ReadAll(io.LimitReader(rc, 4<<20))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("downloading %s of %s: %w", a.GetName(), g.tag, err)
-		}
-		f[a.GetName()] = b
+		f[a.Name] = b
 	}
 	for _, n := range []string{"release.json", "SHA256SUMS"} {
 		if _, ok := f[n]; !ok {
-			return nil, fmt.Errorf("release %s of %s/%s has no %s", g.tag, g.owner, g.repo, n)
+			return nil, fmt.Errorf("release %s of %s/%s has no %s", g.tag, g.p.Owner, g.p.Repo, n)
 		}
 	}
 	return f, nil
@@ -255,39 +248,18 @@ func (g *githubTarget) read(ctx context.Context) (releaseFiles, error) {
 func (g *githubTarget) replace(ctx context.Context, f releaseFiles, names []string) error {
 	for _, n := range names {
 		for _, a := range g.rel.Assets {
-			if a.GetName() != n {
+			if a.Name != n {
 				continue
 			}
-			if _, err := g.c.Repositories.DeleteReleaseAsset(ctx, g.owner, g.repo, a.GetID()); err != nil {
+			if err := g.p.DeleteAsset(ctx, a.ID); err != nil {
 				return fmt.Errorf("replacing %s of %s: deleting the old one: %w", n, g.tag, err)
 			}
 		}
-		file, err := tempCopy(n, f[n])
-		if err != nil {
-			return err
-		}
-		_, _, err = g.c.Repositories.UploadReleaseAsset(ctx, g.owner, g.repo, g.rel.GetID(), &github.UploadOptions{Name: n}, file)
-		file.Close()
-		if err != nil {
+		if err := g.p.UploadBytes(ctx, g.rel.ID, n, f[n]); err != nil {
 			return fmt.Errorf("replacing %s of %s: the old one is deleted, uploading the new one failed (run the command again): %w", n, g.tag, err)
 		}
 	}
 	return nil
-}
-
-// tempCopy is data as the *os.File go-github's upload wants; the file is
-// already unlinked (the descriptor keeps the bytes).
-func tempCopy(name string, data []byte) (*os.File, error) {
-	dir, err := os.MkdirTemp("", "sysext-build-asset-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		return nil, err
-	}
-	return os.Open(p)
 }
 
 // rolloutCmd builds `phase` and `withdraw`: find the release (GitHub, or
@@ -311,11 +283,11 @@ func rolloutCmd(getenv func(string) string, use, short, long string, nargs int,
 			if to != "" {
 				t = dirTarget{to: to, tag: tag}
 			} else {
-				c, owner, repo, err := g.releaseClient(metadataArg(args[nargs:]), "edit")
+				p, err := g.releaseClient(metadataArg(args[nargs:]), "edit")
 				if err != nil {
 					return err
 				}
-				t = &githubTarget{c: c, owner: owner, repo: repo, tag: tag}
+				t = &githubTarget{p: p, tag: tag}
 			}
 			f, err := t.read(cmd.Context())
 			if err != nil {

@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/go-github/v93/github"
 	"github.com/spf13/cobra"
 
 	"github.com/spamtagger/sysextd/internal/builder/build"
 	"github.com/spamtagger/sysextd/internal/osrelease"
+	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/trust"
 )
 
@@ -75,11 +75,11 @@ func newPublishCmd(getenv func(string) string) *cobra.Command {
 				fmt.Fprintf(w, "published %s to %s\n", tag, filepath.Join(to, tag))
 				return nil
 			}
-			c, owner, repo, err := g.releaseClient(metadataArg(args), "create")
+			p, err := g.releaseClient(metadataArg(args), "create")
 			if err != nil {
 				return err
 			}
-			url, err := publishGitHub(cmd.Context(), c, owner, repo, tag, releaseNotes(dir, assets), dir, assets)
+			url, err := publishGitHub(cmd.Context(), p, tag, releaseNotes(dir, assets), dir, assets)
 			if err != nil {
 				return err
 			}
@@ -159,16 +159,14 @@ func releaseNotes(dir string, assets []string) string {
 // publishGitHub creates the release as a draft, uploads every asset and
 // then publishes it. If anything fails, the draft is deleted, so the
 // release never shows half its assets and a rerun starts clean.
-func publishGitHub(ctx context.Context, c *github.Client, owner, repo, tag, notes, dir string, assets []string) (string, error) {
-	rel, _, err := c.Repositories.CreateRelease(ctx, owner, repo, github.CreateReleaseRequest{
-		TagName: tag, Name: new(tag), Body: new(notes), Draft: new(true),
-	})
+func publishGitHub(ctx context.Context, p *source.GitHubPublisher, tag, notes, dir string, assets []string) (string, error) {
+	rel, err := p.CreateDraft(ctx, tag, tag, notes)
 	if err != nil {
-		return "", fmt.Errorf("creating draft release %s of %s/%s: %w", tag, owner, repo, err)
+		return "", fmt.Errorf("creating draft release %s of %s/%s: %w", tag, p.Owner, p.Repo, err)
 	}
 	fail := func(err error) (string, error) {
-		if _, derr := c.Repositories.DeleteRelease(context.WithoutCancel(ctx), owner, repo, rel.GetID()); derr != nil {
-			return "", fmt.Errorf("%w (and deleting the draft %d failed: %v)", err, rel.GetID(), derr)
+		if derr := p.DeleteRelease(context.WithoutCancel(ctx), rel.ID); derr != nil {
+			return "", fmt.Errorf("%w (and deleting the draft %d failed: %v)", err, rel.ID, derr)
 		}
 		return "", fmt.Errorf("%w (the draft release was deleted)", err)
 	}
@@ -177,17 +175,17 @@ func publishGitHub(ctx context.Context, c *github.Client, owner, repo, tag, note
 		if err != nil {
 			return fail(err)
 		}
-		_, _, err = c.Repositories.UploadReleaseAsset(ctx, owner, repo, rel.GetID(), &github.UploadOptions{Name: name}, f)
+		err = p.Upload(ctx, rel.ID, name, f)
 		f.Close()
 		if err != nil {
 			return fail(fmt.Errorf("uploading %s: %w", name, err))
 		}
 	}
-	pub, _, err := c.Repositories.UpdateRelease(ctx, owner, repo, rel.GetID(), github.UpdateReleaseRequest{Draft: new(false)})
+	pub, err := p.PublishDraft(ctx, rel.ID)
 	if err != nil {
 		return fail(fmt.Errorf("publishing release %s: %w", tag, err))
 	}
-	return pub.GetHTMLURL(), nil
+	return pub.URL, nil
 }
 
 // publishDir copies the assets to to/tag/ (through a temporary directory

@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-github/v93/github"
 
-	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
@@ -91,36 +90,36 @@ func (g *GitHub) latest(ctx context.Context, req Request, t Target, br *breaker)
 
 // candidates asks for the latest release (one conditional request) and,
 // only when that one is not usable for t (no build for this codename, or
-// prereleases are wanted), lists the releases (one more). A 404 on latest
-// is followed by the list too, to say why.
-func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, repo string) ([]source.Candidate, error) {
+// prereleases are wanted) or req skips it, lists the releases (one more).
+// A 404 on latest is followed by the list too, to say why.
+func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, repo string) ([]Candidate, error) {
 	where := owner + "/" + repo
 	listKey := strings.ToLower(where) + "|" + t.Prefix(req.ImageName())
 	if !req.Prerelease && !g.cache.flag(listKey) {
 		rel, resp, err := g.client.Repositories.GetLatestRelease(ctx, owner, repo)
-		err = classify(err)
+		err = Classify(err)
 		if err == nil {
 			c := candidate(rel)
 			if resp != nil {
 				g.log.Debug("latest release", "extension", req.Name, "repo", where, "tag", c.Tag,
 					"not_modified", resp.Header.Get(notModifiedHeader) != "", "rate_remaining", resp.Rate.Remaining)
 			}
-			if c.Usable(req, t) {
-				return []source.Candidate{c}, nil
+			if c.Usable(req, t) && !req.Skips(c.Tag) {
+				return []Candidate{c}, nil
 			}
 		} else if !isStatus(err, http.StatusNotFound) {
 			return nil, fmt.Errorf("getting latest release of %s for %s: %w", where, req.Name, err)
 		}
 	}
 	rels, _, err := g.client.Repositories.ListReleases(ctx, owner, repo, &github.ListOptions{PerPage: listPerPage})
-	err = classify(err)
+	err = Classify(err)
 	if isStatus(err, http.StatusNotFound) {
 		return nil, fmt.Errorf("listing releases of %s for %s: %w (%s)", where, req.Name, err, g.notFoundHint())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listing releases of %s for %s: %w", where, req.Name, err)
 	}
-	cands := make([]source.Candidate, 0, len(rels))
+	cands := make([]Candidate, 0, len(rels))
 	for _, r := range rels {
 		cands = append(cands, candidate(r))
 	}
@@ -136,7 +135,7 @@ func (g *GitHub) candidates(ctx context.Context, req Request, t Target, owner, r
 
 // newestStableUsable reports whether the newest non-draft, non-prerelease
 // release of cands is usable for t.
-func newestStableUsable(cands []source.Candidate, req Request, t Target) bool {
+func newestStableUsable(cands []Candidate, req Request, t Target) bool {
 	for i := range cands {
 		if cands[i].Draft || cands[i].Prerelease {
 			continue
@@ -167,10 +166,16 @@ func isStatus(err error, status int) bool {
 	return errors.As(err, &se) && se.Status == status
 }
 
-func candidate(rel *github.RepositoryRelease) source.Candidate {
-	c := source.Candidate{Tag: rel.GetTagName(), Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease(), Published: rel.GetPublishedAt().Time}
+func candidate(rel *github.RepositoryRelease) Candidate {
+	return Candidate{Tag: rel.GetTagName(), Draft: rel.GetDraft(), Prerelease: rel.GetPrerelease(), Published: rel.GetPublishedAt().Time,
+		Assets: assetsOf(rel)}
+}
+
+// assetsOf is the assets of rel, for the reader and the publisher alike.
+func assetsOf(rel *github.RepositoryRelease) []Asset {
+	var out []Asset
 	for _, a := range rel.Assets {
-		c.Assets = append(c.Assets, Asset{
+		out = append(out, Asset{
 			ID:         a.GetID(),
 			Name:       a.GetName(),
 			URL:        a.GetURL(),
@@ -179,18 +184,18 @@ func candidate(rel *github.RepositoryRelease) source.Candidate {
 			Digest:     a.GetDigest(),
 		})
 	}
-	return c
+	return out
 }
 
 // pick chooses among cands and resolves the release.
-func (g *GitHub) pick(ctx context.Context, req Request, t Target, owner, repo string, cands []source.Candidate, offline bool) (*Release, error) {
+func (g *GitHub) pick(ctx context.Context, req Request, t Target, owner, repo string, cands []Candidate, offline bool) (*Release, error) {
 	where := owner + "/" + repo
-	c, err := source.Pick(cands, req, t, where)
+	c, err := Pick(cands, req, t, where)
 	if err != nil {
 		return nil, err
 	}
 	base := Release{Repo: where, Origin: req.URL, Kind: sourceref.KindGitHub}
-	rel, err := source.Resolve(ctx, req, t, c, base, func(ctx context.Context, a Asset) ([]byte, error) {
+	rel, err := Resolve(ctx, req, t, c, base, func(ctx context.Context, a Asset) ([]byte, error) {
 		return g.small(ctx, a, offline)
 	})
 	if err != nil {
@@ -199,7 +204,7 @@ func (g *GitHub) pick(ctx context.Context, req Request, t Target, owner, repo st
 	return rel, nil
 }
 
-// LatestAll runs Latest for every request, at most Options.Parallel API
+// LatestAll runs Latest for every request, at most GitHubOptions.Parallel API
 // requests at a time, and returns one Result per Request.Name. After a rate
 // limit or a transport failure (stall, timeout, refused connection) the
 // lookups not yet started fail with that error instead of trying.
@@ -228,13 +233,13 @@ func (g *GitHub) Cached(req Request, t Target) (*Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extension %s: %w", req.Name, err)
 	}
-	var cands []source.Candidate
+	var cands []Candidate
 	if !req.Prerelease {
 		if rel, ok := g.cachedJSON(fmt.Sprintf("repos/%s/%s/releases/latest", owner, repo), ""); ok {
 			var r cachedRelease
 			if err := json.Unmarshal(rel, &r); err == nil {
-				if c := r.candidate(); c.Usable(req, t) {
-					cands = []source.Candidate{c}
+				if c := r.candidate(); c.Usable(req, t) && !req.Skips(c.Tag) {
+					cands = []Candidate{c}
 				}
 			}
 		}
@@ -279,8 +284,8 @@ type cachedRelease struct {
 	} `json:"assets"`
 }
 
-func (r *cachedRelease) candidate() source.Candidate {
-	c := source.Candidate{Tag: r.TagName, Draft: r.Draft, Prerelease: r.Prerelease, Published: r.PublishedAt}
+func (r *cachedRelease) candidate() Candidate {
+	c := Candidate{Tag: r.TagName, Draft: r.Draft, Prerelease: r.Prerelease, Published: r.PublishedAt}
 	for _, a := range r.Assets {
 		c.Assets = append(c.Assets, Asset{ID: a.ID, Name: a.Name, URL: a.URL, BrowserURL: a.BrowserDownloadURL, Size: a.Size, Digest: a.Digest})
 	}

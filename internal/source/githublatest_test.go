@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"errors"
@@ -149,7 +149,9 @@ func TestConditionalRequests(t *testing.T) {
 		reqs = append(reqs, request(name, name))
 	}
 	cacheDir := t.TempDir()
-	mk := func() *GitHub { return newGitHub(t, s, func(o *Options) { o.CacheDir = cacheDir; o.Parallel = 4 }) }
+	mk := func() *GitHub {
+		return newGitHub(t, s, func(o *GitHubOptions) { o.CacheDir = cacheDir; o.Parallel = 4 })
+	}
 
 	first := mk().LatestAll(t.Context(), reqs, trixie)
 	for name, r := range first {
@@ -265,7 +267,7 @@ func TestStalledAPI(t *testing.T) {
 	s := newFake(t)
 	publish(s, ext{repo: "sysext-hello", image: "sysext-hello", tag: "t1", version: "1"})
 	s.SetAPIFault(fakegithub.FaultStall)
-	g := newGitHub(t, s, func(o *Options) { o.StallTimeout = 300 * time.Millisecond })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.StallTimeout = 300 * time.Millisecond })
 	done := make(chan error, 1)
 	go func() {
 		_, err := g.Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
@@ -285,7 +287,7 @@ func TestConnectionRefusedIsNetwork(t *testing.T) {
 	s := fakegithub.New()
 	base := s.URL()
 	s.Close()
-	g, err := New(Options{APIBase: base})
+	g, err := NewGitHub(GitHubOptions{APIBase: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,13 +299,13 @@ func TestConnectionRefusedIsNetwork(t *testing.T) {
 
 func TestNewRefusesInsecureAPI(t *testing.T) {
 	for _, base := range []string{"http://api.example.com/", "ftp://127.0.0.1/", "not a url"} {
-		if _, err := New(Options{APIBase: base}); err == nil {
-			t.Errorf("New(APIBase %q) succeeded, want an error", base)
+		if _, err := NewGitHub(GitHubOptions{APIBase: base}); err == nil {
+			t.Errorf("NewGitHub(APIBase %q) succeeded, want an error", base)
 		}
 	}
 	for _, base := range []string{"http://127.0.0.1:1/", "http://localhost:1", "http://[::1]:1/", "https://ghe.example.com/api/v3/"} {
-		if _, err := New(Options{APIBase: base}); err != nil {
-			t.Errorf("New(APIBase %q): %v", base, err)
+		if _, err := NewGitHub(GitHubOptions{APIBase: base}); err != nil {
+			t.Errorf("NewGitHub(APIBase %q): %v", base, err)
 		}
 	}
 }
@@ -320,7 +322,7 @@ func TestLatestAllStalledServer(t *testing.T) {
 	}
 	s.SetAPIFault(fakegithub.FaultStall)
 	const parallel = 4
-	g := newGitHub(t, s, func(o *Options) { o.StallTimeout = 200 * time.Millisecond; o.Parallel = parallel })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.StallTimeout = 200 * time.Millisecond; o.Parallel = parallel })
 	res := g.LatestAll(t.Context(), reqs, trixie)
 	if len(res) != len(reqs) {
 		t.Fatalf("got %d results, want %d", len(res), len(reqs))
@@ -346,7 +348,7 @@ func TestLatestAllRateLimitStopsBatch(t *testing.T) {
 		reqs = append(reqs, request(name, name))
 	}
 	s.SetAPIFault(fakegithub.FaultRateLimit)
-	g := newGitHub(t, s, func(o *Options) { o.Parallel = 1 })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.Parallel = 1 })
 	for name, r := range g.LatestAll(t.Context(), reqs, trixie) {
 		if _, ok := IsRateLimit(r.Err); !ok {
 			t.Errorf("%s: error %v, want a *RateLimitError", name, r.Err)

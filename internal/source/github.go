@@ -1,9 +1,10 @@
-// Package fetch finds the latest release of an extension on GitHub and
-// downloads its assets with verification (SPEC §2, §5).
+// The GitHub provider finds the latest release of an extension on GitHub
+// (or GitHub Enterprise) and downloads its assets with verification
+// (SPEC §2, §5).
 //
 // Release lookups cost one API request per extension and are conditional
 // (ETag / If-None-Match): an unchanged release is answered by a 304 and served
-// from the cache in Options.CacheDir, together with its cached .manifest and
+// from the cache in GitHubOptions.CacheDir, together with its cached .manifest and
 // release.json bodies, so that nothing else is downloaded. Downloads stream to
 // a temporary file in a caller-chosen directory, are hashed while streaming,
 // checked against the published size and sha256 digest, and fsynced; the
@@ -11,7 +12,8 @@
 //
 // Errors that callers branch on: *RateLimitError, IsNetwork, *DigestMismatchError,
 // *SizeMismatchError, ErrTooLarge, ErrNoAsset, ErrNotCached.
-package fetch
+
+package source
 
 import (
 	"errors"
@@ -25,22 +27,11 @@ import (
 
 	"github.com/google/go-github/v93/github"
 
-	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/sourceref"
 )
 
-// Types shared by every source (internal/source).
-type (
-	Target     = source.Target
-	Request    = source.Request
-	Asset      = source.Asset
-	Release    = source.Release
-	Result     = source.Result
-	Downloaded = source.Downloaded
-)
-
-// Options configure a GitHub source. Zero values take the defaults noted.
-type Options struct {
+// GitHubOptions configure a GitHub source. Zero values take the defaults noted.
+type GitHubOptions struct {
 	APIBase        string        // default https://api.github.com/
 	Token          string        // sent only to the API origin; never logged
 	CacheDir       string        // e.g. <root>/var/cache/sysextd; "" keeps the cache in memory only
@@ -72,7 +63,7 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultAPIBase        = "https://api.github.com/"
+	DefaultGitHubAPI      = "https://api.github.com/"
 	DefaultMaxSize        = 2 << 30
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultStallTimeout   = 20 * time.Second
@@ -80,26 +71,26 @@ const (
 	DefaultMinRate        = 16 << 10
 	DefaultRateWindow     = 15 * time.Second
 	DefaultDeadline       = 30 * time.Minute
-	maxSmallAsset         = source.MaxSmallAsset // .manifest, release.json, SHA256SUMS
+	maxSmallAsset         = MaxSmallAsset // .manifest, release.json, SHA256SUMS
 )
 
 // GitHub is a release source. It is safe for concurrent use.
 type GitHub struct {
-	opts     Options
+	opts     GitHubOptions
 	log      *slog.Logger
 	base     *url.URL
 	client   *github.Client
 	download *http.Client // token only to the API origin, no downgrade on redirect
-	cache    *cache
+	cache    *githubCache
 	apiSem   chan struct{}
 	dlSem    chan struct{}
 }
 
 // New returns a GitHub source. It fails on an API base that is not an
 // absolute http(s) URL, or that is plain http to a non-loopback host.
-func New(opts Options) (*GitHub, error) {
+func NewGitHub(opts GitHubOptions) (*GitHub, error) {
 	if opts.APIBase == "" {
-		opts.APIBase = DefaultAPIBase
+		opts.APIBase = DefaultGitHubAPI
 	}
 	if !strings.HasSuffix(opts.APIBase, "/") {
 		opts.APIBase += "/"
@@ -133,11 +124,11 @@ func New(opts Options) (*GitHub, error) {
 	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
 		return nil, fmt.Errorf("parsing github api base %q: not an absolute http(s) URL", opts.APIBase)
 	}
-	if err := source.CheckURL(base); err != nil {
+	if err := CheckURL(base); err != nil {
 		return nil, fmt.Errorf("checking github api base: %w", err)
 	}
 
-	c := newCache(opts.CacheDir)
+	c := newGitHubCache(opts.CacheDir)
 	rt := buildTransport(opts)
 	apiHTTP := &http.Client{Transport: &etagTransport{next: &renameTransport{next: rt, cache: c}, cache: c}}
 	ghOpts := []github.ClientOptionsFunc{
@@ -168,8 +159,8 @@ func New(opts Options) (*GitHub, error) {
 		base:   base,
 		client: client,
 		download: &http.Client{
-			Transport:     &authTransport{next: rt, origin: origin(base), token: opts.Token},
-			CheckRedirect: source.CheckRedirect,
+			Transport:     &tokenTransport{next: rt, origin: origin(base), token: opts.Token},
+			CheckRedirect: CheckRedirect,
 		},
 		cache:  c,
 		apiSem: make(chan struct{}, opts.Parallel),

@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"bytes"
@@ -8,17 +8,15 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // Download streams asset a into a new temporary file in dir (a directory
-// systemd never scans), hashing while it streams, enforcing Options.MaxSize
+// systemd never scans), hashing while it streams, enforcing GitHubOptions.MaxSize
 // without trusting Content-Length, and checking the published size and
 // digest (sha256 or sha512). An asset without a published digest is
-// accepted, marked Unverified, unless Options.RequireDigest (ErrUnverified);
+// accepted, marked Unverified, unless GitHubOptions.RequireDigest (ErrUnverified);
 // its computed digest is in the result. The whole download is bounded by
-// Options.Deadline and Options.MinRate. The file is fsynced. On any error
+// GitHubOptions.Deadline and GitHubOptions.MinRate. The file is fsynced. On any error
 // nothing is left in dir. Errors: ErrTooLarge, *SizeMismatchError,
 // *DigestMismatchError, ErrUnverified, *RateLimitError, network failures
 // (IsNetwork, ErrTooSlow and ErrStalled included).
@@ -26,16 +24,16 @@ func (g *GitHub) Download(ctx context.Context, a Asset, dir string) (*Downloaded
 	if a.Digest == "" && !g.opts.RequireDigest {
 		g.log.Warn("downloading "+a.Name+": unverified: no digest published, checking the size only", "asset", a.Name)
 	}
-	opts := source.HTTPOptions{MinRate: g.opts.MinRate, RateWindow: g.opts.RateWindow, Deadline: g.opts.Deadline,
+	opts := HTTPOptions{MinRate: g.opts.MinRate, RateWindow: g.opts.RateWindow, Deadline: g.opts.Deadline,
 		MaxSize: g.opts.MaxSize, RequireDigest: g.opts.RequireDigest}
 	opts.Tee = ProgressTee(g.opts.Progress, g.opts.OnProgress)
-	return source.DownloadTo(ctx, &opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) {
+	return DownloadTo(ctx, &opts, a, dir, func(ctx context.Context) (io.ReadCloser, error) {
 		return g.open(ctx, a, false)
 	})
 }
 
 // Fetch returns the verified bytes of a small asset (SHA256SUMS, a
-// signature, a .manifest; at most source.MaxSmallAsset bytes), from the
+// signature, a .manifest; at most MaxSmallAsset bytes), from the
 // cache when it was fetched before.
 func (g *GitHub) Fetch(ctx context.Context, a Asset) ([]byte, error) {
 	return g.small(ctx, a, false)
@@ -63,7 +61,7 @@ func (g *GitHub) small(ctx context.Context, a Asset, offline bool) ([]byte, erro
 	// A small asset is bounded like an image: by throughput, and as a
 	// whole by two throughput windows.
 	limit := 2 * g.opts.RateWindow
-	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w: not done within %s", source.ErrTooSlow, limit))
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w: not done within %s", ErrTooSlow, limit))
 	defer cancel()
 	body, err := g.open(ctx, a, true)
 	if err != nil {
@@ -71,8 +69,8 @@ func (g *GitHub) small(ctx context.Context, a Asset, offline bool) ([]byte, erro
 	}
 	defer body.Close()
 	var buf bytes.Buffer
-	if _, err := source.VerifiedCopy(&buf, source.Throttle(body, g.opts.MinRate, g.opts.RateWindow), a, maxSmallAsset); err != nil {
-		if c := context.Cause(ctx); errors.Is(c, source.ErrTooSlow) {
+	if _, err := VerifiedCopy(&buf, Throttle(body, g.opts.MinRate, g.opts.RateWindow), a, maxSmallAsset); err != nil {
+		if c := context.Cause(ctx); errors.Is(c, ErrTooSlow) {
 			err = &NetworkError{Err: c}
 		}
 		return nil, fmt.Errorf("fetching %s: %w", a.Name, err)
@@ -121,19 +119,19 @@ func (g *GitHub) get(ctx context.Context, u string) (io.ReadCloser, error) {
 		if errors.Is(err, ErrInsecure) {
 			return nil, err
 		}
-		return nil, classify(err)
+		return nil, Classify(err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		return resp.Body, nil
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
-	if rl := source.RateLimitFromResponse(resp, time.Now()); rl != nil {
+	if rl := RateLimitFromResponse(resp, time.Now()); rl != nil {
 		return nil, rl
 	}
-	se := &StatusError{URL: source.Redact(resp.Request.URL), Status: resp.StatusCode}
+	se := &StatusError{URL: Redact(resp.Request.URL), Status: resp.StatusCode}
 	if resp.StatusCode == http.StatusNotFound && g.opts.Token == "" {
 		se.Hint = "a private repository needs a token: set GITHUB_TOKEN or token_file"
 	}
-	return nil, classify(se)
+	return nil, Classify(se)
 }

@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"crypto/sha512"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 )
 
@@ -36,12 +35,12 @@ func TestFallsBackToOlderReleaseWithThisHostsAsset(t *testing.T) {
 	if st := s.Stats(); st.API != 2 {
 		t.Errorf("%d API requests, want 2 (latest, then the list)", st.API)
 	}
-	if off, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Cached(request("sysext-hello", "sysext-hello"), trixie); err != nil || off.Tag != "t1" {
+	if off, err := newGitHub(t, s, func(o *GitHubOptions) { o.CacheDir = g.opts.CacheDir }).Cached(request("sysext-hello", "sysext-hello"), trixie); err != nil || off.Tag != "t1" {
 		t.Errorf("Cached after the fallback = %v, %v; want t1", off, err)
 	}
 	// Next time (another process, same cache) the list is asked first: one request.
 	s.ResetStats()
-	again, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
+	again, err := newGitHub(t, s, func(o *GitHubOptions) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
 	if err != nil || again.Tag != "t1" {
 		t.Fatalf("second lookup: %v %v", again, err)
 	}
@@ -50,19 +49,19 @@ func TestFallsBackToOlderReleaseWithThisHostsAsset(t *testing.T) {
 	}
 	// A new trixie release is found, and latest is asked again after it.
 	publish(s, ext{repo: "sysext-hello", image: "sysext-hello", tag: "t3", version: "3.0-1", published: time.Now().Add(time.Hour)})
-	rel3, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
+	rel3, err := newGitHub(t, s, func(o *GitHubOptions) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
 	if err != nil || rel3.Tag != "t3" {
 		t.Fatalf("after a new trixie release: %v %v, want t3", rel3, err)
 	}
 	s.ResetStats()
-	if _, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie); err != nil {
+	if _, err := newGitHub(t, s, func(o *GitHubOptions) { o.CacheDir = g.opts.CacheDir }).Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie); err != nil {
 		t.Fatal(err)
 	}
 	if reqs := s.Requests(); len(reqs) == 0 || !strings.HasSuffix(reqs[0].Path, "/releases/latest") {
 		t.Errorf("after the newest release is usable again, first request %v, want latest", reqs)
 	}
 	// Offline, the last answer comes from the cache.
-	off, err := newGitHub(t, s, func(o *Options) { o.CacheDir = g.opts.CacheDir }).Cached(request("sysext-hello", "sysext-hello"), trixie)
+	off, err := newGitHub(t, s, func(o *GitHubOptions) { o.CacheDir = g.opts.CacheDir }).Cached(request("sysext-hello", "sysext-hello"), trixie)
 	if err != nil || off.Tag != "t3" {
 		t.Errorf("Cached = %v, %v; want t3", off, err)
 	}
@@ -99,7 +98,7 @@ func TestMakeLatestFalseIsSkipped(t *testing.T) {
 func TestEnterpriseServer(t *testing.T) {
 	s := newFake(t)
 	publish(s, ext{repo: "sysext-hello", image: "sysext-hello", tag: "t1", version: "1.0-1"})
-	g := newGitHub(t, s, func(o *Options) { o.Enterprise = true })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.Enterprise = true })
 	host := strings.TrimSuffix(strings.TrimPrefix(s.URL(), "http://"), "/")
 	req := Request{Name: "hello", URL: "https://" + host + "/SpamTagger/sysext-hello", Image: "sysext-hello"}
 	rel, err := g.Latest(t.Context(), req, trixie)
@@ -135,7 +134,7 @@ func TestUnverifiedAndSHA512(t *testing.T) {
 			a.Name, a.Data = "sysext-hello_trixie_amd64.squashfs", img
 			s.Publish("SpamTagger", "sysext-hello", fakegithub.Release{Tag: "t1", Assets: []fakegithub.Asset{a,
 				{Name: "sysext-hello_trixie_amd64.manifest", Data: manifestFor("sysext-hello", "1.0-1", "trixie", "amd64")}}})
-			g := newGitHub(t, s, func(o *Options) { o.RequireDigest = tt.require })
+			g := newGitHub(t, s, func(o *GitHubOptions) { o.RequireDigest = tt.require })
 			rel, err := g.Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
 			if err != nil {
 				t.Fatal(err)
@@ -206,7 +205,7 @@ func TestPrivateRepository(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "GITHUB_TOKEN") {
 		t.Fatalf("without a token: %v, want a hint to set GITHUB_TOKEN", err)
 	}
-	g := newGitHub(t, s, func(o *Options) { o.Token = "secret" })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.Token = "secret" })
 	rel, err := g.Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
 	if err != nil {
 		t.Fatalf("with a token: %v", err)
@@ -230,7 +229,7 @@ func TestRenamedRepositoryRemembered(t *testing.T) {
 	publish(s, ext{repo: "sysext-old", image: "sysext-hello", tag: "t1", version: "1.0-1"})
 	s.Rename("SpamTagger", "sysext-old", "SpamTagger", "sysext-hello")
 	cache := t.TempDir()
-	mk := func() *GitHub { return newGitHub(t, s, func(o *Options) { o.CacheDir = cache }) }
+	mk := func() *GitHub { return newGitHub(t, s, func(o *GitHubOptions) { o.CacheDir = cache }) }
 	req := request("sysext-old", "sysext-hello")
 	if _, err := mk().Latest(t.Context(), req, trixie); err != nil {
 		t.Fatal(err)
@@ -285,7 +284,7 @@ func TestCrossCheck(t *testing.T) {
 			if st := s.Stats(); st.Downloads != 1 {
 				t.Errorf("the lookup made %d downloads, want 1 (the .manifest)", st.Downloads)
 			}
-			warn, err := source.CrossCheck(t.Context(), rel, trixie, g.Fetch)
+			warn, err := CrossCheck(t.Context(), rel, trixie, g.Fetch)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
 				t.Errorf("CrossCheck error = %v, want %q", err, tt.wantErr)
 			}
@@ -299,7 +298,7 @@ func TestCrossCheck(t *testing.T) {
 func TestDrippingDownloadFailsFast(t *testing.T) {
 	s := newFake(t)
 	publish(s, ext{repo: "sysext-hello", image: "sysext-hello", tag: "t1", version: "1.0-1", image1: make([]byte, 4096)})
-	g := newGitHub(t, s, func(o *Options) { o.MinRate = 1000; o.RateWindow = time.Second })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.MinRate = 1000; o.RateWindow = time.Second })
 	rel, err := g.Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +317,7 @@ func TestDrippingDownloadFailsFast(t *testing.T) {
 func TestDownloadDeadline(t *testing.T) {
 	s := newFake(t)
 	publish(s, ext{repo: "sysext-hello", image: "sysext-hello", tag: "t1", version: "1.0-1", image1: make([]byte, 4096)})
-	g := newGitHub(t, s, func(o *Options) { o.MinRate = 1; o.Deadline = 500 * time.Millisecond })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.MinRate = 1; o.Deadline = 500 * time.Millisecond })
 	rel, err := g.Latest(t.Context(), request("sysext-hello", "sysext-hello"), trixie)
 	if err != nil {
 		t.Fatal(err)

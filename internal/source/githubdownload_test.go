@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 )
 
@@ -79,7 +78,7 @@ func TestDownload(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newFake(t)
-			g := newGitHub(t, s, func(o *Options) { o.MaxSize = tt.maxSize })
+			g := newGitHub(t, s, func(o *GitHubOptions) { o.MaxSize = tt.maxSize })
 			a := imageAsset(t, s, g, tt.asset)
 			s.SetDownloadFault(tt.fault)
 			dir := t.TempDir()
@@ -117,7 +116,7 @@ func isSizeMismatch(err error) bool {
 
 func TestDownloadStalledBody(t *testing.T) {
 	s := newFake(t)
-	g := newGitHub(t, s, func(o *Options) { o.StallTimeout = 300 * time.Millisecond })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.StallTimeout = 300 * time.Millisecond })
 	a := imageAsset(t, s, g, fakegithub.Asset{Data: bytes.Repeat([]byte{1}, 1<<20)})
 	for _, f := range []fakegithub.Fault{fakegithub.FaultStall, fakegithub.FaultStallBody} {
 		s.SetDownloadFault(f)
@@ -143,7 +142,7 @@ func TestDownloadStalledBody(t *testing.T) {
 func TestTokenStaysOnAPIHost(t *testing.T) {
 	s := newFake(t)
 	s.SetDownloadHost("localhost")
-	g := newGitHub(t, s, func(o *Options) { o.Token = "s3cret" })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.Token = "s3cret" })
 	a := imageAsset(t, s, g, fakegithub.Asset{Data: []byte("image bytes")})
 	if _, err := g.Download(t.Context(), a, t.TempDir()); err != nil {
 		t.Fatalf("Download: %v", err)
@@ -209,7 +208,7 @@ func TestRedirectDowngradeRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := source.CheckRedirect(mk(tt.to), []*http.Request{mk(tt.from)})
+			err := CheckRedirect(mk(tt.to), []*http.Request{mk(tt.from)})
 			if got := errors.Is(err, ErrInsecure); got != tt.wantErr {
 				t.Errorf("CheckRedirect(%s -> %s) = %v, want ErrInsecure %v", tt.from, tt.to, err, tt.wantErr)
 			}
@@ -220,7 +219,7 @@ func TestRedirectDowngradeRefused(t *testing.T) {
 func TestDownloadProgress(t *testing.T) {
 	s := newFake(t)
 	var out bytes.Buffer
-	g := newGitHub(t, s, func(o *Options) { o.Progress = &out })
+	g := newGitHub(t, s, func(o *GitHubOptions) { o.Progress = &out })
 	a := imageAsset(t, s, g, fakegithub.Asset{Data: bytes.Repeat([]byte{7}, 3<<20)})
 	if _, err := g.Download(t.Context(), a, t.TempDir()); err != nil {
 		t.Fatal(err)

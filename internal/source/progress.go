@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"fmt"
@@ -48,7 +48,7 @@ func (p *progress) done() {
 	fmt.Fprintln(p.w)
 }
 
-// ProgressTee is a source.HTTPOptions.Tee that draws a bar on w (a
+// ProgressTee is a HTTPOptions.Tee that draws a bar on w (a
 // terminal) and reports to fn; either may be nil, and with both nil it is
 // nil (no tee).
 func ProgressTee(w io.Writer, fn func(asset string, done, total int64)) func(a Asset) (io.Writer, func()) {

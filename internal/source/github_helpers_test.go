@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"fmt"
@@ -7,8 +7,6 @@ import (
 
 	"github.com/spamtagger/sysextd/internal/testutil/fakegithub"
 )
-
-var trixie = Target{Codename: "trixie", Arch: "amd64"}
 
 // manifestFor is an extension-release file as the template writes it.
 func manifestFor(image, version, codename, arch string) []byte {
@@ -72,13 +70,13 @@ func newFake(t testing.TB) *fakegithub.Server {
 }
 
 // newGitHub returns a source pointed at s with a cache in a temp dir.
-func newGitHub(t testing.TB, s *fakegithub.Server, mod func(*Options)) *GitHub {
+func newGitHub(t testing.TB, s *fakegithub.Server, mod func(*GitHubOptions)) *GitHub {
 	t.Helper()
-	opts := Options{APIBase: s.URL(), CacheDir: t.TempDir()}
+	opts := GitHubOptions{APIBase: s.URL(), CacheDir: t.TempDir()}
 	if mod != nil {
 		mod(&opts)
 	}
-	g, err := New(opts)
+	g, err := NewGitHub(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

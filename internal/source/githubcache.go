@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // releaseEntry is a remembered "latest release" answer.
@@ -31,7 +30,7 @@ type releaseEntry struct {
 //
 // Disk errors never fail a lookup: the cache is an optimization, except for
 // Cached, which then reports ErrNotCached.
-type cache struct {
+type githubCache struct {
 	dir      string
 	mu       sync.Mutex
 	releases map[string]releaseEntry
@@ -41,16 +40,16 @@ type cache struct {
 	loaded   bool              // renames and flags read from disk
 }
 
-func newCache(dir string) *cache {
-	return &cache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}, renames: map[string]string{}, flags: map[string]bool{}}
+func newGitHubCache(dir string) *githubCache {
+	return &githubCache{dir: dir, releases: map[string]releaseEntry{}, assets: map[string][]byte{}, renames: map[string]string{}, flags: map[string]bool{}}
 }
 
-func (c *cache) releasePath(key string) string {
+func (c *githubCache) releasePath(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(c.dir, "releases", hex.EncodeToString(sum[:16])+".json")
 }
 
-func (c *cache) release(key string) (releaseEntry, bool) {
+func (c *githubCache) release(key string) (releaseEntry, bool) {
 	c.mu.Lock()
 	ent, ok := c.releases[key]
 	c.mu.Unlock()
@@ -70,7 +69,7 @@ func (c *cache) release(key string) (releaseEntry, bool) {
 	return ent, true
 }
 
-func (c *cache) putRelease(key string, ent releaseEntry) {
+func (c *githubCache) putRelease(key string, ent releaseEntry) {
 	ent.Key = key
 	if !json.Valid(ent.Body) {
 		return
@@ -135,7 +134,7 @@ func repoPrefix(p string) string {
 }
 
 // renamed maps an API path of a moved repository to its new place.
-func (c *cache) renamed(p string) (string, bool) {
+func (c *githubCache) renamed(p string) (string, bool) {
 	old := repoPrefix(p)
 	if old == "" {
 		return "", false
@@ -151,7 +150,7 @@ func (c *cache) renamed(p string) (string, bool) {
 }
 
 // putRename remembers that the repository of path from now answers at to.
-func (c *cache) putRename(from, to string) {
+func (c *githubCache) putRename(from, to string) {
 	oldP, newP := repoPrefix(from), repoPrefix(to)
 	if oldP == "" || newP == "" || oldP == newP {
 		return
@@ -168,7 +167,7 @@ func (c *cache) putRename(from, to string) {
 }
 
 // loadRenames reads the remembered moves and flags once. Caller holds c.mu.
-func (c *cache) loadRenames() {
+func (c *githubCache) loadRenames() {
 	if c.loaded || c.dir == "" {
 		c.loaded = true
 		return
@@ -189,7 +188,7 @@ func (c *cache) loadRenames() {
 }
 
 // flag reports a remembered "ask the list first" for key.
-func (c *cache) flag(key string) bool {
+func (c *githubCache) flag(key string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.loadRenames()
@@ -197,7 +196,7 @@ func (c *cache) flag(key string) bool {
 }
 
 // setFlag remembers (or forgets) "ask the list first" for key.
-func (c *cache) setFlag(key string, on bool) {
+func (c *githubCache) setFlag(key string, on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.loadRenames()
@@ -216,14 +215,14 @@ func (c *cache) setFlag(key string, on bool) {
 	}
 }
 
-// assetKey names a cached asset body; an asset re-uploaded to GitHub gets a
+// cachedAssetKey names a cached asset body; an asset re-uploaded to GitHub gets a
 // new id, and a changed digest changes the key too.
-func assetKey(a Asset) string {
-	return fmt.Sprintf("%d-%s", a.ID, source.DigestKey(a))
+func cachedAssetKey(a Asset) string {
+	return fmt.Sprintf("%d-%s", a.ID, DigestKey(a))
 }
 
-func (c *cache) asset(a Asset) ([]byte, bool) {
-	key := assetKey(a)
+func (c *githubCache) asset(a Asset) ([]byte, bool) {
+	key := cachedAssetKey(a)
 	c.mu.Lock()
 	b, ok := c.assets[key]
 	c.mu.Unlock()
@@ -240,8 +239,8 @@ func (c *cache) asset(a Asset) ([]byte, bool) {
 	return b, true
 }
 
-func (c *cache) putAsset(a Asset, b []byte) {
-	key := assetKey(a)
+func (c *githubCache) putAsset(a Asset, b []byte) {
+	key := cachedAssetKey(a)
 	c.mu.Lock()
 	c.assets[key] = b
 	c.mu.Unlock()

@@ -1,4 +1,4 @@
-package fetch
+package source
 
 import (
 	"bytes"
@@ -10,14 +10,12 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/spamtagger/sysextd/internal/source"
 )
 
 // buildTransport layers, from the wire up: the base transport with connect
 // and header timeouts, the stall watchdog, and the insecure-URL guard (which
 // sees every hop of a redirect).
-func buildTransport(opts Options) http.RoundTripper {
+func buildTransport(opts GitHubOptions) http.RoundTripper {
 	var base http.RoundTripper
 	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
 		base = opts.HTTPClient.Transport
@@ -33,22 +31,22 @@ func buildTransport(opts Options) http.RoundTripper {
 			IdleConnTimeout:       90 * time.Second,
 		}
 	}
-	return source.Guard(&stallTransport{next: base, stall: opts.StallTimeout})
+	return Guard(&stallTransport{next: base, stall: opts.StallTimeout})
 }
 
 func origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
-// authTransport adds the token to requests for the API origin only, so a
+// tokenTransport adds the token to requests for the API origin only, so a
 // redirect to another host (object storage) never carries it.
-type authTransport struct {
+type tokenTransport struct {
 	next   http.RoundTripper
 	origin string
 	token  string
 }
 
-func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.token != "" && origin(req.URL) == t.origin {
 		req = req.Clone(req.Context())
 		req.Header.Set("Authorization", "Bearer "+t.token)
@@ -72,7 +70,7 @@ func (t *stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		stalled := context.Cause(ctx) == ErrStalled
 		cancel(nil)
 		if stalled {
-			return nil, fmt.Errorf("waiting for %s: %w", source.Redact(req.URL), ErrStalled)
+			return nil, fmt.Errorf("waiting for %s: %w", Redact(req.URL), ErrStalled)
 		}
 		return nil, err
 	}
@@ -116,10 +114,10 @@ const notModifiedHeader = "Sysextd-Not-Modified"
 // 200 carrying the remembered body, so go-github sees an ordinary answer.
 // GitHub's release ETags are weak and change whenever a download count
 // does, so a 304 is a bonus, not a promise; and without a token a 304
-// still costs quota: freshness (Options.Fresh) is what saves requests.
+// still costs quota: freshness (GitHubOptions.Fresh) is what saves requests.
 type etagTransport struct {
 	next  http.RoundTripper
-	cache *cache
+	cache *githubCache
 }
 
 func isReleasePath(p string) bool {
@@ -160,7 +158,7 @@ func (t *etagTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 		_ = resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", source.Redact(req.URL), err)
+			return nil, fmt.Errorf("reading %s: %w", Redact(req.URL), err)
 		}
 		t.cache.putRelease(key, releaseEntry{ETag: resp.Header.Get("ETag"), Body: body})
 		resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -176,7 +174,7 @@ func (t *etagTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // finds the cached answer under the manifest's name.
 type renameTransport struct {
 	next  http.RoundTripper
-	cache *cache
+	cache *githubCache
 }
 
 func (t *renameTransport) RoundTrip(req *http.Request) (*http.Response, error) {
