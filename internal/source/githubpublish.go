@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v93/github"
@@ -47,10 +48,11 @@ func (r *PublishedRelease) Asset(name string) (Asset, bool) {
 const publishTimeout = 10 * time.Minute
 
 // NewGitHubPublisher returns a publisher for owner/repo through the API at
-// apiBase (ending in "/"; uploads go there too), authenticated with token
-// when it is not "".
+// apiBase (ending in "/"; uploads go where UploadBase says), authenticated
+// with token when it is not "".
 func NewGitHubPublisher(apiBase, token, owner, repo string) (*GitHubPublisher, error) {
-	opts := []github.ClientOptionsFunc{github.WithHTTPClient(&http.Client{Timeout: publishTimeout}), github.WithURLs(&apiBase, &apiBase)}
+	upload := UploadBase(apiBase)
+	opts := []github.ClientOptionsFunc{github.WithHTTPClient(&http.Client{Timeout: publishTimeout}), github.WithURLs(&apiBase, &upload)}
 	if token != "" {
 		opts = append(opts, github.WithAuthToken(token))
 	}
@@ -59,6 +61,20 @@ func NewGitHubPublisher(apiBase, token, owner, repo string) (*GitHubPublisher, e
 		return nil, err
 	}
 	return &GitHubPublisher{Owner: owner, Repo: repo, client: c}, nil
+}
+
+// UploadBase is where release assets are uploaded for the API at apiBase:
+// github.com takes them at uploads.github.com, GitHub Enterprise Server
+// at /api/uploads/ beside its /api/v3/; any other base (a test server, a
+// proxy) takes them itself.
+func UploadBase(apiBase string) string {
+	switch {
+	case strings.TrimSuffix(apiBase, "/") == strings.TrimSuffix(DefaultGitHubAPI, "/"):
+		return "https://uploads.github.com/"
+	case strings.HasSuffix(apiBase, "/api/v3/"):
+		return strings.TrimSuffix(apiBase, "v3/") + "uploads/"
+	}
+	return apiBase
 }
 
 func publishedRelease(rel *github.RepositoryRelease) *PublishedRelease {

@@ -104,3 +104,20 @@ func TestGitHubPublisherNeedsToken(t *testing.T) {
 		t.Errorf("CreateDraft without a token: %v, want a refusal", err)
 	}
 }
+
+// TestUploadBase: assets go to uploads.github.com for github.com (the API
+// host answers uploads with 404), to /api/uploads/ on GitHub Enterprise
+// Server, and to the base itself anywhere else.
+func TestUploadBase(t *testing.T) {
+	for in, want := range map[string]string{
+		DefaultGitHubAPI:                    "https://uploads.github.com/",
+		"https://api.github.com":            "https://uploads.github.com/",
+		"https://ghe.example.com/api/v3/":   "https://ghe.example.com/api/uploads/",
+		"http://127.0.0.1:8080/":            "http://127.0.0.1:8080/",
+		"https://proxy.example.com/github/": "https://proxy.example.com/github/",
+	} {
+		if got := UploadBase(in); got != want {
+			t.Errorf("UploadBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
