@@ -69,6 +69,10 @@ type Step struct {
 	// HoldAfter, when set, holds the extension with this reason once the
 	// step commits (a rollback holds until the operator unholds).
 	HoldAfter string `json:"-"`
+	// leaving is the withdrawn release an update goes back from to an
+	// older one it downloads (rolloutplan.go): the installed release's
+	// signed time does not bar it, since the withdrawal is verified.
+	leaving string
 	// goBack marks an update that leaves a withdrawn release for the kept
 	// previous image (MakePlan turns it into that rollback).
 	goBack bool
@@ -143,6 +147,9 @@ type planInput struct {
 	// phased releases anyway (update --ignore-phasing).
 	rollout       map[string]Rollout
 	ignorePhasing bool
+	// refused are the releases the lookup stepped over, newest first
+	// (rolloutplan.go): withdrawn, or phased away from this appliance.
+	refused map[string][]refusedRelease
 	// local are the image names of the local images (install FILE) by
 	// extension name.
 	local map[string]string
@@ -225,6 +232,9 @@ func (in planInput) upgradeStep(p *Plan, name, by string, explicit bool) (Step, 
 	step := Step{Name: name, Image: imageOf(in, name), To: rel.Version, Release: rel, By: by}
 	cur := in.inv.get(name)
 	if s, ok, decided := in.rolloutStep(p, step, cur); decided {
+		return s, ok
+	}
+	if s, ok, decided := in.pastRefused(p, step, cur); decided {
 		return s, ok
 	}
 	if cur == nil || !cur.Present || cur.Broken != "" {
@@ -401,42 +411,4 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// rolloutStep decides a step whose release is withdrawn or phased away
-// for this appliance (docs/fleet.md); decided is false when the rollout
-// has nothing to say. A pin to the release wins over its phase.
-func (in planInput) rolloutStep(p *Plan, step Step, cur *installed) (Step, bool, bool) {
-	ro, ok := in.rollout[step.Name]
-	if !ok {
-		return Step{}, false, false
-	}
-	rel := step.Release
-	installed := cur != nil && cur.Present && cur.Broken == ""
-	switch {
-	case ro.Withdrawn && installed && cur.Version == rel.Version && cur.BuildTime == rel.BuildTime:
-		if cur.Record == nil || cur.Record.Previous == nil {
-			p.fail(step.Name, fmt.Errorf("%s runs release %s, which is withdrawn, and no previous image is kept to go back to", step.Name, rel.Tag))
-			return Step{}, false, true
-		}
-		step.Op, step.From, step.To, step.By = OpUpdate, cur.Version, cur.Record.Previous.Version, cur.By
-		step.Reason = fmt.Sprintf("release %s is withdrawn: going back to %s", rel.Tag, cur.Record.Previous.Version)
-		step.goBack = true
-		return step, true, true
-	case ro.Withdrawn && installed:
-		return Step{Op: OpNone, Name: step.Name, Image: cur.Image, From: cur.Version,
-			Reason: fmt.Sprintf("release %s is withdrawn: staying on %s", rel.Tag, cur.Version)}, true, true
-	case ro.Withdrawn:
-		p.fail(step.Name, fmt.Errorf("looking up %s: the newest release %s is withdrawn", step.Name, rel.Tag))
-		return Step{}, false, true
-	case !ro.PhasedOut() || in.ignorePhasing:
-		return Step{}, false, false
-	case cur != nil && pinOf(cur) == rel.Version:
-		return Step{}, false, false
-	case installed:
-		return Step{Op: OpNone, Name: step.Name, Image: cur.Image, From: cur.Version,
-			Reason: fmt.Sprintf("release %s is %s", rel.Tag, ro.Describe())}, true, true
-	}
-	p.fail(step.Name, fmt.Errorf("looking up %s: the newest release %s is %s (install --ignore-phasing takes it)", step.Name, rel.Tag, ro.Describe()))
-	return Step{}, false, true
 }

@@ -43,7 +43,7 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string, loca
 	if len(unknown) > 0 {
 		return nil, &UnknownError{Names: unknown}
 	}
-	in := planInput{set: e.Manifests, inv: inv, match: map[string]match.Result{}, local: map[string]string{}}
+	in := planInput{set: e.Manifests, inv: inv, match: map[string]match.Result{}, local: map[string]string{}, refused: map[string][]refusedRelease{}}
 	for _, n := range e.Manifests.Names() {
 		in.match[n] = match.Evaluate(e.Manifests.Get(n), e.Facts)
 	}
@@ -61,6 +61,7 @@ func (e *Engine) MakePlan(ctx context.Context, verb string, names []string, loca
 		}
 		in.releases = e.lookupAt(ctx, reqs, false, e.now())
 		in.rollout = e.rollouts(ctx, in.releases)
+		e.skipRefused(ctx, &in, reqs) // rolloutplan.go
 	}
 	in.ignorePhasing = e.IgnorePhasing
 	var p *Plan
@@ -147,7 +148,7 @@ func (e *Engine) resolve(p *Plan, inv *inventory) {
 func (e *Engine) resolveStep(s *Step, cur *installed) {
 	if cur != nil {
 		s.OldUnits = cur.Units
-		if cur.Record != nil {
+		if cur.Record != nil && s.leaving == "" {
 			s.SignedAt = cur.Record.SignedAt
 		}
 	}

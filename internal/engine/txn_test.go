@@ -45,8 +45,11 @@ type failures map[string]error
 type fakeSource struct {
 	rec      *recorder
 	releases map[string]*source.Release
-	files    map[string]string // asset name -> image path
-	fail     failures
+	// older are the releases publish replaced, newest first: a request's
+	// Skip reaches them, as a real source's list does.
+	older map[string][]*source.Release
+	files map[string]string // asset name -> image path
+	fail  failures
 }
 
 func (s *fakeSource) LatestAll(_ context.Context, reqs []source.Request, t source.Target) map[string]source.Result {
@@ -55,6 +58,19 @@ func (s *fakeSource) LatestAll(_ context.Context, reqs []source.Request, t sourc
 		rel := s.releases[r.Name]
 		if t.Codename != "" && t.Codename != "trixie" {
 			rel = s.releases[r.Name+"@"+t.Codename]
+		}
+		if rel != nil && r.Skips(rel.Tag) {
+			rel = nil
+			for _, o := range s.older[r.Name] {
+				if !r.Skips(o.Tag) {
+					rel = o
+					break
+				}
+			}
+			if rel == nil {
+				out[r.Name] = source.Result{Err: fmt.Errorf("%s: %w", r.Name, source.ErrAllSkipped)}
+				continue
+			}
 		}
 		if rel != nil {
 			out[r.Name] = source.Result{Release: rel}
@@ -215,6 +231,12 @@ func (b *bench) publish(name, version string, units ...string) {
 	}
 	asset := img + "_" + version + ".squashfs"
 	b.src.files[asset] = sqfs.Build(b.t, b.t.TempDir(), sqfs.Spec{Name: img, Release: fields, Files: files})
+	if prev := b.src.releases[name]; prev != nil {
+		if b.src.older == nil {
+			b.src.older = map[string][]*source.Release{}
+		}
+		b.src.older[name] = append([]*source.Release{prev}, b.src.older[name]...)
+	}
 	b.src.releases[name] = &source.Release{Name: name, Tag: "t" + version, Version: version, BuildTime: fields["BUILD_TIME"],
 		Fields: fields, Image: source.Asset{Name: asset}}
 }
