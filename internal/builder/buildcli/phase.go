@@ -262,14 +262,15 @@ func (g *githubTarget) replace(ctx context.Context, f releaseFiles, names []stri
 	return nil
 }
 
-// rolloutCmd builds `phase` and `withdraw`: find the release (GitHub, or
-// --to DIR), change release.json through change, rewrite and re-sign
+// rolloutCmd builds `phase` and `withdraw`: find the release (GitHub,
+// --to DIR or --to oci://), change release.json through change, rewrite and re-sign
 // SHA256SUMS, replace the files.
 func rolloutCmd(getenv func(string) string, use, short, long string, nargs int,
 	change func(f releaseFiles, args []string) (key string, value any, msg string, err error)) *cobra.Command {
 	g := &githubOptions{getenv: getenv}
 	var so signOptions
 	var to string
+	var insecure []string
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long,
 		Args: cobra.RangeArgs(nargs, nargs+1),
@@ -280,7 +281,11 @@ func rolloutCmd(getenv func(string) string, use, short, long string, nargs int,
 				return err
 			}
 			var t rolloutTarget
-			if to != "" {
+			if strings.HasPrefix(to, "oci://") {
+				if t, err = newOCITarget(getenv, to, tag, insecure); err != nil {
+					return err
+				}
+			} else if to != "" {
 				t = dirTarget{to: to, tag: tag}
 			} else {
 				p, err := g.releaseClient(metadataArg(args[nargs:]), "edit")
@@ -310,7 +315,8 @@ func rolloutCmd(getenv func(string) string, use, short, long string, nargs int,
 	}
 	g.register(cmd.Flags())
 	so.register(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "the static directory written by publish --to, instead of GitHub")
+	cmd.Flags().StringVar(&to, "to", "", "the static directory written by publish --to, or the image's repository oci://REGISTRY/REPOSITORY/IMAGE, instead of GitHub")
+	cmd.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "reach this registry (`HOST:PORT`) over plain HTTP: LAN registries only (repeatable)")
 	return cmd
 }
 

@@ -19,15 +19,10 @@ import (
 // release). Logins are read as sysextctl reads them: /etc/sysextd/auth.json
 // when this user may, then the user's podman, oras and docker files.
 func publishOCI(ctx context.Context, w io.Writer, getenv func(string) string, dir, to, tag string, assets []string, insecure []string) error {
-	logins, warns, err := source.LoadRegistryLogins(source.RegistryLoginFiles(rootfs.RegistryAuth, getenv, true))
+	oci, err := registryClient(getenv, insecure)
 	if err != nil {
 		return err
 	}
-	for _, m := range warns {
-		fmt.Fprintln(os.Stderr, "sysext-build: warning:", m)
-	}
-	oci := source.NewOCI(source.HTTPOptions{}, source.OCIConfig{Logins: logins, Insecure: insecure,
-		Warn: func(m string) { fmt.Fprintln(os.Stderr, "sysext-build: warning:", m) }}, "")
 	var extra []string
 	for _, a := range assets {
 		if !strings.HasSuffix(a, ".squashfs") && !strings.HasSuffix(a, ".manifest") {
@@ -57,4 +52,19 @@ func publishOCI(ctx context.Context, w io.Writer, getenv func(string) string, di
 		return fmt.Errorf("%s holds no IMAGE_CODENAME_ARCH.squashfs to push", dir)
 	}
 	return nil
+}
+
+// registryClient reaches registries with the logins sysextctl reads:
+// /etc/sysextd/auth.json when this user may, then the user's podman, oras
+// and docker files; insecure names the registries reached over plain HTTP.
+func registryClient(getenv func(string) string, insecure []string) (*source.OCI, error) {
+	logins, warns, err := source.LoadRegistryLogins(source.RegistryLoginFiles(rootfs.RegistryAuth, getenv, true))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range warns {
+		fmt.Fprintln(os.Stderr, "sysext-build: warning:", m)
+	}
+	return source.NewOCI(source.HTTPOptions{}, source.OCIConfig{Logins: logins, Insecure: insecure,
+		Warn: func(m string) { fmt.Fprintln(os.Stderr, "sysext-build: warning:", m) }}, ""), nil
 }

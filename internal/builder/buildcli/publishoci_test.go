@@ -1,9 +1,14 @@
 package buildcli
 
 import (
+	"crypto/rand"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"aead.dev/minisign"
 
 	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/testutil/distribution"
@@ -71,5 +76,92 @@ func TestDefaultCache(t *testing.T) {
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("defaultCache(%v, euid %d) = %q, %v; want %q", tt.env, tt.euid, got, err, tt.want)
 		}
+	}
+}
+
+// TestPhaseAndWithdrawRegistry: phase and withdraw --to oci:// rewrite
+// release.json, SHA256SUMS and its signature in every artifact of the
+// release (a new manifest under each tag, the moving tag following),
+// signed again; sysextd's OCI source then offers release files that
+// verify, and the artifact's annotations say the same.
+func TestPhaseAndWithdrawRegistry(t *testing.T) {
+	pub, priv, err := minisign.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := priv.MarshalText()
+	keyFile := filepath.Join(t.TempDir(), "release.key")
+	os.WriteFile(keyFile, text, 0o600)
+	_, meta, archiveArgs := builtReleaseWithArgs(t)
+	out := filepath.Join(t.TempDir(), "signed")
+	args := append([]string{"build"}, archiveArgs...)
+	if _, stderr, code := run(t, append(args, "--out", out, "--tag", phaseTag, "--sign-key", keyFile, meta)...); code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	reg := distribution.Start(t, false)
+	t.Setenv("HOME", t.TempDir())
+	ns := "oci://" + reg.Host + "/fleet"
+	if _, stderr, code := run(t, "publish", "--dir", out, "--to", ns, "--phased", "5", "--sign-key", keyFile, meta); code != 0 {
+		t.Fatalf("publish --phased 5: exit %d: %s", code, stderr)
+	}
+	repo := ns + "/sysext-hello"
+	o := source.NewOCI(source.HTTPOptions{}, source.OCIConfig{}, "")
+	trixie := source.Target{Codename: "trixie", Arch: "amd64"}
+	offered := func(wantPhase any, wantWithdrawn bool, annPhase, annWithdrawn string) {
+		t.Helper()
+		for _, u := range []string{repo, repo + ":trixie_amd64"} {
+			r := o.LatestAll(t.Context(), []source.Request{{Name: "hello", URL: u}}, trixie)["hello"]
+			if r.Err != nil {
+				t.Fatalf("%s: %v", u, r.Err)
+			}
+			files := map[string][]byte{}
+			for _, n := range []string{"release.json", "SHA256SUMS", "SHA256SUMS.minisig"} {
+				b, err := o.Fetch(t.Context(), r.Release.Assets[n])
+				if err != nil {
+					t.Fatalf("%s: %s: %v", u, n, err)
+				}
+				files[n] = b
+			}
+			checkRollout(t, files, &pub, wantPhase, wantWithdrawn)
+		}
+		rel, err := o.OpenRelease(t.Context(), repo, phaseTag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tags := rel.Tags(); len(tags) != 1 || tags[0] != phaseTag+"_trixie_amd64" {
+			t.Errorf("artifacts %v", tags)
+		}
+		// As a person sees it, with oras.
+		var man struct {
+			Annotations map[string]string `json:"annotations"`
+		}
+		body := reg.Oras(t, t.TempDir(), "manifest", "fetch", reg.Host+"/fleet/sysext-hello:"+phaseTag+"_trixie_amd64")
+		if err := json.Unmarshal([]byte(body), &man); err != nil {
+			t.Fatalf("oras manifest fetch: %v\n%s", err, body)
+		}
+		ann := man.Annotations
+		if ann[source.OCIPhasedAnnotation] != annPhase || ann[source.OCIWithdrawnAnnotation] != annWithdrawn {
+			t.Errorf("annotations %v, want phased %q withdrawn %q", ann, annPhase, annWithdrawn)
+		}
+	}
+	offered(5.0, false, "5", "")
+
+	if _, stderr, code := run(t, "phase", phaseTag, "25", "--to", repo, "--sign-key", keyFile); code != 0 {
+		t.Fatalf("phase 25: exit %d: %s", code, stderr)
+	}
+	offered(25.0, false, "25", "")
+	if _, stderr, code := run(t, "phase", phaseTag, "10", "--to", repo, "--sign-key", keyFile); code != ExitUsage || !strings.Contains(stderr, "only rises") {
+		t.Errorf("phase down: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := run(t, "withdraw", phaseTag, "--to", repo); code != ExitUsage || !strings.Contains(stderr, "--sign-key") {
+		t.Errorf("withdraw without the key: exit %d, %s", code, stderr)
+	}
+	offered(25.0, false, "25", "")
+	if _, stderr, code := run(t, "withdraw", phaseTag, "--to", repo, "--sign-key", keyFile); code != 0 {
+		t.Fatalf("withdraw: exit %d: %s", code, stderr)
+	}
+	offered(25.0, true, "25", "true")
+	if _, stderr, code := run(t, "withdraw", "no-such-tag", "--to", repo, "--sign-key", keyFile); code == 0 || !strings.Contains(stderr, "no artifact of release no-such-tag") {
+		t.Errorf("withdraw of an unknown tag: exit %d, %s", code, stderr)
 	}
 }
