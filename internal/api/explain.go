@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -42,12 +43,18 @@ type Explanation struct {
 	// ProbationUntil is when the installed version's probation ends
 	// (engine/probation.go).
 	ProbationUntil time.Time `json:"probation_until,omitzero"`
+	// AvailableVersion is the release the last check found, and Rollout
+	// what its release.json says for this appliance ("withdrawn", "phased
+	// (N %), not yet for this appliance"; docs/fleet.md). Both come from
+	// cached data: explain makes no request.
+	AvailableVersion string `json:"available_version,omitempty"`
+	Rollout          string `json:"rollout,omitempty"`
 }
 
 // Explain explains the extension name of e's manifests. An unknown name
 // is *engine.UnknownError; a name whose manifest table is broken is an
 // error listing its problems.
-func Explain(e *engine.Engine, name string) (*Explanation, error) {
+func Explain(ctx context.Context, e *engine.Engine, name string) (*Explanation, error) {
 	en := e.Manifests.Get(name)
 	if ps := e.Manifests.Invalid[name]; en == nil && len(ps) > 0 {
 		msg := fmt.Sprintf("%s is left out: its manifest table has %d problem(s):", name, len(ps))
@@ -81,7 +88,12 @@ func Explain(e *engine.Engine, name string) (*Explanation, error) {
 			if p := engine.OnProbation(st, en.Name); p != nil && p.To == r.Version {
 				ex.ProbationUntil = p.Until // rollout
 			}
+		} else if w := st.Withheld[en.Name]; w != nil {
+			ex.Held, ex.HoldReason = true, w.Reason // undone while not installed
 		}
+	}
+	if v, ro, ok := e.AvailableRollout(ctx, en.Name); ok {
+		ex.AvailableVersion, ex.Rollout = v, ro.Describe()
 	}
 	return ex, nil
 }

@@ -130,7 +130,7 @@ func (s *Server) explain(ctx context.Context, c *varlink.Call) error {
 		return c.ReplyInvalidParameter(ctx, "name")
 	}
 	return s.read(ctx, c, func(sess *Session) (any, error) {
-		ex, err := Explain(sess.Engine, p.Name)
+		ex, err := Explain(ctx, sess.Engine, p.Name)
 		return struct {
 			Explanation *Explanation `json:"explanation"`
 		}{ex}, err

@@ -75,7 +75,7 @@ func newExplainCmd(o *options) *cobra.Command {
 				return err
 			}
 			defer e.close()
-			ex, err := api.Explain(e.eng, args[0])
+			ex, err := api.Explain(cmd.Context(), e.eng, args[0])
 			var unknown *engine.UnknownError
 			if errors.As(err, &unknown) {
 				err := fmt.Errorf("unknown extension %q: no manifest names it (%s)", args[0], e.manifestsRead())
@@ -124,6 +124,9 @@ func newExplainCmd(o *options) *cobra.Command {
 				fmt.Fprintf(w, "signature: %s\n", ex.Signature)
 				if ex.InstalledVersion != "" {
 					fmt.Fprintf(w, "installed %s, signed by %s\n", ex.InstalledVersion, dash(ex.SignedBy))
+				}
+				if ex.AvailableVersion != "" && ex.Rollout != "" {
+					fmt.Fprintf(w, "available %s is %s\n", ex.AvailableVersion, ex.Rollout)
 				}
 				if !ex.ProbationUntil.IsZero() {
 					fmt.Fprintln(w, probationLine(ex.ProbationUntil))

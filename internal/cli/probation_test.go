@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/rootfs"
 	"github.com/spamtagger/sysextd/internal/store"
+	"github.com/spamtagger/sysextd/internal/testutil/release"
 )
 
 // TestListAndExplainShowProbation: a change on probation (the record the
@@ -71,5 +73,40 @@ func TestListShowsWithheld(t *testing.T) {
 	}
 	if it := f.list("--offline")["alpha"]; !it.Held || it.HoldReason != why || it.Status != "not-installed" {
 		t.Errorf("list --json: held %v reason %q status %s", it.Held, it.HoldReason, it.Status)
+	}
+	if out := f.mustRun("explain", "alpha"); !strings.Contains(out, "held: "+why) {
+		t.Errorf("explain lacks the hold:\n%s", out)
+	}
+}
+
+// TestListAndExplainSayRollout (issue 22): a release phased away from this
+// appliance, or withdrawn, is named so by list (under the table) and by
+// explain, from the cached check; explain makes no request for it.
+func TestListAndExplainSayRollout(t *testing.T) {
+	f := newFixture(t, copyRoot(t, "kvm"))
+	f.write(rootfs.MachineID, "0123456789abcdef0123456789abcdef\n")
+	f.publish(release.Ext{Package: "hello", Repo: "sysext-template", Version: "1.0-1",
+		Extra: map[string][]byte{"release.json": []byte(`{"phased_percentage":0}`)}})
+	if out := f.mustRun("list"); !strings.Contains(out, "hello: available 1.0-1 is phased (0 %), not yet for this appliance") {
+		t.Errorf("list:\n%s", out)
+	}
+	f.gh.ResetStats()
+	if out := f.mustRun("explain", "hello"); !strings.Contains(out, "available 1.0-1 is phased (0 %), not yet for this appliance") {
+		t.Errorf("explain:\n%s", out)
+	}
+	if st := f.gh.Stats(); st.API != 0 {
+		t.Errorf("explain made %d API requests, want none", st.API)
+	}
+	f.gh.Unpublish("SpamTagger", "sysext-template")
+	f.publish(release.Ext{Package: "hello", Repo: "sysext-template", Version: "1.0-1",
+		Extra: map[string][]byte{"release.json": []byte(`{"withdrawn":true}`)}})
+	if out := f.mustRun("list", "--refresh"); !strings.Contains(out, "hello: available 1.0-1 is withdrawn") {
+		t.Errorf("list of a withdrawn release:\n%s", out)
+	}
+	var ex struct {
+		Rollout string `json:"rollout"`
+	}
+	if err := json.Unmarshal([]byte(f.mustRun("explain", "--json", "hello")), &ex); err != nil || ex.Rollout != "withdrawn" {
+		t.Errorf("explain --json rollout = %q, %v", ex.Rollout, err)
 	}
 }

@@ -177,3 +177,20 @@ func (in planInput) rolloutStep(p *Plan, step Step, cur *installed) (Step, bool,
 	p.fail(step.Name, fmt.Errorf("looking up %s: the newest release %s is %s (install --ignore-phasing takes it)", step.Name, rel.Tag, ro.Describe()))
 	return Step{}, false, true
 }
+
+// AvailableRollout is what list --offline says of name's available
+// release: its version and its rollout for this appliance, from the data
+// the last check cached (explain). ok is false when nothing is cached.
+func (e *Engine) AvailableRollout(ctx context.Context, name string) (version string, ro Rollout, ok bool) {
+	en := e.Manifests.Get(name)
+	if en == nil || e.Source == nil {
+		return "", Rollout{}, false
+	}
+	res := e.lookupAt(ctx, []source.Request{e.pinnedRequest(en, e.pins())}, true, e.now())
+	r := res[name]
+	if r.Err != nil || r.Release == nil {
+		return "", Rollout{}, false
+	}
+	ro, ok = e.rollouts(ctx, res)[name]
+	return r.Release.Version, ro, ok
+}
