@@ -3,27 +3,18 @@ package engine
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spamtagger/sysextd/internal/rollout"
 	"github.com/spamtagger/sysextd/internal/rootfs"
-	"github.com/spamtagger/sysextd/internal/source"
 )
 
-// withReleaseJSON adds a release.json with content to name's release.
+// withReleaseJSON adds a release.json with content to name's newest
+// release.
 func (b *bench) withReleaseJSON(name, content string) {
 	b.t.Helper()
-	rel := b.src.releases[name]
-	p := filepath.Join(b.t.TempDir(), "release.json")
-	os.WriteFile(p, []byte(content), 0o644)
-	key := name + "-" + rel.Version + "-release.json"
-	b.src.files[key] = p
-	if rel.Assets == nil {
-		rel.Assets = map[string]source.Asset{rel.Image.Name: rel.Image}
-	}
-	rel.Assets[ReleaseJSON] = source.Asset{Name: key}
+	b.withReleaseJSONAt(name, b.src.releases[name].Version, content)
 }
 
 func (b *bench) setMachineID(id string) {

@@ -59,20 +59,28 @@ func readDir(t *testing.T, dir string) map[string][]byte {
 	return out
 }
 
-func TestPhaseAndWithdrawStaticSigned(t *testing.T) {
+// signedBuild builds the test release tagged phaseTag into out, signed
+// with a new minisign key kept in keyFile.
+func signedBuild(t *testing.T) (pub minisign.PublicKey, keyFile, out, meta string) {
+	t.Helper()
 	pub, priv, err := minisign.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text, _ := priv.MarshalText()
-	keyFile := filepath.Join(t.TempDir(), "release.key")
+	keyFile = filepath.Join(t.TempDir(), "release.key")
 	os.WriteFile(keyFile, text, 0o600)
 	_, meta, archiveArgs := builtReleaseWithArgs(t)
-	out := filepath.Join(t.TempDir(), "signed")
+	out = filepath.Join(t.TempDir(), "signed")
 	args := append([]string{"build"}, archiveArgs...)
 	if _, stderr, code := run(t, append(args, "--out", out, "--tag", phaseTag, "--sign-key", keyFile, meta)...); code != 0 {
 		t.Fatalf("build: exit %d: %s", code, stderr)
 	}
+	return pub, keyFile, out, meta
+}
+
+func TestPhaseAndWithdrawStaticSigned(t *testing.T) {
+	pub, keyFile, out, meta := signedBuild(t)
 	to := filepath.Join(t.TempDir(), "mirror")
 	rel := filepath.Join(to, phaseTag)
 

@@ -1,14 +1,10 @@
 package buildcli
 
 import (
-	"crypto/rand"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"aead.dev/minisign"
 
 	"github.com/spamtagger/sysextd/internal/source"
 	"github.com/spamtagger/sysextd/internal/testutil/distribution"
@@ -85,19 +81,7 @@ func TestDefaultCache(t *testing.T) {
 // signed again; sysextd's OCI source then offers release files that
 // verify, and the artifact's annotations say the same.
 func TestPhaseAndWithdrawRegistry(t *testing.T) {
-	pub, priv, err := minisign.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, _ := priv.MarshalText()
-	keyFile := filepath.Join(t.TempDir(), "release.key")
-	os.WriteFile(keyFile, text, 0o600)
-	_, meta, archiveArgs := builtReleaseWithArgs(t)
-	out := filepath.Join(t.TempDir(), "signed")
-	args := append([]string{"build"}, archiveArgs...)
-	if _, stderr, code := run(t, append(args, "--out", out, "--tag", phaseTag, "--sign-key", keyFile, meta)...); code != 0 {
-		t.Fatalf("build: exit %d: %s", code, stderr)
-	}
+	pub, keyFile, out, meta := signedBuild(t)
 	reg := distribution.Start(t, false)
 	t.Setenv("HOME", t.TempDir())
 	ns := "oci://" + reg.Host + "/fleet"
