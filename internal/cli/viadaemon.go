@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spamtagger/sysextd/internal/api"
 	"github.com/spamtagger/sysextd/internal/api/client"
 	"github.com/spamtagger/sysextd/internal/engine"
 	"github.com/spamtagger/sysextd/internal/status"
+	"github.com/spamtagger/sysextd/internal/termbar"
 )
 
 // socketPath is the daemon's API socket: $SYSEXTD_SOCKET (tests, a
@@ -245,16 +245,7 @@ func (b *bar) update(p api.Progress) {
 		return
 	}
 	b.last, b.drawn = now, true
-	const width = 30
-	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
-	if p.Total <= 0 {
-		fmt.Fprintf(b.w, "\r%s %.1f MiB", p.Name, mib(p.Done))
-		return
-	}
-	frac := min(float64(p.Done)/float64(p.Total), 1)
-	full := int(frac * width)
-	fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %.1f/%.1f MiB", p.Name,
-		strings.Repeat("=", full), strings.Repeat(" ", width-full), frac*100, mib(p.Done), mib(p.Total))
+	termbar.Draw(b.w, p.Name, p.Done, p.Total)
 }
 
 // end finishes a drawn bar's line.

@@ -3,8 +3,9 @@ package source
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
+
+	"github.com/spamtagger/sysextd/internal/termbar"
 )
 
 // progress draws a one-line bar on a terminal, at most ten times a second.
@@ -29,18 +30,7 @@ func (p *progress) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (p *progress) draw() {
-	const width = 30
-	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
-	if p.total <= 0 {
-		fmt.Fprintf(p.w, "\r%s %.1f MiB", p.name, mib(p.n))
-		return
-	}
-	frac := min(float64(p.n)/float64(p.total), 1)
-	full := int(frac * width)
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3.0f%% %.1f/%.1f MiB", p.name,
-		strings.Repeat("=", full), strings.Repeat(" ", width-full), frac*100, mib(p.n), mib(p.total))
-}
+func (p *progress) draw() { termbar.Draw(p.w, p.name, p.n, p.total) }
 
 // done draws the final state and ends the line.
 func (p *progress) done() {
