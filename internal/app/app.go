@@ -41,6 +41,9 @@ type Config struct {
 	Sources Sources
 	// EnterpriseAPI overrides the API base of a GHES host (tests).
 	EnterpriseAPI map[string]string
+	// NoServiceManager leaves the engine without Units even on the host
+	// (sysextd -boot-check runs before D-Bus and touches no unit).
+	NoServiceManager bool
 }
 
 // App is one run's engine plus what the caller needs to report.
@@ -77,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 
 	var um *units.Manager
-	if root.IsHost() {
+	if root.IsHost() && !cfg.NoServiceManager {
 		if m, err := units.Connect(ctx); err == nil {
 			um = m
 			a.close = m.Close

@@ -220,6 +220,15 @@ func (d *Daemon) build(ctx context.Context, cfg Config) (*app.App, error) {
 
 // buildWith is build with a listener for download bytes (the API).
 func (d *Daemon) buildWith(ctx context.Context, cfg Config, onProgress func(string, int64, int64)) (*app.App, error) {
+	ac, err := d.appConfig(cfg, onProgress)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(ctx, ac)
+}
+
+// appConfig is what build hands app.New.
+func (d *Daemon) appConfig(cfg Config, onProgress func(string, int64, int64)) (app.Config, error) {
 	token, err := app.Token(cfg.TokenFile, d.Getenv)
 	if err != nil {
 		d.Log.Warn("no GitHub token: "+err.Error(), "err", err)
@@ -236,7 +245,7 @@ func (d *Daemon) buildWith(ctx context.Context, cfg Config, onProgress func(stri
 	if merr != nil {
 		if d.lastGood == nil {
 			d.lastGoodMu.Unlock()
-			return nil, fmt.Errorf("no usable manifest yet: %w", merr)
+			return app.Config{}, fmt.Errorf("no usable manifest yet: %w", merr)
 		}
 		d.Log.Error("manifest broken, keeping the last good configuration: "+merr.Error(), "err", merr)
 		set = d.lastGood
@@ -263,8 +272,8 @@ func (d *Daemon) buildWith(ctx context.Context, cfg Config, onProgress func(stri
 		d.Log.Error("registry logins not loaded, registries that need one will refuse: "+err.Error(), "err", err)
 	}
 	srcs.Logins = logins
-	return app.New(ctx, app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: srcs,
-		OnProgress: onProgress})
+	return app.Config{Root: d.Root, GitHubAPI: api, Token: token, MaxSize: cfg.MaxSize, Logger: d.Log, Manifests: set, Sources: srcs,
+		OnProgress: onProgress}, nil
 }
 
 // locked runs fn with the mutation lock held; the lock is never held
@@ -312,7 +321,8 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 	}
 	defer release()
 	// Boot assessment (engine/boot.go): this start counts against every
-	// unconfirmed change first, before anything that could die or merge.
+	// unconfirmed change first, before anything that could die or merge;
+	// the first start in a boot the boot check counted counts nothing.
 	if tries, err := (&engine.Engine{Root: d.Root, Log: d.Log}).CountBoot(); err != nil {
 		d.Log.Error("counting this start against unconfirmed changes failed: "+err.Error(), "err", err)
 	} else {

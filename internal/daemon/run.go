@@ -24,10 +24,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer, version string) 
 	fs.SetOutput(stderr)
 	root := fs.String("root", "/", "operate on the tree under `DIR`")
 	once := fs.Bool("once", false, "activate, run auto once and exit")
+	bootCheck := fs.Bool("boot-check", false, "count this boot against unconfirmed changes and undo those out of tries, offline, before the merge; then exit (sysextd-boot-check.service)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sysextd [-root DIR] [-once] [-v] [-version]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: sysextd [-root DIR] [-once | -boot-check] [-v] [-version]\n\n"+
 			"Keeps systemd system extensions merged, installs what the hardware needs and\n"+
 			"updates them on a schedule. Runs as sysextd.service; see sysextd(8).\n\n")
 		fs.PrintDefaults()
@@ -59,6 +60,13 @@ func Main(ctx context.Context, args []string, stderr io.Writer, version string) 
 			c.Reboot(false)
 			return nil
 		}
+	}
+	if *bootCheck {
+		if err := d.BootCheck(ctx); err != nil {
+			log.Error("boot check failed: "+err.Error(), "err", err)
+			return 1
+		}
+		return 0
 	}
 	log.Info("starting", "version", version, "root", r.Dir())
 	if err := d.Run(ctx, *once); err != nil {

@@ -70,6 +70,11 @@ type Engine struct {
 	Observer Observer
 	// Probation is how changes that start units are watched (probation.go).
 	Probation ProbationConfig
+	// BeforeMerge is the boot check's mode (boot.go): the boot has merged
+	// nothing yet and systemd-sysext.service merges right after, so a step
+	// places its files and commits, and leaves the merge, its units and its
+	// update action to the boot. Sysext and Units are nil then.
+	BeforeMerge bool
 }
 
 // systemdVersion is the root's systemd major version, read once; 0 when

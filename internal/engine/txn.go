@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spamtagger/sysextd/internal/failpoint"
 	"github.com/spamtagger/sysextd/internal/image"
 	"github.com/spamtagger/sysextd/internal/manifest"
 	"github.com/spamtagger/sysextd/internal/payload"
@@ -76,7 +75,10 @@ type txn struct {
 // back. Failpoints "OP:PHASE:before|after" surround each phase.
 func (t *txn) run(ctx context.Context, phases []Phase) error {
 	for _, p := range phases {
-		failpoint.Hit(string(t.s.Op) + ":" + string(p) + ":before")
+		if t.e.BeforeMerge && (p == PhaseActivate || p == PhaseUnits || p == PhaseAction) {
+			continue // the boot merges, starts the units and is the action
+		}
+		t.e.hit(string(t.s.Op) + ":" + string(p) + ":before")
 		t.e.phase(t.s.Name, p)
 		if p == PhasePlace {
 			// From here on the host changes: a cancelled run (SIGTERM)
@@ -89,7 +91,7 @@ func (t *txn) run(ctx context.Context, phases []Phase) error {
 			return t.rollback(ctx, p, err)
 		}
 		t.done = append(t.done, p)
-		failpoint.Hit(string(t.s.Op) + ":" + string(p) + ":after")
+		t.e.hit(string(t.s.Op) + ":" + string(p) + ":after")
 	}
 	return nil
 }
@@ -168,7 +170,8 @@ func (t *txn) place(ctx context.Context) error {
 	t.expected, t.gone = map[string]bool{}, map[string]bool{}
 	// Whatever is merged now and stays in the store must still be merged
 	// afterwards: a step may never cost the host another extension.
-	if merged, err := e.Sysext.Merged(ctx); err == nil {
+	// Before the merge (BeforeMerge, no Sysext) nothing is merged to keep.
+	if merged, err := e.merged(ctx); err == nil {
 		for _, m := range merged {
 			if _, err := os.Stat(e.store().ImagePath(m)); err == nil {
 				t.expected[m] = true
@@ -213,6 +216,14 @@ func (t *txn) place(ctx context.Context) error {
 		t.expected[s.Image] = true
 	}
 	return nil
+}
+
+// merged is what systemd-sysext has merged; nothing before the merge.
+func (e *Engine) merged(ctx context.Context) ([]string, error) {
+	if e.Sysext == nil {
+		return nil, nil
+	}
+	return e.Sysext.Merged(ctx)
 }
 
 // payloadJournal is where the payload phase writes its undo steps before

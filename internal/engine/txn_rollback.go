@@ -37,7 +37,9 @@ func (t *txn) rollback(ctx context.Context, failed Phase, cause error) error {
 		add("restoring etc/ files", t.payloadChange.Undo())
 	}
 	add("restoring the store", t.st.Undo())
-	add("refreshing extensions", e.Sysext.Refresh(ctx))
+	if e.Sysext != nil { // nil before the merge (BeforeMerge)
+		add("refreshing extensions", e.Sysext.Refresh(ctx))
+	}
 	if e.Units != nil {
 		add("reloading units", e.Units.Reload(ctx))
 		for _, u := range in.RestoreUnits {

@@ -23,9 +23,13 @@ const (
 	EtcExtensionsDir = "/etc/extensions"
 	RunExtensionsDir = "/run/extensions"
 	StateDir         = "/var/lib/sysextd"
-	CacheDir         = "/var/cache/sysextd"
-	MachineID        = "/etc/machine-id"
-	RunDir           = "/run/sysextd"
+	// UnconfirmedMarker exists while state.json lists a change on
+	// probation: sysextd-boot-check.service runs only when it does
+	// (ConditionPathExists=), so a normal boot pays one stat for it.
+	UnconfirmedMarker = StateDir + "/unconfirmed"
+	CacheDir          = "/var/cache/sysextd"
+	MachineID         = "/etc/machine-id"
+	RunDir            = "/run/sysextd"
 
 	RebootRequired     = "/run/reboot-required"
 	RebootRequiredPkgs = "/run/reboot-required.pkgs"

@@ -87,6 +87,12 @@ type State struct {
 	Probation map[string]*Probation `json:"probation,omitempty"`
 	// Withheld holds extensions that are not installed, by name.
 	Withheld map[string]*Withheld `json:"withheld,omitempty"`
+	// CountedBoot is the boot ID sysextd-boot-check.service counted
+	// against the changes on probation, before the merge: the daemon's
+	// first start in that boot clears it instead of counting the boot
+	// again, and any later start in it (a crash loop) counts
+	// (engine/boot.go).
+	CountedBoot string `json:"counted_boot,omitempty"`
 }
 
 // Names returns the recorded names, sorted.
@@ -139,12 +145,64 @@ func (s Store) LoadState() (*State, error) {
 // SaveState writes state.json atomically and world-readable (list runs
 // unprivileged). The write goes through the root: a symlink planted in the
 // state directory cannot redirect it out of the tree.
+//
+// It keeps rootfs.UnconfirmedMarker in step: the marker is written (and
+// fsynced) before a state that lists a change on probation, and removed
+// after a state that lists none. So at any crash, a state with something
+// unconfirmed has its marker; a marker without one costs a boot check
+// that finds nothing and removes it.
 func (s Store) SaveState(st *State) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding state: %w", err)
 	}
-	return s.WriteFile(rootfs.StateDir+"/state.json", append(data, '\n'), 0o644)
+	unconfirmed := len(st.Probation) > 0
+	if unconfirmed {
+		if err := s.markUnconfirmed(); err != nil {
+			return err
+		}
+	}
+	if err := s.WriteFile(rootfs.StateDir+"/state.json", append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	if !unconfirmed {
+		// The state stands either way: a marker that could not go costs
+		// one boot check, which removes it.
+		_ = s.unmarkUnconfirmed()
+	}
+	return nil
+}
+
+// UnconfirmedMarked reports whether rootfs.UnconfirmedMarker exists.
+func (s Store) UnconfirmedMarked() bool {
+	_, err := os.Lstat(s.Root.Path(rootfs.UnconfirmedMarker))
+	return err == nil
+}
+
+// markUnconfirmed writes the marker, fsynced with its directory, unless it
+// is there.
+func (s Store) markUnconfirmed() error {
+	if s.UnconfirmedMarked() {
+		return nil
+	}
+	return s.WriteFile(rootfs.UnconfirmedMarker, []byte("A change is on probation (state.json): sysextd-boot-check.service counts each boot before the merge.\n"), 0o644)
+}
+
+// unmarkUnconfirmed removes the marker, if any, through the root, and
+// fsyncs its directory.
+func (s Store) unmarkUnconfirmed() error {
+	if !s.UnconfirmedMarked() {
+		return nil
+	}
+	r, err := s.Root.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.Remove(rootfs.InRoot(rootfs.UnconfirmedMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", rootfs.UnconfirmedMarker, err)
+	}
+	return syncDir(s.Root.Path(rootfs.StateDir))
 }
 
 // WriteFile writes data to the in-root path p atomically: a temporary file
