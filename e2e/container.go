@@ -36,7 +36,21 @@ type BootOptions struct {
 	LoopDevices int
 	// NspawnArgs are extra systemd-nspawn arguments, e.g. "--bind=/srv".
 	NspawnArgs []string
+	// FollowReboots boots the container again when it reboots by itself
+	// (systemd-nspawn exits with status 133, which systemd-nspawn@.service
+	// answers with RestartForceExitStatus=133), during a boot or while
+	// waiting in WaitSelfReboot. Off, any exit of systemd-nspawn fails the
+	// test, as before.
+	FollowReboots bool
 }
+
+// nspawnRebooted is systemd-nspawn's exit status when the container
+// rebooted (EXIT_FORCE_RESTART).
+const nspawnRebooted = 133
+
+// maxSelfReboots bounds FollowReboots: a container that keeps rebooting
+// fails the test instead of looping for ever.
+const maxSelfReboots = 12
 
 // Container is a Debian root booted under systemd-nspawn with systemd as
 // PID 1. Its files live on an overlay over the base, kept across Reboot and
@@ -47,8 +61,9 @@ type Container struct {
 	dir  string // temp dir holding the overlay layers and console logs
 	root string // merged overlay: the container's /
 
-	boots   int
-	cmd     *exec.Cmd
+	boots       int
+	selfReboots int
+	cmd         *exec.Cmd
 	exited  chan struct{}
 	leader  int
 	console string
@@ -95,6 +110,9 @@ func Boot(t testing.TB, opts BootOptions) *Container {
 	})
 	c.writeLoopTmpfiles(t)
 	c.maskContainerNoise(t)
+	if opts.FollowReboots {
+		c.shortenShutdown(t)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs(t)
@@ -157,6 +175,23 @@ func (c *Container) writeLoopTmpfiles(t testing.TB) {
 	}
 }
 
+// shortenShutdown bounds how long systemd-shutdown waits for processes
+// after SIGTERM and SIGKILL (it follows DefaultTimeoutStopSec=, 90 s by
+// default). A command the harness runs inside through nsenter when the
+// container reboots itself is killed but never leaves the process table
+// the shutdown watches, and the reboot would wait the full timeout twice.
+func (c *Container) shortenShutdown(t testing.TB) {
+	t.Helper()
+	path := filepath.Join(c.root, "etc/systemd/system.conf.d/e2e-follow-reboots.conf")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatalf("creating %s: %v", filepath.Dir(path), err)
+	}
+	conf := "# Written by the sysextd e2e harness (FollowReboots).\n[Manager]\nDefaultTimeoutStopSec=5s\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+}
+
 // maskContainerNoise masks units that can only fail in a container, so that a
 // healthy boot reports "running" rather than "degraded": systemd-modules-load
 // cannot use kmod without module access.
@@ -170,8 +205,64 @@ func (c *Container) maskContainerNoise(t testing.TB) {
 	}
 }
 
-// start runs systemd-nspawn and waits for the boot to finish.
+// SelfReboots is how many times the container rebooted by itself
+// (FollowReboots) since it was first booted.
+func (c *Container) SelfReboots() int { return c.selfReboots }
+
+// WaitSelfReboot waits up to timeout for the container to reboot by itself
+// (FollowReboots), boots it again and reports true; false when it stayed
+// up for the whole timeout.
+func (c *Container) WaitSelfReboot(t testing.TB, timeout time.Duration) bool {
+	t.Helper()
+	select {
+	case <-c.exited:
+	case <-time.After(timeout):
+		return false
+	}
+	if !c.rebootedItself() {
+		c.failIfExited(t, "while up")
+	}
+	c.followReboot(t)
+	c.start(t)
+	return true
+}
+
+// rebootedItself reports whether systemd-nspawn exited because the
+// container rebooted, with FollowReboots set.
+func (c *Container) rebootedItself() bool {
+	select {
+	case <-c.exited:
+		return c.opts.FollowReboots && c.cmd.ProcessState.ExitCode() == nspawnRebooted
+	default:
+		return false
+	}
+}
+
+// followReboot counts a reboot the container did by itself and forgets
+// the exited systemd-nspawn.
+func (c *Container) followReboot(t testing.TB) {
+	t.Helper()
+	c.selfReboots++
+	t.Logf("container %s rebooted by itself (systemd-nspawn exited %d; self reboot %d); booting it again", c.name, nspawnRebooted, c.selfReboots)
+	if c.selfReboots > maxSelfReboots {
+		t.Fatalf("container %s rebooted by itself %d times; console:\n%s", c.name, c.selfReboots, tail(c.readConsole(), 60))
+	}
+	c.cmd, c.leader = nil, 0
+}
+
+// start runs systemd-nspawn and waits for the boot to finish; with
+// FollowReboots, a boot that ends in a reboot of its own is booted again.
 func (c *Container) start(t testing.TB) {
+	t.Helper()
+	for !c.boot(t) {
+		c.followReboot(t)
+	}
+}
+
+// boot is one boot: it runs systemd-nspawn and waits until the boot
+// finished (true) or, with FollowReboots, the container rebooted by itself
+// first (false).
+func (c *Container) boot(t testing.TB) bool {
 	t.Helper()
 	c.boots++
 	c.console = filepath.Join(c.dir, fmt.Sprintf("console-%d.log", c.boots))
@@ -213,6 +304,9 @@ func (c *Container) start(t testing.TB) {
 		if c.leader != 0 {
 			break
 		}
+		if c.rebootedItself() {
+			return false
+		}
 		c.failIfExited(t, "before starting systemd")
 		if time.Now().After(deadline) {
 			t.Fatalf("no container PID 1 under nspawn %d after %s", cmd.Process.Pid, c.opts.BootTimeout)
@@ -220,6 +314,9 @@ func (c *Container) start(t testing.TB) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	state := c.waitBooted(t, deadline)
+	if state == "" {
+		return false // rebooted by itself (FollowReboots)
+	}
 	t.Logf("container %s booted (%s) in %s, leader PID %d", c.name, state,
 		time.Since(begin).Round(time.Millisecond), c.leader)
 	if state == "degraded" {
@@ -227,6 +324,7 @@ func (c *Container) start(t testing.TB) {
 		t.Logf("failed units in %s:\n%s", c.name, strings.TrimSpace(failed))
 	}
 	c.ensureLoopNodes(t)
+	return true
 }
 
 // findLeader returns the child of nspawn that is PID 1 of its own PID
@@ -264,21 +362,40 @@ func findLeader(nspawnPID int) int {
 }
 
 // waitBooted polls `systemctl is-system-running --wait` until the boot is
-// over and returns the state.
+// over and returns the state; "" when the container rebooted by itself
+// first (FollowReboots).
 func (c *Container) waitBooted(t testing.TB, deadline time.Time) string {
 	t.Helper()
 	var last string
 	for time.Now().Before(deadline) {
+		if c.rebootedItself() {
+			return ""
+		}
 		c.failIfExited(t, "while booting")
 		ctx, cancel := context.WithDeadline(t.Context(), deadline)
-		stdout, stderr, _, _ := c.ExecContext(ctx, "systemctl", "is-system-running", "--wait")
+		argv := []string{"systemctl", "is-system-running", "--wait"}
+		if c.opts.FollowReboots {
+			// No command of ours may be running inside when the container
+			// reboots itself: systemd-shutdown waits for a process entered
+			// from outside (nsenter's child) and the reboot hangs.
+			argv = argv[:2]
+		}
+		stdout, stderr, _, _ := c.ExecContext(ctx, argv...)
 		cancel()
 		// "offline" means systemctl could not reach the manager yet.
 		state := strings.TrimSpace(stdout)
 		switch state {
 		case "running", "degraded":
 			return state
-		case "maintenance", "stopping":
+		case "starting", "initializing":
+			time.Sleep(200 * time.Millisecond) // FollowReboots polls
+		case "stopping":
+			if c.opts.FollowReboots {
+				break // perhaps rebooting by itself: the exit tells
+			}
+			c.dumpLogs(t)
+			t.Fatalf("container %s boot ended in state %q", c.name, state)
+		case "maintenance":
 			c.dumpLogs(t)
 			t.Fatalf("container %s boot ended in state %q", c.name, state)
 		}

@@ -111,22 +111,21 @@ func TestUnitsHealthInContainer(t *testing.T) {
 // TestBootAssessmentUndoesUnconfirmedReboot (issue 22): an update with the
 // reboot action is pending until a boot confirms it. Here no boot lives
 // long enough (the probation is 10 min, the test reboots after each start
-// of sysextd), and GitHub is down: the fourth start of sysextd puts the
-// previous image back before it merges, holds the extension, and the
-// appliance runs the previous version.
+// of sysextd), and GitHub is down: the fourth boot's
+// sysextd-boot-check.service puts the previous image back before sysextd
+// merges, holds the extension, and the appliance runs the previous version.
 func TestBootAssessmentUndoesUnconfirmedReboot(t *testing.T) {
 	requireRoot(t)
 	base := EnsureBase(t)
 	a := newAppliance(t, base, GoBuild(t, "./cmd/sysextctl"))
-	a.c.CopyIn(t, GoBuild(t, "./cmd/sysextd"), "/usr/local/bin/sysextd", 0o755)
 	a.c.WriteFile(t, "/etc/spamtagger/etc/sysext.toml", []byte(`[e2e-rb]
 url = "https://github.com/SpamTagger/sysext-e2e-rb"
 update = "reboot"
 `), 0o644)
 	a.c.WriteFile(t, "/etc/sysextd/sysextd.toml", []byte(fmt.Sprintf("github_api = %q\nrandomized_delay = \"0s\"\nprobation = \"10m\"\n", a.gh.URL())), 0o644)
-	a.c.WriteFile(t, "/etc/systemd/system/sysextd.service", []byte("[Unit]\nDescription=sysextd (e2e)\n[Service]\nType=notify\nNotifyAccess=main\nExecStart=/usr/local/bin/sysextd\nRestart=on-failure\n[Install]\nWantedBy=multi-user.target\n"), 0o644)
-	a.c.MustExec(t, "systemctl", "daemon-reload")
-	a.c.MustExec(t, "systemctl", "enable", "sysextd.service")
+	// The packaged units, sysextd-boot-check.service included; sysextd
+	// merges at boot (systemd-sysext.service is not enabled here).
+	a.installUnits(t, GoBuild(t, "./cmd/sysextd"))
 
 	a.publish(BuildServiceExtension(t, "e2e-rb", "1", ExtOptions{Update: "reboot"}))
 	a.mustCtl("install", "e2e-rb")
@@ -181,7 +180,8 @@ update = "reboot"
 	if r.Version != "1" || !r.Hold || !strings.Contains(r.HoldReason, "not confirmed after 4 starts") || len(st.Probation) != 0 {
 		t.Errorf("state: %+v, probation %+v", r, st.Probation)
 	}
-	if j := a.c.Journal(t, "sysextd.service"); !strings.Contains(j, "not confirmed after 4 starts") {
+	// The boot check counted each boot and undid the change before the merge.
+	if j := a.c.Journal(t, "sysextd-boot-check.service"); !strings.Contains(j, "not confirmed after 4 starts") {
 		t.Errorf("the journal lacks the undo:\n%s", tail(j, 40))
 	}
 	// It stays up on the previous version.

@@ -27,9 +27,16 @@ type appliance struct {
 
 func newAppliance(t *testing.T, base *Base, ctl string) *appliance {
 	t.Helper()
+	return newApplianceWith(t, BootOptions{Base: base}, ctl)
+}
+
+// newApplianceWith is newAppliance booted with opts (opts.Base set).
+func newApplianceWith(t *testing.T, opts BootOptions, ctl string) *appliance {
+	t.Helper()
+	base := opts.Base
 	gh := fakegithub.New()
 	t.Cleanup(gh.Close)
-	c := Boot(t, BootOptions{Base: base})
+	c := Boot(t, opts)
 	if ctl != "" {
 		c.CopyIn(t, ctl, "/usr/local/bin/sysextctl", 0o755)
 	}

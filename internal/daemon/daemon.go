@@ -47,6 +47,9 @@ type Daemon struct {
 	lastErr    string        // the last failure, for STATUS=
 	backoff    time.Duration // first retry delay; default minBackoff
 	now        func() time.Time
+	// counted is set once this process counted its start against the
+	// unconfirmed changes (engine.CountBoot).
+	counted bool
 }
 
 const (
@@ -322,10 +325,14 @@ func (d *Daemon) startup(ctx context.Context, cfg Config) error {
 	defer release()
 	// Boot assessment (engine/boot.go): this start counts against every
 	// unconfirmed change first, before anything that could die or merge;
-	// the first start in a boot the boot check counted counts nothing.
-	if tries, err := (&engine.Engine{Root: d.Root, Log: d.Log}).CountBoot(); err != nil {
-		d.Log.Error("counting this start against unconfirmed changes failed: "+err.Error(), "err", err)
-	} else {
+	// the first start in a boot the boot check counted counts nothing. A
+	// start-up retried by the same process is not another start.
+	if !d.counted {
+		tries, err := (&engine.Engine{Root: d.Root, Log: d.Log}).CountBoot()
+		if err != nil {
+			d.Log.Error("counting this start against unconfirmed changes failed: "+err.Error(), "err", err)
+		}
+		d.counted = err == nil
 		for name, n := range tries {
 			d.Log.Warn(fmt.Sprintf("%s: start %d with its change unconfirmed (boot_tries %d)", name, n, cfg.sources().ProbationConfig().BootTriesOrDefault()), "extension", name)
 		}
