@@ -64,9 +64,9 @@ type Container struct {
 	boots       int
 	selfReboots int
 	cmd         *exec.Cmd
-	exited  chan struct{}
-	leader  int
-	console string
+	exited      chan struct{}
+	leader      int
+	console     string
 }
 
 // Boot starts a container on a fresh copy of the base and waits until
