@@ -110,9 +110,6 @@ func Boot(t testing.TB, opts BootOptions) *Container {
 	})
 	c.writeLoopTmpfiles(t)
 	c.maskContainerNoise(t)
-	if opts.FollowReboots {
-		c.shortenShutdown(t)
-	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs(t)
@@ -171,23 +168,6 @@ func (c *Container) writeLoopTmpfiles(t testing.TB) {
 		t.Fatalf("creating %s: %v", filepath.Dir(path), err)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatalf("writing %s: %v", path, err)
-	}
-}
-
-// shortenShutdown bounds how long systemd-shutdown waits for processes
-// after SIGTERM and SIGKILL (it follows DefaultTimeoutStopSec=, 90 s by
-// default). A command the harness runs inside through nsenter when the
-// container reboots itself is killed but never leaves the process table
-// the shutdown watches, and the reboot would wait the full timeout twice.
-func (c *Container) shortenShutdown(t testing.TB) {
-	t.Helper()
-	path := filepath.Join(c.root, "etc/systemd/system.conf.d/e2e-follow-reboots.conf")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatalf("creating %s: %v", filepath.Dir(path), err)
-	}
-	conf := "# Written by the sysextd e2e harness (FollowReboots).\n[Manager]\nDefaultTimeoutStopSec=5s\n"
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatalf("writing %s: %v", path, err)
 	}
 }
@@ -373,22 +353,15 @@ func (c *Container) waitBooted(t testing.TB, deadline time.Time) string {
 		}
 		c.failIfExited(t, "while booting")
 		ctx, cancel := context.WithDeadline(t.Context(), deadline)
-		argv := []string{"systemctl", "is-system-running", "--wait"}
-		if c.opts.FollowReboots {
-			// No command of ours may be running inside when the container
-			// reboots itself: systemd-shutdown waits for a process entered
-			// from outside (nsenter's child) and the reboot hangs.
-			argv = argv[:2]
-		}
-		stdout, stderr, _, _ := c.ExecContext(ctx, argv...)
+		// A container that may reboot by itself is polled from outside its
+		// PID namespace (execIn).
+		stdout, stderr, _, _ := c.execIn(ctx, c.opts.FollowReboots, "systemctl", "is-system-running", "--wait")
 		cancel()
 		// "offline" means systemctl could not reach the manager yet.
 		state := strings.TrimSpace(stdout)
 		switch state {
 		case "running", "degraded":
 			return state
-		case "starting", "initializing":
-			time.Sleep(200 * time.Millisecond) // FollowReboots polls
 		case "stopping":
 			if c.opts.FollowReboots {
 				break // perhaps rebooting by itself: the exit tells
@@ -504,10 +477,27 @@ func tail(s string, n int) string {
 // err is set only when the command could not run to completion (nsenter
 // missing, context done); a non-zero exit is not an error.
 func (c *Container) ExecContext(ctx context.Context, argv ...string) (stdout, stderr string, code int, err error) {
+	return c.execIn(ctx, false, argv...)
+}
+
+// execIn is ExecContext; outside, for a container that may reboot by
+// itself, the command's parent is a shell that stays in the host's PID
+// namespace (nsenter --no-fork) and forks it into the container's.
+// systemd-shutdown SIGSTOPs every process of the container before it
+// signals them; nsenter's own parent, seeing its child stop (it waits with
+// WUNTRACED), stops itself on the host, the child's zombie is never
+// reaped, and the reboot hangs. A shell without job control does not wait
+// for stops, so it reaps the killed command and the reboot goes on.
+func (c *Container) execIn(ctx context.Context, outside bool, argv ...string) (stdout, stderr string, code int, err error) {
 	if c.leader == 0 {
 		return "", "", -1, errors.New("container is not running")
 	}
-	args := append([]string{"-t", fmt.Sprint(c.leader), "-a"}, argv...)
+	args := []string{"-t", fmt.Sprint(c.leader), "-a"}
+	if outside {
+		// Not the shell's last command: it must fork, not exec.
+		args = append(args, "--no-fork", "sh", "-c", `"$@"; r=$?; exit $r`, "sh")
+	}
+	args = append(args, argv...)
 	cmd := exec.CommandContext(ctx, "nsenter", args...)
 	cmd.Env = []string{"PATH=" + guestPath, "LANG=C.UTF-8", "HOME=/root", "TERM=dumb", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}
 	var out, errb bytes.Buffer
