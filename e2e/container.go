@@ -110,6 +110,9 @@ func Boot(t testing.TB, opts BootOptions) *Container {
 	})
 	c.writeLoopTmpfiles(t)
 	c.maskContainerNoise(t)
+	if opts.FollowReboots {
+		c.shortenShutdown(t)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs(t)
@@ -168,6 +171,24 @@ func (c *Container) writeLoopTmpfiles(t testing.TB) {
 		t.Fatalf("creating %s: %v", filepath.Dir(path), err)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+}
+
+// shortenShutdown bounds how long systemd-shutdown waits for processes
+// after SIGTERM (it follows DefaultTimeoutStopSec=, 90 s by default). A
+// forced reboot (FailureAction=reboot-force) SIGTERMs sysextd in the middle
+// of its start-up, whose merge and unit jobs finish rather than stop half
+// way (a protected context), and under a manager already gone they never
+// finish: each reboot would wait the full timeout before SIGKILL.
+func (c *Container) shortenShutdown(t testing.TB) {
+	t.Helper()
+	path := filepath.Join(c.root, "etc/systemd/system.conf.d/e2e-follow-reboots.conf")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatalf("creating %s: %v", filepath.Dir(path), err)
+	}
+	conf := "# Written by the sysextd e2e harness (FollowReboots).\n[Manager]\nDefaultTimeoutStopSec=5s\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatalf("writing %s: %v", path, err)
 	}
 }
