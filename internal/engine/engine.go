@@ -31,6 +31,9 @@ type Merger interface {
 type Units interface {
 	Reload(ctx context.Context) error
 	Start(ctx context.Context, unit string) error
+	// StartAll enqueues a start job for each unit, in order, then waits
+	// for all of them; the error names every unit that failed.
+	StartAll(ctx context.Context, units []string) error
 	Stop(ctx context.Context, unit string) error
 	Restart(ctx context.Context, unit string) error
 	EnableRuntime(ctx context.Context, units []string) error

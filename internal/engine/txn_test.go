@@ -161,8 +161,17 @@ func (u *fakeUnits) do(call string) error {
 	return u.fail[call]
 }
 func (u *fakeUnits) Reload(context.Context) error { return u.do("reload") }
+
 func (u *fakeUnits) Start(_ context.Context, n string) error {
 	return u.do("start " + n)
+}
+func (u *fakeUnits) StartAll(ctx context.Context, ns []string) error {
+	for _, n := range ns {
+		if err := u.Start(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 func (u *fakeUnits) Stop(_ context.Context, n string) error { return u.do("stop " + n) }
 func (u *fakeUnits) Restart(_ context.Context, n string) error {

@@ -20,18 +20,17 @@ func (e *Engine) startUnits(ctx context.Context, units []string) error {
 		e.log().Warn("no service manager: not starting units " + strings.Join(units, " "))
 		return nil
 	}
+	// Always reload: a unit file that appeared with the merge is "not
+	// found" by StartUnit until the manager reloads, on 257 as on 262
+	// (tried: bench/boot.sh, docs/systemd-sysext.md), although systemd
+	// rebuilds its unit path cache for a plain new file under /etc.
 	if err := e.Units.Reload(ctx); err != nil {
 		return err
 	}
 	if err := e.Units.EnableRuntime(ctx, units); err != nil {
 		return err
 	}
-	for _, u := range units {
-		if err := e.Units.Start(ctx, u); err != nil {
-			return err
-		}
-	}
-	return nil
+	return e.Units.StartAll(ctx, units)
 }
 
 func (e *Engine) stopUnits(ctx context.Context, units []string) {

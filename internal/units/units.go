@@ -103,6 +103,35 @@ func (m *Manager) Start(ctx context.Context, unit string) error {
 	})
 }
 
+// StartAll enqueues a start job for each unit, in order, then waits for
+// every one: independent units start together instead of one after the
+// other. Every unit whose job failed is in the error.
+func (m *Manager) StartAll(ctx context.Context, units []string) error {
+	chs := make([]chan string, len(units))
+	var errs []error
+	for i, u := range units {
+		chs[i] = make(chan string, 1) // buffered: see waitJob
+		if _, err := m.conn.StartUnitContext(ctx, u, "replace", chs[i]); err != nil {
+			errs = append(errs, fmt.Errorf("start %s: %w", u, err))
+			chs[i] = nil
+		}
+	}
+	for i, ch := range chs {
+		if ch == nil {
+			continue
+		}
+		select {
+		case result := <-ch:
+			if result != "done" {
+				errs = append(errs, &JobError{Verb: "start", Unit: units[i], Result: result})
+			}
+		case <-ctx.Done():
+			return errors.Join(append(errs, fmt.Errorf("waiting for start %s: %w", units[i], ctx.Err()))...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Stop stops unit and waits for the job, like Restart.
 func (m *Manager) Stop(ctx context.Context, unit string) error {
 	return waitJob(ctx, "stop", unit, func(ch chan<- string) error {
