@@ -20,10 +20,11 @@ func (e *Engine) startUnits(ctx context.Context, units []string) error {
 		e.log().Warn("no service manager: not starting units " + strings.Join(units, " "))
 		return nil
 	}
-	// Always reload: a unit file that appeared with the merge is "not
-	// found" by StartUnit until the manager reloads, on 257 as on 262
-	// (tried: bench/boot.sh, docs/systemd-sysext.md), although systemd
-	// rebuilds its unit path cache for a plain new file under /etc.
+	// Always reload. systemd finds a new unit file without one only when
+	// the mtime of a unit directory changed since it last built its path
+	// cache, and an overlay reports its topmost layer's mtime: merging one
+	// more extension under the same topmost directory changes nothing it
+	// sees, and the start answers "not found" (docs/systemd-sysext.md).
 	if err := e.Units.Reload(ctx); err != nil {
 		return err
 	}
