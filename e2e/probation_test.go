@@ -87,12 +87,16 @@ update = "service: e2e-svc"
 	}
 }
 
-// TestUnitsHealthInContainer runs internal/units' tier-3 test of Health
-// (what a probation reads: ActiveState, Result, NRestarts) against the
-// booted trixie's systemd.
-func TestUnitsHealthInContainer(t *testing.T) {
+// TestUnitsInContainer runs internal/units' tier-3 tests against the
+// booted trixie's and forky's systemd: Health (what a probation reads:
+// ActiveState, Result, NRestarts), and the unit path rescan that lets the
+// daemon's start skip a daemon-reload.
+func TestUnitsInContainer(t *testing.T) {
 	requireRoot(t)
-	base := EnsureBase(t)
+	ForEachDist(t, testUnitsInContainer)
+}
+
+func testUnitsInContainer(t *testing.T, base *Base) {
 	gomod := strings.TrimSpace(mustRun(t, t.Context(), "go", "env", "GOMOD"))
 	bin := filepath.Join(t.TempDir(), "units.e2e")
 	env := append(os.Environ(), "CGO_ENABLED=0")
@@ -101,10 +105,12 @@ func TestUnitsHealthInContainer(t *testing.T) {
 	}
 	c := Boot(t, BootOptions{Base: base})
 	c.CopyIn(t, bin, "/usr/local/bin/units.e2e", 0o755)
-	out, stderr, code := c.Exec(t, "/usr/local/bin/units.e2e", "-test.v", "-test.run", "TestE2EHealthCountsRestarts")
+	out, stderr, code := c.Exec(t, "/usr/local/bin/units.e2e", "-test.v", "-test.run", "^(TestE2EHealthCountsRestarts|TestE2ERescanLoadsWithoutReload)$")
 	t.Logf("units.e2e -> %d\n%s%s", code, out, stderr)
-	if code != 0 || !strings.Contains(out, "--- PASS: TestE2EHealthCountsRestarts") {
-		t.Errorf("TestE2EHealthCountsRestarts did not pass in the container (exit %d)", code)
+	for _, name := range []string{"TestE2EHealthCountsRestarts", "TestE2ERescanLoadsWithoutReload"} {
+		if code != 0 || !strings.Contains(out, "--- PASS: "+name) {
+			t.Errorf("%s did not pass in the container (exit %d)", name, code)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // Activate makes sure every usable installed image is merged and its units
@@ -14,12 +15,16 @@ func (e *Engine) Activate(ctx context.Context) error {
 		return err
 	}
 	need := false
-	var units []string
+	var units, configures, reloadOnly []string
 	for _, n := range inv.names() {
 		in := inv.get(n)
 		if in.Present && in.Broken == "" {
 			need = need || !inv.merged[in.Image]
 			units = append(units, in.Units...)
+			configures = append(configures, in.Configures...)
+			if in.ReloadOnly != "" {
+				reloadOnly = append(reloadOnly, n+": "+in.ReloadOnly)
+			}
 		}
 	}
 	if need {
@@ -28,7 +33,7 @@ func (e *Engine) Activate(ctx context.Context) error {
 			return fmt.Errorf("activating installed extensions: %w", err)
 		}
 	}
-	return e.startUnits(ctx, units)
+	return e.startUnitsUnloaded(ctx, units, configures, strings.Join(reloadOnly, "; "))
 }
 
 // StartOptions choose between the two start sequences and say whom Start

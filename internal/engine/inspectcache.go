@@ -26,9 +26,14 @@ type inspectCache struct {
 }
 
 type cachedInfo struct {
-	ID   string      `json:"id"`
-	Info *image.Info `json:"info"`
+	ID      string      `json:"id"`
+	Version int         `json:"version,omitempty"`
+	Info    *image.Info `json:"info"`
 }
+
+// inspectVersion changes whenever image.Info gains what an older entry
+// lacks: such an entry is read again. 2: UnitDirs, UnitLinks, ManagerDirs.
+const inspectVersion = 2
 
 const inspectCacheFile = rootfs.CacheDir + "/inspect.json"
 
@@ -61,7 +66,7 @@ func (c *inspectCache) inspect(ctx context.Context, name, path string) (*image.I
 	if err != nil {
 		return nil, err
 	}
-	if e, ok := c.entries[name]; ok && e.ID == id && e.Info != nil {
+	if e, ok := c.entries[name]; ok && e.ID == id && e.Version == inspectVersion && e.Info != nil {
 		info := *e.Info
 		info.Path = path
 		return &info, nil
@@ -70,7 +75,7 @@ func (c *inspectCache) inspect(ctx context.Context, name, path string) (*image.I
 	if err != nil {
 		return nil, err
 	}
-	c.entries[name], c.dirty = cachedInfo{ID: id, Info: info}, true
+	c.entries[name], c.dirty = cachedInfo{ID: id, Version: inspectVersion, Info: info}, true
 	return info, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 
 	"os"
 	"path/filepath"
@@ -231,10 +232,17 @@ func newBench(t testing.TB) *bench {
 // units it ships.
 func (b *bench) publish(name, version string, units ...string) {
 	b.t.Helper()
+	b.publishWith(name, version, nil, units...)
+}
+
+// publishWith is publish with extra files in the image.
+func (b *bench) publishWith(name, version string, extra map[string]string, units ...string) {
+	b.t.Helper()
 	img := "sysext-" + name
 	fields := sqfs.DefaultRelease(img)
 	fields["PACKAGE_VERSION"] = version
 	files := map[string]string{"usr/share/" + name + "/version": version}
+	maps.Copy(files, extra)
 	for _, u := range units {
 		files["usr/lib/systemd/system/"+u] = "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
 	}

@@ -131,6 +131,26 @@ type Info struct {
 	// usr/lib/systemd/system (templates and symlinks included), sorted:
 	// what an update action from the image may name (docs/trust.md).
 	UnitFiles []string
+	// UnitDirs lists the directories directly in usr/lib/systemd/system
+	// ("nginx.service.d", "multi-user.target.wants"), sorted: drop-ins and
+	// dependencies for units the image may not ship itself.
+	UnitDirs []string
+	// UnitLinks lists the symlinks among UnitFiles (aliases and masks),
+	// sorted.
+	UnitLinks []string
+	// ManagerDirs lists the other places in the image that change what the
+	// service manager loads (ManagerDirs below) and that the image has.
+	ManagerDirs []string
+}
+
+// ManagerDirs are the locations besides UnitDir where an image can change
+// what systemd loads: units under /usr/local, generators, and the
+// manager's own configuration. Only a daemon-reload takes them in.
+var ManagerDirs = []string{
+	"usr/local/lib/systemd/system",
+	"usr/lib/systemd/system-generators",
+	"usr/lib/systemd/system-environment-generators",
+	"usr/lib/systemd/system.conf.d",
 }
 
 // Inspect is InspectContext without a deadline or display name.
@@ -358,6 +378,12 @@ func (info *Info) readUnits(r *reader) error {
 		if isUnitName(e.Name()) && (e.Type().IsRegular() || e.Type()&iofs.ModeSymlink != 0) {
 			info.UnitFiles = append(info.UnitFiles, e.Name())
 		}
+		if e.IsDir() {
+			info.UnitDirs = append(info.UnitDirs, e.Name())
+		}
+		if isUnitName(e.Name()) && e.Type()&iofs.ModeSymlink != 0 {
+			info.UnitLinks = append(info.UnitLinks, e.Name())
+		}
 		if !e.Type().IsRegular() || !isEnableableUnitName(e.Name()) {
 			continue
 		}
@@ -378,6 +404,19 @@ func (info *Info) readUnits(r *reader) error {
 	}
 	sort.Strings(info.Units)
 	sort.Strings(info.UnitFiles)
+	sort.Strings(info.UnitDirs)
+	sort.Strings(info.UnitLinks)
+	for _, d := range ManagerDirs {
+		_, _, err := chase(r.ctx, r.t, d)
+		if cerr := r.ctx.Err(); cerr != nil {
+			return cerr
+		}
+		// Anything there but plain absence (a symlink loop too) counts:
+		// it only ever costs a reload.
+		if !isNotExist(err) {
+			info.ManagerDirs = append(info.ManagerDirs, d)
+		}
+	}
 	return nil
 }
 

@@ -214,3 +214,83 @@ func TestInspectBadRelease(t *testing.T) {
 		t.Errorf("Validate error = %v, want ErrBadRelease for invalid UTF-8", err)
 	}
 }
+
+// TestManagerConfig: what an image changes in the service manager besides
+// its own units, which decides whether a daemon-reload is owed.
+func TestManagerConfig(t *testing.T) {
+	dir := t.TempDir()
+	img := sqfs.Build(t, dir, sqfs.Spec{Name: "m", Release: release(nil), FileName: "m.raw", Files: map[string]string{
+		"usr/lib/systemd/system/a.service":                       enabledService,
+		"usr/lib/systemd/system/nginx.service.d/10-x.conf":       "[Service]\nEnvironment=X=1\n",
+		"usr/lib/systemd/system/multi-user.target.wants/README":  "x",
+		"usr/lib/systemd/system-generators/g":                    "#!/bin/sh\n",
+		"usr/local/lib/systemd/system/z.service":                 staticService,
+		"usr/lib/systemd/user/u.service":                         staticService,
+		"usr/lib/systemd/system-preset/90-x.preset":              "enable a.service\n",
+		"usr/lib/systemd/system-environment-generators.disabled": "x",
+	}, Symlinks: map[string]string{"usr/lib/systemd/system/b.service": "a.service", "usr/lib/systemd/system/c.service": "/dev/null"}})
+	info, err := Inspect(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"multi-user.target.wants", "nginx.service.d"}; !slices.Equal(info.UnitDirs, want) {
+		t.Errorf("UnitDirs = %q, want %q", info.UnitDirs, want)
+	}
+	if want := []string{"b.service", "c.service"}; !slices.Equal(info.UnitLinks, want) {
+		t.Errorf("UnitLinks = %q, want %q", info.UnitLinks, want)
+	}
+	if want := []string{"usr/local/lib/systemd/system", "usr/lib/systemd/system-generators"}; !slices.Equal(info.ManagerDirs, want) {
+		t.Errorf("ManagerDirs = %q, want %q", info.ManagerDirs, want)
+	}
+
+	units, why := info.ManagerChanges()
+	if want := []string{"a.service", "b.service", "c.service", "multi-user.target", "nginx.service"}; !slices.Equal(units, want) {
+		t.Errorf("ManagerChanges units = %q, want %q", units, want)
+	}
+	for _, w := range []string{"usr/lib/systemd/system-generators", "b.service, c.service"} {
+		if !strings.Contains(why, w) {
+			t.Errorf("ManagerChanges reload-only reason %q does not name %s", why, w)
+		}
+	}
+
+	plain := sqfs.Build(t, dir, sqfs.Spec{Name: "p", Release: release(nil), FileName: "p.raw",
+		Files: map[string]string{"usr/lib/systemd/system/a.service": enabledService, "usr/bin/a": "x"}})
+	info, err = Inspect(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.UnitDirs) != 0 || len(info.ManagerDirs) != 0 || len(info.UnitLinks) != 0 {
+		t.Errorf("an image with one unit: UnitDirs %q, UnitLinks %q, ManagerDirs %q, want none", info.UnitDirs, info.UnitLinks, info.ManagerDirs)
+	}
+	if units, why := info.ManagerChanges(); !slices.Equal(units, []string{"a.service"}) || why != "" {
+		t.Errorf("an image with one unit: ManagerChanges = %q, %q; want [a.service], no reason", units, why)
+	}
+}
+
+func TestManagerChangesDropIns(t *testing.T) {
+	for _, tc := range []struct {
+		dir  string
+		unit string // "" when only a reload does
+	}{
+		{"nginx.service.d", "nginx.service"},
+		{"multi-user.target.wants", "multi-user.target"},
+		{"x.socket.requires", "x.socket"},
+		{"y.service.upholds", "y.service"},
+		{"service.d", ""},
+		{"foo-.service.d", ""},
+		{"foo@.service.d", ""},
+		{"-.slice.d", ""},
+		{"tools.d", ""},
+		{"sub", ""},
+	} {
+		units, why := (&Info{UnitDirs: []string{tc.dir}}).ManagerChanges()
+		switch {
+		case tc.unit != "" && (!slices.Equal(units, []string{tc.unit}) || why != ""):
+			t.Errorf("%s: ManagerChanges = %q, %q; want [%s] and no reload-only reason", tc.dir, units, why, tc.unit)
+		case tc.unit == "" && tc.dir != "sub" && why == "":
+			t.Errorf("%s: ManagerChanges = %q, %q; want a reload-only reason", tc.dir, units, why)
+		case tc.dir == "sub" && (len(units) != 0 || why != ""):
+			t.Errorf("sub: ManagerChanges = %q, %q; want nothing (systemd reads no such directory)", units, why)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -83,4 +84,47 @@ func hasInstallTarget(content []byte) bool {
 		}
 	}
 	return false
+}
+
+// dependencyDirSuffixes end the directories in UnitDir that add to another
+// unit: drop-ins and dependencies.
+var dependencyDirSuffixes = []string{".d", ".wants", ".requires", ".upholds"}
+
+// ManagerChanges says what merging the image changes in the service
+// manager. units are the names whose configuration the image ships (unit
+// files, aliases, drop-in and dependency directories): a manager that has
+// loaded one of them holds it as it was until a daemon-reload. reloadOnly
+// is why nothing but a daemon-reload takes the image in, whatever is
+// loaded ("" when a unit load would): a generator, the manager's own
+// configuration, units under /usr/local, an alias or mask, a drop-in for
+// several units at once ("service.d", "foo-.service.d", "foo@.service.d").
+func (info *Info) ManagerChanges() (units []string, reloadOnly string) {
+	units = slices.Clone(info.UnitFiles)
+	var why []string
+	if len(info.ManagerDirs) > 0 {
+		why = append(why, "it ships "+strings.Join(info.ManagerDirs, ", "))
+	}
+	if len(info.UnitLinks) > 0 {
+		why = append(why, "it ships the unit symlinks "+strings.Join(info.UnitLinks, ", "))
+	}
+	for _, d := range info.UnitDirs {
+		for _, s := range dependencyDirSuffixes {
+			base, ok := strings.CutSuffix(d, s)
+			if !ok {
+				continue
+			}
+			stem := base
+			for _, us := range unitSuffixes {
+				stem = strings.TrimSuffix(stem, us)
+			}
+			if stem == base || stem == "" || strings.HasSuffix(stem, "-") || strings.HasSuffix(stem, "@") {
+				why = append(why, "it ships "+UnitDir+"/"+d+", which applies to several units")
+			} else {
+				units = append(units, base)
+			}
+			break
+		}
+	}
+	slices.Sort(units)
+	return slices.Compact(units), strings.Join(why, "; ")
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 )
@@ -81,6 +82,62 @@ func (m *Manager) Close() { m.conn.Close() }
 func (m *Manager) Reload(ctx context.Context) error {
 	if err := m.conn.ReloadContext(ctx); err != nil {
 		return fmt.Errorf("reloading systemd: %w", err)
+	}
+	return nil
+}
+
+// Loaded returns those of names that the manager holds in memory, in any
+// load state ("loaded", "not-found", "masked" ...), without loading any:
+// ListUnitsByPatterns only looks, where GetUnitProperties or
+// ListUnitsByNames would load the unit they are asked about.
+func (m *Manager) Loaded(ctx context.Context, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	patterns := make([]string, len(names))
+	for i, n := range names {
+		// The patterns are fnmatch(3) globs: a backslash (systemd's
+		// escapes, "foo\x2dbar.service") must match itself.
+		patterns[i] = globEscaper.Replace(n)
+	}
+	us, err := m.conn.ListUnitsByPatternsContext(ctx, nil, patterns)
+	if err != nil {
+		return nil, fmt.Errorf("listing the loaded units among %s: %w", strings.Join(names, " "), err)
+	}
+	var out []string
+	for _, u := range us {
+		out = append(out, u.Name)
+	}
+	return out, nil
+}
+
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
+
+// RuntimeUnitDir is the unit directory RescanUnitPaths touches.
+const RuntimeUnitDir = "/run/systemd/system"
+
+// RescanUnitPaths makes the manager rebuild its unit path cache at its
+// next unit load, without a daemon-reload. systemd keeps a hash of the
+// modification times of its unit search directories and rescans them all
+// when the hash changed; an overlay reports its topmost layer's time, so a
+// merge can leave every time as it was (docs/systemd-sysext.md). Setting
+// the time of RuntimeUnitDir, one of those directories, changes the hash.
+// It makes units the manager has not loaded yet loadable, drop-ins
+// included; it changes nothing for a unit already loaded.
+func (m *Manager) RescanUnitPaths() error {
+	if err := os.MkdirAll(RuntimeUnitDir, 0o755); err != nil {
+		return fmt.Errorf("making systemd rescan its unit directories: %w", err)
+	}
+	fi, err := os.Stat(RuntimeUnitDir)
+	if err != nil {
+		return fmt.Errorf("making systemd rescan its unit directories: %w", err)
+	}
+	now := time.Now()
+	if now.Equal(fi.ModTime()) {
+		now = now.Add(time.Nanosecond)
+	}
+	if err := os.Chtimes(RuntimeUnitDir, now, now); err != nil {
+		return fmt.Errorf("making systemd rescan its unit directories: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -152,4 +153,107 @@ func TestE2EHealthCountsRestarts(t *testing.T) {
 	if h.ActiveState != "failed" || h.NRestarts < 2 || h.Result == "success" {
 		t.Errorf("after the crash loop: %+v, want failed, ≥2 restarts, a result other than success", h)
 	}
+}
+
+// writeUnitKeepingMtimes writes files (path under RuntimeUnitDir -> content)
+// and puts back the modification times of RuntimeUnitDir and of every
+// directory it creates' parent, as a merge under an unchanged topmost
+// overlay layer leaves them: systemd's unit path cache then sees no
+// change. Removed, with a reload, on cleanup.
+func writeUnitKeepingMtimes(t *testing.T, m *Manager, unit string, files map[string]string) {
+	t.Helper()
+	fi, err := os.Stat(e2eUnitDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, content := range files {
+		full := filepath.Join(e2eUnitDir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(e2eUnitDir, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = m.Stop(ctx, unit)
+		for p := range files {
+			_ = os.RemoveAll(filepath.Join(e2eUnitDir, strings.SplitN(p, "/", 2)[0]))
+		}
+		_ = m.Reload(ctx)
+	})
+}
+
+// TestE2ERescanLoadsWithoutReload asks systemd what the daemon's start
+// relies on to skip the daemon-reload (engine.startUnitsUnloaded): a unit
+// file that appears without changing any unit directory's mtime is "not
+// found" to a manager that has not reloaded, and RescanUnitPaths makes the
+// next load find it, drop-ins included, with no reload. Loaded sees units
+// the manager holds, and does not load the ones it asks about.
+func TestE2ERescanLoadsWithoutReload(t *testing.T) {
+	m := connectE2E(t)
+	ctx := t.Context()
+	// A reload, then a load (of a unit that does not exist), make the
+	// manager's path cache match the directories as they are now.
+	if err := m.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ActiveState(ctx, "sysextd-e2e-nothing.service"); err != nil {
+		t.Fatal(err)
+	}
+	const body = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'test \"$FROM_DROPIN\" = yes'\n"
+	const dropIn = "[Service]\nEnvironment=FROM_DROPIN=yes\n"
+
+	stale := "sysextd-e2e-stale.service"
+	writeUnitKeepingMtimes(t, m, stale, map[string]string{stale: body, stale + ".d/10-env.conf": dropIn})
+	var jerr *JobError
+	if err := m.Start(ctx, stale); err == nil || errors.As(err, &jerr) {
+		t.Fatalf("Start of a unit added under unchanged mtimes = %v; want systemd's 'not found' (its path cache is stale)", err)
+	} else {
+		t.Logf("as expected, without a rescan: %v", err)
+	}
+
+	fresh := "sysextd-e2e-fresh.service"
+	writeUnitKeepingMtimes(t, m, fresh, map[string]string{fresh: body, fresh + ".d/10-env.conf": dropIn})
+	held, err := m.Loaded(ctx, []string{fresh, stale, "multi-user.target"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The failed start's not-found unit is gone again: nothing refers to it.
+	if want := []string{"multi-user.target"}; !sameSet(held, want) {
+		t.Fatalf("Loaded = %q, want %q", held, want)
+	}
+	if held, err := m.Loaded(ctx, []string{fresh}); err != nil || len(held) != 0 {
+		t.Fatalf("Loaded asked twice about %s = %q, %v: asking must not load it", fresh, held, err)
+	}
+	if err := m.RescanUnitPaths(); err != nil {
+		t.Fatal(err)
+	}
+	// The unit's ExecStart succeeds only with the drop-in's environment.
+	if err := m.Start(ctx, fresh); err != nil {
+		t.Fatalf("Start after RescanUnitPaths, without a reload: %v", err)
+	}
+	if got, err := m.ActiveState(ctx, fresh); err != nil || got != "active" {
+		t.Fatalf("ActiveState = %q, %v; want active", got, err)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, x := range a {
+		seen[x]++
+	}
+	for _, x := range b {
+		if seen[x]--; seen[x] < 0 {
+			return false
+		}
+	}
+	return true
 }

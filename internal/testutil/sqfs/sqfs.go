@@ -35,6 +35,8 @@ type Spec struct {
 	Files map[string]string
 	// Dirs are extra directories, e.g. "etc" to make an invalid image.
 	Dirs []string
+	// Symlinks are symbolic links, path inside the image to target.
+	Symlinks map[string]string
 	// SkipRelease builds the image without any extension-release file.
 	SkipRelease bool
 	// ExtraReleaseNames adds extension-release.<X> files with the same
@@ -172,6 +174,15 @@ func WriteTree(tree string, s Spec) error {
 	for _, d := range s.Dirs {
 		if err := os.MkdirAll(filepath.Join(tree, filepath.FromSlash(d)), 0o755); err != nil {
 			return fmt.Errorf("creating dir %s: %w", d, err)
+		}
+	}
+	for p, target := range s.Symlinks {
+		full := filepath.Join(tree, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return fmt.Errorf("creating dir for %s: %w", p, err)
+		}
+		if err := os.Symlink(target, full); err != nil {
+			return fmt.Errorf("creating symlink %s: %w", p, err)
 		}
 	}
 	return nil
