@@ -65,6 +65,11 @@ WantedBy=multi-user.target
 		}})
 		a.publish(conf)
 		a.mustCtl("install", "e2e-conf")
+		// The image starts nothing, but PID 1 holds the unit it configures:
+		// the install reloads, and the unit already has the drop-in.
+		if got := a.unit("Environment", "e2e-base.service"); got != "FROM=extension" {
+			t.Errorf("e2e-base.service Environment %q after installing its drop-in, want FROM=extension", got)
+		}
 		a.c.Reboot(t)
 		if got := a.cat("/run/e2e-base.out"); got != "FROM=extension" {
 			t.Errorf("e2e-base.service ran with %q after a boot that merged its drop-in, want FROM=extension (sysextd owed PID 1 a reload)", got)

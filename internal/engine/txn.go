@@ -329,6 +329,12 @@ func (t *txn) startUnits(ctx context.Context) error {
 		}
 		return nil
 	}
+	if len(t.units) == 0 && t.info != nil {
+		// An image with nothing to start may still configure a unit the
+		// manager holds (a drop-in for a base service): that is a reload.
+		configures, reloadOnly := t.info.ManagerChanges()
+		return t.e.startUnitsUnloaded(ctx, nil, configures, reloadOnly)
+	}
 	return t.e.startUnits(ctx, t.units)
 }
 

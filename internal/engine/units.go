@@ -51,24 +51,32 @@ type freshLoader interface {
 // unit path cache is rescanned. That is the daemon's start at boot, where
 // the reload was a third of its time to READY (docs/PERFORMANCE.md). The
 // targets the units are runtime-enabled into learn their new dependencies
-// at the next reload.
+// at the next reload. With no units to start it still reloads when one is
+// owed: an image with a drop-in for a unit the manager holds.
 func (e *Engine) startUnitsUnloaded(ctx context.Context, units, configures []string, reloadOnly string) error {
 	fl, ok := e.Units.(freshLoader)
-	if len(units) == 0 || !ok {
+	if !ok {
 		return e.startUnits(ctx, units)
 	}
-	if reloadOnly != "" {
-		e.log().Debug("reloading the service manager: " + reloadOnly)
-		return e.startUnits(ctx, units)
+	why := reloadOnly
+	if why == "" {
+		held, err := fl.Loaded(ctx, uniq(append(slices.Clone(configures), units...)))
+		switch {
+		case err != nil:
+			why = "it cannot tell what it holds: " + err.Error()
+		case len(held) > 0:
+			why = "it holds " + strings.Join(held, " ") + " as it was before the merge"
+		}
 	}
-	held, err := fl.Loaded(ctx, uniq(append(slices.Clone(configures), units...)))
-	if err != nil {
-		e.log().Warn("reloading the service manager, as it cannot tell what it holds: " + err.Error())
+	switch {
+	case why != "" && len(units) == 0:
+		e.log().Info("reloading the service manager: " + why)
+		return e.Units.Reload(ctx)
+	case why != "":
+		e.log().Debug("reloading the service manager: " + why)
 		return e.startUnits(ctx, units)
-	}
-	if len(held) > 0 {
-		e.log().Debug("reloading the service manager: it holds " + strings.Join(held, " ") + " as it was before the merge")
-		return e.startUnits(ctx, units)
+	case len(units) == 0:
+		return nil
 	}
 	if err := e.Units.EnableRuntime(ctx, units); err != nil {
 		return err

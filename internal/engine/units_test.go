@@ -122,3 +122,39 @@ func TestActivateReloadsWhenTheRescanFails(t *testing.T) {
 		t.Errorf("calls %v, want %v", got, want)
 	}
 }
+
+// An image with no unit to start but a drop-in for a unit the manager
+// holds owes it a reload, at the daemon's start and when installed; one
+// whose drop-in's unit is not held owes nothing.
+func TestDropInOnlyImageReloadsWhenItsUnitIsHeld(t *testing.T) {
+	dropIn := map[string]string{"usr/lib/systemd/system/nginx.service.d/10-a.conf": "[Service]\nEnvironment=A=1\n"}
+	for _, held := range []bool{true, false} {
+		t.Run(map[bool]string{true: "held", false: "not held"}[held], func(t *testing.T) {
+			b := newBench(t)
+			u := &loaderUnits{fakeUnits: b.un}
+			if held {
+				u.held = []string{"nginx.service"}
+			}
+			b.e.Units = u
+			b.publishWith("alpha", "1", dropIn)
+			mark := len(b.rec.calls)
+			if r := b.apply(VerbInstall, "alpha"); !r.OK {
+				t.Fatal(r.Error)
+			}
+			var want []string
+			if held {
+				want = []string{"reload"}
+			}
+			if got := b.calls(mark, "^(reload|enable|start |rescan)"); !slices.Equal(got, want) {
+				t.Errorf("install: calls %v, want %v", got, want)
+			}
+			mark = len(b.rec.calls)
+			if err := b.e.Activate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.calls(mark, "^(reload|enable|start |rescan)"); !slices.Equal(got, want) {
+				t.Errorf("Activate: calls %v, want %v", got, want)
+			}
+		})
+	}
+}
