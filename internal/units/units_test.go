@@ -147,3 +147,16 @@ func TestServiceHealth(t *testing.T) {
 		t.Errorf("NRestarts of the wrong type = %d, want 0", got.NRestarts)
 	}
 }
+
+// Loaded asks with fnmatch(3) patterns: a unit name must match itself only.
+func TestGlobEscaper(t *testing.T) {
+	for name, want := range map[string]string{
+		"plain.service":          "plain.service",
+		`foo\x2dbar.service`:     `foo\\x2dbar.service`,
+		`dev-disk-by\x2did.swap`: `dev-disk-by\\x2did.swap`,
+	} {
+		if got := globEscaper.Replace(name); got != want {
+			t.Errorf("pattern for %q = %q, want %q", name, got, want)
+		}
+	}
+}
