@@ -21,9 +21,12 @@ func (e *Engine) Activate(ctx context.Context) error {
 		if in.Present && in.Broken == "" {
 			need = need || !inv.merged[in.Image]
 			units = append(units, in.Units...)
-			configures = append(configures, in.Configures...)
-			if in.ReloadOnly != "" {
-				reloadOnly = append(reloadOnly, n+": "+in.ReloadOnly)
+			if in.info != nil {
+				c, why := in.info.ManagerChanges()
+				configures = append(configures, c...)
+				if why != "" {
+					reloadOnly = append(reloadOnly, n+": "+why)
+				}
 			}
 		}
 	}

@@ -21,12 +21,10 @@ type installed struct {
 	Record    *store.Record // nil when the image was not installed by us
 	Fields    map[string]string
 	Units     []string
-	// Configures and ReloadOnly are what merging the image changes in
-	// the service manager (image.Info.ManagerChanges).
-	Configures []string
-	ReloadOnly string
-	Present    bool   // the image file is in the store
-	Broken     string // why the image cannot be used, "" when it can
+	// info is what Inspect read from the image (nil when it was not read).
+	info    *image.Info
+	Present bool   // the image file is in the store
+	Broken  string // why the image cannot be used, "" when it can
 }
 
 // inventory is the store as found at the start of a run.
@@ -147,7 +145,7 @@ func (e *Engine) inspectInstalled(ctx context.Context, cache *inspectCache, in *
 		return
 	}
 	in.Fields = info.Fields
-	in.Configures, in.ReloadOnly = info.ManagerChanges()
+	in.info = info
 	if _, err := image.Validate(info, e.host(), in.Image); err != nil {
 		in.Broken = err.Error()
 	}

@@ -68,14 +68,14 @@ func (e *Engine) startUnitsUnloaded(ctx context.Context, units, configures []str
 			why = "it holds " + strings.Join(held, " ") + " as it was before the merge"
 		}
 	}
-	switch {
-	case why != "" && len(units) == 0:
-		e.log().Info("reloading the service manager: " + why)
-		return e.Units.Reload(ctx)
-	case why != "":
+	if why != "" {
 		e.log().Debug("reloading the service manager: " + why)
+		if len(units) == 0 {
+			return e.Units.Reload(ctx)
+		}
 		return e.startUnits(ctx, units)
-	case len(units) == 0:
+	}
+	if len(units) == 0 {
 		return nil
 	}
 	if err := e.Units.EnableRuntime(ctx, units); err != nil {

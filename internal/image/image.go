@@ -375,14 +375,15 @@ func (info *Info) readUnits(r *reader) error {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
-		if isUnitName(e.Name()) && (e.Type().IsRegular() || e.Type()&iofs.ModeSymlink != 0) {
+		link := e.Type()&iofs.ModeSymlink != 0
+		if isUnitName(e.Name()) && (e.Type().IsRegular() || link) {
 			info.UnitFiles = append(info.UnitFiles, e.Name())
+			if link {
+				info.UnitLinks = append(info.UnitLinks, e.Name())
+			}
 		}
 		if e.IsDir() {
 			info.UnitDirs = append(info.UnitDirs, e.Name())
-		}
-		if isUnitName(e.Name()) && e.Type()&iofs.ModeSymlink != 0 {
-			info.UnitLinks = append(info.UnitLinks, e.Name())
 		}
 		if !e.Type().IsRegular() || !isEnableableUnitName(e.Name()) {
 			continue

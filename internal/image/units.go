@@ -30,12 +30,19 @@ var unitSuffixes = append([]string{".device", ".scope"}, enableableSuffixes...)
 
 // isUnitName reports whether name is a unit file name of any type.
 func isUnitName(name string) bool {
+	_, ok := unitStem(name)
+	return ok
+}
+
+// unitStem returns name without its unit type suffix ("foo@" for
+// "foo@.service"), and whether name has one and something before it.
+func unitStem(name string) (string, bool) {
 	for _, s := range unitSuffixes {
-		if base, ok := strings.CutSuffix(name, s); ok && base != "" {
-			return true
+		if stem, ok := strings.CutSuffix(name, s); ok && stem != "" {
+			return stem, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // checkUnitLines refuses a unit file with a line systemd's config_parse()
@@ -113,11 +120,7 @@ func (info *Info) ManagerChanges() (units []string, reloadOnly string) {
 			if !ok {
 				continue
 			}
-			stem := base
-			for _, us := range unitSuffixes {
-				stem = strings.TrimSuffix(stem, us)
-			}
-			if stem == base || stem == "" || strings.HasSuffix(stem, "-") || strings.HasSuffix(stem, "@") {
+			if stem, ok := unitStem(base); !ok || strings.HasSuffix(stem, "-") || strings.HasSuffix(stem, "@") {
 				why = append(why, "it ships "+UnitDir+"/"+d+", which applies to several units")
 			} else {
 				units = append(units, base)
